@@ -1,0 +1,79 @@
+'use strict'
+// Capturing the call site of an insert or remove: the measured expensive part
+// of handle-ledger (1-5 us, see BENCHMARKS.md), so it captures one structured
+// frame, never formats `.stack`, and interns each distinct site once.
+
+const native = require('../binding.js')
+
+const holder = {}
+const callSitesOf = (_error, callSites) => callSites
+
+// Site ids by `file:line:col` of the top frame, per thread (ids are process-wide).
+const siteIds = new Map()
+const MAX_CACHED_SITES = 100_000
+// Site id -> { site, stack } for reports and onExpire, filled lazily.
+const descriptions = new Map()
+
+function captureFrames (limit, below) {
+  const savedLimit = Error.stackTraceLimit
+  const savedPrepare = Error.prepareStackTrace
+  Error.stackTraceLimit = limit
+  Error.prepareStackTrace = callSitesOf
+  try {
+    Error.captureStackTrace(holder, below)
+    const frames = holder.stack
+    return Array.isArray(frames) ? frames : []
+  } finally {
+    holder.stack = undefined
+    Error.stackTraceLimit = savedLimit
+    Error.prepareStackTrace = savedPrepare
+  }
+}
+
+function frameText (frame) {
+  let text
+  try {
+    text = String(frame)
+  } catch {
+    text = '<unprintable frame>'
+  }
+  // Anonymous functions print as a bare location; keep the `fn (location)` shape.
+  return text.endsWith(')') ? text : `<anonymous> (${text})`
+}
+
+/**
+ * The interned site id of the caller of `below` (the public method the user
+ * called), capturing `depth` frames the first time a site is seen.
+ */
+function siteOf (below, depth) {
+  const top = captureFrames(1, below)[0]
+  if (top === undefined) return internFrames(['<native> (unknown location)'])
+  const key = `${top.getFileName()}:${top.getLineNumber()}:${top.getColumnNumber()}`
+  let id = siteIds.get(key)
+  if (id === undefined) {
+    const frames = captureFrames(depth, below)
+    id = internFrames(frames.length > 0 ? frames.map(frameText) : [frameText(top)])
+    if (siteIds.size >= MAX_CACHED_SITES) siteIds.clear()
+    siteIds.set(key, id)
+  }
+  return id
+}
+
+function internFrames (frames) {
+  return native.internStack(frames)
+}
+
+/** `{ site, stack }` of a site id; `{ site: null, stack: [] }` for 0. */
+function describe (id) {
+  let description = descriptions.get(id)
+  if (description === undefined) {
+    const found = id === 0 ? null : native.describeSite(id)
+    description = found === null
+      ? { site: null, stack: [] }
+      : { site: found.site, stack: found.stack }
+    descriptions.set(id, description)
+  }
+  return description
+}
+
+module.exports = { siteOf, describe }

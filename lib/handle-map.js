@@ -1,0 +1,388 @@
+'use strict'
+// HandleMap: a Map whose bookkeeping lives in Rust.
+//
+// The hot path (set/get/has/delete) is plain JS: a Map from key to a small
+// integer *slot*, the values in an array by slot, and one or two int32 words
+// appended to an operation log per insert/remove. The ledger drains that log
+// in one native call per few thousand operations or per tick, so no map
+// operation crosses into native code (a napi call costs ~3 Map operations;
+// see ARCHITECTURE.md for the measurement).
+
+const { threadId } = require('node:worker_threads')
+const { inspect } = require('node:util')
+const native = require('../binding.js')
+const { normalize } = require('./options.js')
+const callsite = require('./callsite.js')
+
+// Operation codes: the first word of an operation is `slot << 3 | code`.
+// Must match src/oplog.rs.
+const INSERT = 1
+const REMOVE = 2
+const REMOVE_AT = 3
+const OVERWRITE = 4
+const TOUCH = 5
+const CLEAR = 6
+const TIME = 7
+const LOG_WORDS = 8192
+const LOG_HEADROOM = 6 // the longest operation (TIME + INSERT) is 5 words
+// Remove sites are captured for the 1st, 2nd, 4th, 8th... remove of each
+// insert site and then one in REMOVE_SAMPLE_PERIOD: every site that has
+// removes names a remove site, and a cycle pays one capture, not two.
+const REMOVE_SAMPLE_PERIOD = 16
+const WARNING_INTERVAL_MS = 60_000
+
+// The maps of this thread, so a report can flush them first.
+const liveMaps = new Set()
+
+class HandleMap {
+  /**
+   * new HandleMap(options) or new HandleMap(entries, options), like Map.
+   */
+  constructor (entriesOrOptions, maybeOptions) {
+    let entries = null
+    let options = maybeOptions
+    if (entriesOrOptions !== undefined && entriesOrOptions !== null) {
+      if (typeof entriesOrOptions[Symbol.iterator] === 'function') {
+        entries = entriesOrOptions
+      } else if (maybeOptions === undefined) {
+        options = entriesOrOptions
+      } else {
+        throw new TypeError('new HandleMap(entries, options): entries must be iterable')
+      }
+    }
+    const config = normalize(options)
+    this._config = config
+    this._slots = new Map()
+    this._keys = []
+    this._values = []
+    this._free = []
+    this._nextSlot = 0
+    this._log = new Int32Array(LOG_WORDS)
+    this._logLength = 0
+    this._clock = config.clock === undefined ? null : config.clock
+    this._lastStamp = -1
+    // Sampling: 0 = never capture; otherwise capture when the countdown hits 0.
+    this._sampling = config.callSites === 'off' ? 0 : config.sampleRate
+    this._countdown = this._sampling === 0 ? 0 : this._nextSampleGap()
+    this._siteOfSlot = this._sampling === 0 ? null : []
+    this._removeCounts = new Map()
+    this._lastWarning = new Map()
+    this._closed = false
+    this._native = new native.NativeLedger(
+      config.name, config.ttl, config.callSites, config.sampleRate, threadId,
+      config.flushInterval, this._clock === null, this._now()
+    )
+    this._timer = startTicking(this, config.flushInterval)
+    liveMaps.add(this._weakSelf)
+    if (entries !== null) {
+      for (const entry of entries) {
+        if (entry === null || (typeof entry !== 'object' && typeof entry !== 'function')) {
+          throw new TypeError(`Iterator value ${String(entry)} is not an entry object`)
+        }
+        this._set(entry[0], entry[1], HandleMap)
+      }
+    }
+  }
+
+  get size () {
+    return this._slots.size
+  }
+
+  get name () {
+    return this._config.name
+  }
+
+  get (key) {
+    const slot = this._slots.get(key)
+    return slot === undefined ? undefined : this._values[slot]
+  }
+
+  has (key) {
+    return this._slots.has(key)
+  }
+
+  set (key, value) {
+    return this._set(key, value, HandleMap.prototype.set)
+  }
+
+  delete (key) {
+    const slot = this._slots.get(key)
+    if (slot === undefined) return false
+    this._slots.delete(key)
+    this._keys[slot] = undefined
+    this._values[slot] = undefined
+    this._free.push(slot)
+    this._reserveLog()
+    const site = this._siteOfSlot === null ? 0 : this._siteOfSlot[slot]
+    if (site !== 0 && this._isRemoveSampled(site)) {
+      this._write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this._config.stackDepth))
+    } else {
+      this._log[this._logLength++] = slot << 3 | REMOVE
+    }
+    return true
+  }
+
+  clear () {
+    const site = this._sampling === 0 ? 0 : callsite.siteOf(HandleMap.prototype.clear, this._config.stackDepth)
+    this._slots.clear()
+    this._keys = []
+    this._values = []
+    this._free = []
+    this._nextSlot = 0
+    if (this._siteOfSlot !== null) this._siteOfSlot = []
+    this._reserveLog()
+    this._write2(CLEAR, site)
+  }
+
+  /** Restarts the TTL of `key`; false when the key is not in the map. */
+  touch (key) {
+    const slot = this._slots.get(key)
+    if (slot === undefined) return false
+    this._reserveLog()
+    this._stamp()
+    this._log[this._logLength++] = slot << 3 | TOUCH
+    return true
+  }
+
+  /** `{ insertedAt, ageMs, expiresInMs, site, stack }` of a live key, or undefined. */
+  info (key) {
+    const slot = this._slots.get(key)
+    if (slot === undefined) return undefined
+    this._flush()
+    const found = this._native.entryInfo(slot, this._now())
+    if (found === null) return undefined
+    const [insertedAt, ageMs, expiresInMs, site] = found
+    const { site: siteText, stack } = callsite.describe(site)
+    return { insertedAt, ageMs, expiresInMs: expiresInMs < 0 ? null : expiresInMs, site: siteText, stack }
+  }
+
+  /**
+   * Drains the operation log and expires every entry whose TTL has passed,
+   * now rather than at the next tick. Returns how many expired.
+   */
+  purgeExpired () {
+    return this._tick()
+  }
+
+  /** Stops the map's timer and takes it out of the registry. The map still works as a Map. */
+  close () {
+    if (this._closed) return
+    this._flush()
+    this._closed = true
+    clearInterval(this._timer)
+    liveMaps.delete(this._weakSelf)
+    this._native.close()
+  }
+
+  forEach (callback, thisArg) {
+    if (typeof callback !== 'function') throw new TypeError(`${inspect(callback)} is not a function`)
+    for (const [key, slot] of this._slots) callback.call(thisArg, this._values[slot], key, this)
+  }
+
+  keys () {
+    return this._slots.keys()
+  }
+
+  * values () {
+    for (const slot of this._slots.values()) yield this._values[slot]
+  }
+
+  * entries () {
+    for (const [key, slot] of this._slots) yield [key, this._values[slot]]
+  }
+
+  [Symbol.iterator] () {
+    return this.entries()
+  }
+
+  get [Symbol.toStringTag] () {
+    return 'HandleMap'
+  }
+
+  [inspect.custom] (depth, options) {
+    const body = inspect(new Map(this.entries()), { ...options, depth: options.depth === null ? null : options.depth })
+    return `HandleMap(${this.size}) ${JSON.stringify(this.name)} ${body.replace(/^Map\(\d+\) /, '')}`
+  }
+
+  // ---- internals -------------------------------------------------------
+
+  _set (key, value, below) {
+    const slot = this._slots.get(key)
+    this._reserveLog()
+    if (slot !== undefined) {
+      this._stamp()
+      this._values[slot] = value
+      this._log[this._logLength++] = slot << 3 | OVERWRITE
+      return this
+    }
+    if (this._slots.size >= this._config.maxSize) {
+      throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this._config.maxSize}); the entry was not inserted`)
+    }
+    this._stamp()
+    let site = 0
+    if (this._sampling !== 0 && --this._countdown === 0) {
+      site = callsite.siteOf(below, this._config.stackDepth)
+      this._countdown = this._nextSampleGap()
+    }
+    const free = this._free
+    const fresh = free.length > 0 ? free.pop() : this._nextSlot++
+    if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
+    this._slots.set(key, fresh)
+    this._keys[fresh] = key
+    this._values[fresh] = value
+    if (this._siteOfSlot !== null) this._siteOfSlot[fresh] = site
+    this._write2(fresh << 3 | INSERT, site)
+    return this
+  }
+
+  _write2 (first, second) {
+    const log = this._log
+    const at = this._logLength
+    log[at] = first
+    log[at + 1] = second
+    this._logLength = at + 2
+  }
+
+  _reserveLog () {
+    if (this._logLength > LOG_WORDS - LOG_HEADROOM) this._flush()
+  }
+
+  // Only maps with a custom clock stamp each operation; others are stamped
+  // with the time of the next drain (never early, late by < flushInterval).
+  _stamp () {
+    if (this._clock === null) return
+    const now = this._now()
+    if (now !== this._lastStamp) {
+      this._lastStamp = now
+      const log = this._log
+      const at = this._logLength
+      log[at] = TIME
+      log[at + 1] = now % 0x100000000 | 0
+      log[at + 2] = Math.floor(now / 0x100000000)
+      this._logLength = at + 3
+    }
+  }
+
+  _now () {
+    if (this._clock === null) return Date.now()
+    const now = this._clock()
+    if (typeof now !== 'number' || !Number.isFinite(now) || now < 0) {
+      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a finite number of ms >= 0, got ${String(now)}`)
+    }
+    return Math.floor(now)
+  }
+
+  _nextSampleGap () {
+    // Random gaps averaging sampleRate, so periodic traffic is not aliased.
+    const rate = this._sampling
+    return rate === 1 ? 1 : 1 + Math.floor(Math.random() * (2 * rate - 1))
+  }
+
+  _isRemoveSampled (site) {
+    const count = (this._removeCounts.get(site) || 0) + 1
+    this._removeCounts.set(site, count)
+    return (count & (count - 1)) === 0 || count % REMOVE_SAMPLE_PERIOD === 0
+  }
+
+  _oldestSlot () {
+    if (this._slots.size === 0) return -1
+    return this._slots.values().next().value
+  }
+
+  /** Applies the op log without expiring anything (safe inside a set()). */
+  _flush () {
+    if (this._logLength === 0) return
+    const length = this._logLength
+    this._logLength = 0
+    this._lastStamp = -1
+    this._native.drain(this._log, length, this._now(), this._oldestSlot(), false)
+  }
+
+  /** The timer's work: drain and expire. Returns how many entries expired. */
+  _tick () {
+    if (this._closed) return 0
+    const length = this._logLength
+    if (length === 0 && this._config.ttl === 0) return 0
+    this._logLength = 0
+    this._lastStamp = -1
+    const expired = this._native.drain(this._log, length, this._now(), this._oldestSlot(), true)
+    return expired === null ? 0 : this._expire(expired)
+  }
+
+  _expire (triples) {
+    const handedOver = []
+    for (let i = 0; i < triples.length; i += 3) {
+      const slot = triples[i]
+      const key = this._keys[slot]
+      const value = this._values[slot]
+      this._slots.delete(key)
+      this._keys[slot] = undefined
+      this._values[slot] = undefined
+      this._free.push(slot)
+      const { site, stack } = callsite.describe(triples[i + 1])
+      handedOver.push({ key, value, ageMs: triples[i + 2], site, stack })
+    }
+    this._native.setOldestSlot(this._oldestSlot())
+    for (const entry of handedOver) this._handOver(entry)
+    return handedOver.length
+  }
+
+  _handOver (entry) {
+    if (this._config.strict) this._warnOfLeak(entry)
+    const onExpire = this._config.onExpire
+    if (onExpire === undefined) return
+    try {
+      onExpire(entry)
+    } catch (error) {
+      const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: onExpire threw for an entry inserted at ${entry.site || 'an unrecorded site'}: ${error && error.message}`)
+      warning.name = 'HandleLedgerWarning'
+      warning.cause = error
+      process.emitWarning(warning)
+    }
+  }
+
+  // Strict mode: an expired entry is a leak; say so once per site per minute.
+  _warnOfLeak (entry) {
+    const site = entry.site || '(site not recorded)'
+    const now = Date.now()
+    const last = this._lastWarning.get(site)
+    if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
+    this._lastWarning.set(site, now)
+    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: an entry inserted at ${site} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
+    warning.name = 'HandleLeakWarning'
+    warning.map = this.name
+    warning.site = entry.site
+    warning.ageMs = entry.ageMs
+    process.emitWarning(warning)
+  }
+}
+
+// One unref'd interval per map. It holds the map weakly, so a map dropped
+// without close() is collected (its native ledger then leaves the registry)
+// and the timer stops itself.
+function startTicking (map, interval) {
+  const ref = new WeakRef(map)
+  map._weakSelf = ref
+  const timer = setInterval(() => {
+    const target = ref.deref()
+    if (target === undefined) {
+      clearInterval(timer)
+      liveMaps.delete(ref)
+      return
+    }
+    target._tick()
+  }, interval)
+  timer.unref()
+  return timer
+}
+
+/** Drains the op logs of this thread's maps, so a report is current. */
+function flushThisThread () {
+  for (const ref of liveMaps) {
+    const map = ref.deref()
+    if (map === undefined) liveMaps.delete(ref)
+    else map._flush()
+  }
+}
+
+module.exports = { HandleMap, flushThisThread }

@@ -1,0 +1,265 @@
+//! The napi binding: the only module that knows about JavaScript. Each entry
+//! point converts arguments, takes one lock, calls into plain Rust, and runs
+//! inside [`guarded`] so a panic reaches JS as an exception, not an abort.
+//!
+//! None of these is on the per-operation path: the facade calls `drain` once
+//! per few thousand operations or per tick (see ARCHITECTURE.md).
+
+use crate::guard::guarded;
+use crate::interner::Interner;
+use crate::ledger::Ledger;
+use crate::registry::{self, CallSites, MapEntry, MapInfo};
+use crate::report;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use parking_lot::Mutex;
+use std::cell::Cell;
+use std::sync::{Arc, LazyLock};
+
+static INTERNER: LazyLock<Mutex<Interner>> = LazyLock::new(|| Mutex::new(Interner::default()));
+
+thread_local! {
+    static CLEANUP_HOOKED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn run<T>(f: impl FnOnce() -> std::result::Result<T, String>) -> Result<T> {
+    guarded(f).map_err(Error::from_reason)
+}
+
+fn clock_ms(now: f64) -> std::result::Result<u64, String> {
+    if now.is_finite() && now >= 0.0 {
+        Ok(now as u64)
+    } else {
+        Err(format!(
+            "clock returned {now}: expected a finite number of ms >= 0"
+        ))
+    }
+}
+
+/// A map's ledger, owned by the JS `HandleMap` that created it. Dropping it
+/// (GC of the map, or `close()`) takes the map out of the registry.
+#[napi]
+pub struct NativeLedger {
+    entry: Arc<MapEntry>,
+}
+
+#[napi]
+impl NativeLedger {
+    #[napi(constructor)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        env: Env,
+        name: String,
+        ttl_ms: f64,
+        call_sites: String,
+        sample_rate: u32,
+        thread_id: u32,
+        flush_interval_ms: u32,
+        wall_clock: bool,
+        now: f64,
+    ) -> Result<Self> {
+        hook_thread_cleanup(&env)?;
+        run(|| {
+            let call_sites = match call_sites.as_str() {
+                "off" => CallSites::Off,
+                "sampled" => CallSites::Sampled,
+                "all" => CallSites::All,
+                other => return Err(format!("unknown callSites mode {other:?}")),
+            };
+            let ttl_ms = if ttl_ms.is_finite() && ttl_ms >= 0.0 {
+                ttl_ms.ceil() as u64
+            } else {
+                return Err(format!("ttl {ttl_ms} is not a finite number >= 0"));
+            };
+            let info = MapInfo {
+                name,
+                thread_id,
+                call_sites,
+                sample_rate: sample_rate.max(1),
+                flush_interval_ms,
+                wall_clock,
+            };
+            let entry = registry::register(info, Ledger::new(ttl_ms, clock_ms(now)?));
+            Ok(NativeLedger { entry })
+        })
+    }
+
+    /// Applies `log[0..len]`, records which slot is the map's oldest and,
+    /// when `expire` is set, expires what is due at `now`. Returns the expired
+    /// entries as flat `[slot, site, ageMs, ...]` triples, or `null` for none.
+    #[napi]
+    pub fn drain(
+        &self,
+        log: &[i32],
+        len: u32,
+        now: f64,
+        oldest_slot: i32,
+        expire: bool,
+    ) -> Result<Option<Float64Array>> {
+        run(|| {
+            let words = log
+                .get(..len as usize)
+                .ok_or_else(|| format!("log length {len} exceeds its buffer ({})", log.len()))?;
+            let now = clock_ms(now)?;
+            let mut ledger = self.entry.ledger.lock();
+            ledger
+                .apply(words, now)
+                .map_err(|e| format!("handle-ledger ledger out of sync: {e}"))?;
+            ledger.set_oldest_slot(i64::from(oldest_slot));
+            let expired = if expire {
+                ledger.expire(now)
+            } else {
+                Vec::new()
+            };
+            if expired.is_empty() {
+                return Ok(None);
+            }
+            let flat: Vec<f64> = expired
+                .iter()
+                .flat_map(|e| [f64::from(e.slot), f64::from(e.site), e.age_ms as f64])
+                .collect();
+            Ok(Some(Float64Array::new(flat)))
+        })
+    }
+
+    /// After expired entries left the JS map, its oldest entry may have changed.
+    #[napi]
+    pub fn set_oldest_slot(&self, slot: i32) -> Result<()> {
+        run(|| {
+            self.entry.ledger.lock().set_oldest_slot(i64::from(slot));
+            Ok(())
+        })
+    }
+
+    /// `[insertedAt, ageMs, expiresInMs (-1 = never), site]` of a live slot.
+    #[napi]
+    pub fn entry_info(&self, slot: u32, now: f64) -> Result<Option<Vec<f64>>> {
+        run(|| {
+            let now = clock_ms(now)?;
+            Ok(self.entry.ledger.lock().entry(slot, now).map(|info| {
+                vec![
+                    info.inserted_at as f64,
+                    info.age_ms as f64,
+                    info.expires_in_ms.map_or(-1.0, |ms| ms as f64),
+                    f64::from(info.site),
+                ]
+            }))
+        })
+    }
+
+    /// This map's report (see `report.rs`); `now` is the map's clock.
+    #[napi(ts_return_type = "object")]
+    pub fn report<'env>(
+        &self,
+        env: &'env Env,
+        options: ReportOptions,
+        now: f64,
+    ) -> Result<Unknown<'env>> {
+        let report = run(|| {
+            let now = clock_ms(now)?;
+            let interner = INTERNER.lock();
+            Ok(report::map_report(
+                &self.entry,
+                &options.into(),
+                Some(now),
+                &interner,
+            ))
+        })?;
+        env.to_js_value(&report)
+    }
+
+    /// Takes the map out of the registry (its figures stay readable here).
+    #[napi]
+    pub fn close(&self) -> Result<()> {
+        run(|| {
+            registry::unregister(self.entry.id);
+            Ok(())
+        })
+    }
+}
+
+impl Drop for NativeLedger {
+    fn drop(&mut self) {
+        registry::unregister(self.entry.id);
+    }
+}
+
+/// When a worker's environment is torn down, its maps leave the registry
+/// even if their finalizers never run.
+fn hook_thread_cleanup(env: &Env) -> Result<()> {
+    if CLEANUP_HOOKED.with(|hooked| hooked.replace(true)) {
+        return Ok(());
+    }
+    env.add_env_cleanup_hook((), |_| {
+        registry::unregister_current_thread();
+        CLEANUP_HOOKED.with(|hooked| hooked.set(false));
+    })?;
+    Ok(())
+}
+
+/// Interns a captured stack (innermost frame first); returns its site id.
+#[napi]
+pub fn intern_stack(frames: Vec<String>) -> Result<u32> {
+    run(|| {
+        let frames: Vec<&str> = frames.iter().map(String::as_str).collect();
+        INTERNER
+            .lock()
+            .intern(&frames)
+            .map_err(|_| "a stack needs at least one frame".to_owned())
+    })
+}
+
+/// Report options as JS passes them (validated by the facade).
+#[napi(object)]
+pub struct ReportOptions {
+    pub map: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl From<ReportOptions> for report::Options {
+    fn from(options: ReportOptions) -> Self {
+        report::Options {
+            map: options.map,
+            limit: options.limit,
+        }
+    }
+}
+
+#[napi(object)]
+pub struct SiteDescription {
+    pub site: String,
+    pub stack: Vec<String>,
+}
+
+/// The text and representative stack of a site id.
+#[napi]
+pub fn describe_site(site: u32) -> Result<Option<SiteDescription>> {
+    run(|| {
+        let interner = INTERNER.lock();
+        Ok(interner.site_text(site).map(|text| SiteDescription {
+            site: text.to_owned(),
+            stack: interner
+                .site_stack(site)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        }))
+    })
+}
+
+/// Every registered map's report, from any thread. Figures of maps owned by
+/// other threads lag by at most their flush interval.
+#[napi(ts_return_type = "object[]")]
+pub fn registry_report(env: &Env, options: ReportOptions) -> Result<Unknown<'_>> {
+    let options: report::Options = options.into();
+    let reports = run(|| {
+        let maps = registry::maps();
+        let interner = INTERNER.lock();
+        Ok(maps
+            .iter()
+            .filter(|entry| report::selected(entry, &options))
+            .map(|entry| report::map_report(entry, &options, None, &interner))
+            .collect::<Vec<_>>())
+    })?;
+    env.to_js_value(&reports)
+}

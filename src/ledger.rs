@@ -1,0 +1,682 @@
+//! The ledger of one map: what is live, since when, inserted where, and where
+//! entries of each insert site are normally removed. Plain Rust, no napi.
+//!
+//! The ledger never sees keys or values, only *slots*: the JS facade numbers
+//! each live entry with a small integer, reuses numbers after a delete, and
+//! tells the ledger about every operation through the operation log
+//! ([`crate::oplog`]). Reading the figures costs O(sites), never O(entries).
+
+use crate::oplog::{self, DecodeError, Op};
+use crate::wheel::Wheel;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Slot numbers at or above this are refused (the op log's 29 bits; a JS Map
+/// holds at most 2^24 entries anyway).
+pub const MAX_SLOTS: u32 = 1 << 29;
+const FREE: u32 = u32::MAX;
+const NIL: u32 = u32::MAX;
+/// The pseudo-site of entries whose insert site was not recorded.
+const UNRECORDED: usize = 0;
+
+/// Lifetime figures of a map or of one insert site.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub live: u64,
+    pub inserts: u64,
+    pub removes: u64,
+    pub expired: u64,
+    pub overwrites: u64,
+}
+
+/// Where the entries of one insert site went.
+#[derive(Clone, Debug, Default)]
+pub struct SiteLedger {
+    /// Interned site id (0 for the "not recorded" group).
+    pub site: u32,
+    pub counts: Counts,
+    /// Remove sites seen clearing this site's entries, with the number of
+    /// removes each observation stands for (removes between two observations
+    /// are credited to the later one).
+    pub removed_at: Vec<(u32, u64)>,
+    /// Removes since the last observed remove site; reports share them out in
+    /// proportion to `removed_at`.
+    pub unattributed_removes: u64,
+    /// False once a remove site was credited with more than its own remove.
+    pub removed_at_batched: bool,
+    oldest: u32,
+    newest: u32,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    /// Insert time in ms since the ledger's epoch, wrapping: ages are exact up
+    /// to 49 days, and the slot stays 8 bytes.
+    inserted: u32,
+    /// Index into `sites`, or FREE.
+    site: u32,
+}
+
+const FREE_SLOT: Slot = Slot {
+    inserted: 0,
+    site: FREE,
+};
+
+#[derive(Clone, Copy)]
+struct SiteLink {
+    prev: u32,
+    next: u32,
+}
+
+/// Slots are dense small integers: hashing them is one multiply.
+#[derive(Default)]
+struct SlotHasher(u64);
+impl Hasher for SlotHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+type SlotMap<V> = HashMap<u32, V, BuildHasherDefault<SlotHasher>>;
+
+/// One expired entry, handed back to JS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expired {
+    pub slot: u32,
+    pub site: u32,
+    pub age_ms: u64,
+}
+
+/// What the ledger knows of one live entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryInfo {
+    pub inserted_at: u64,
+    pub age_ms: u64,
+    pub expires_in_ms: Option<u64>,
+    pub site: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LedgerError {
+    Decode(DecodeError),
+    SlotOutOfRange(u32),
+    NotLive(&'static str, u32),
+    AlreadyLive(u32),
+}
+
+impl std::fmt::Display for LedgerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LedgerError::Decode(e) => e.fmt(f),
+            LedgerError::SlotOutOfRange(slot) => write!(f, "slot {slot} is out of range"),
+            LedgerError::NotLive(op, slot) => write!(f, "{op} of slot {slot}, which is not live"),
+            LedgerError::AlreadyLive(slot) => write!(f, "insert into slot {slot}, which is live"),
+        }
+    }
+}
+
+pub struct Ledger {
+    ttl_ms: u64,
+    epoch: u64,
+    now: u64,
+    counts: Counts,
+    recorded_inserts: u64,
+    slots: Vec<Slot>,
+    sites: Vec<SiteLedger>,
+    site_index: HashMap<u32, u32>,
+    /// Insertion-order links of recorded entries, per site (oldest first), so a
+    /// site's oldest live entry is its list head. Unrecorded entries have none:
+    /// the map's oldest comes from the facade (its Map's first entry).
+    site_links: SlotMap<SiteLink>,
+    oldest_slot: u32,
+    wheel: Option<Wheel>,
+}
+
+impl Ledger {
+    /// `ttl_ms` 0 means entries never expire. `now` is the map's clock (ms).
+    pub fn new(ttl_ms: u64, now: u64) -> Self {
+        let unrecorded = SiteLedger {
+            oldest: NIL,
+            newest: NIL,
+            ..SiteLedger::default()
+        };
+        Ledger {
+            ttl_ms,
+            epoch: now,
+            now,
+            counts: Counts::default(),
+            recorded_inserts: 0,
+            slots: Vec::new(),
+            sites: vec![unrecorded],
+            site_index: HashMap::from([(0, 0)]),
+            site_links: SlotMap::default(),
+            oldest_slot: NIL,
+            wheel: (ttl_ms > 0).then(|| Wheel::new(now)),
+        }
+    }
+
+    pub fn ttl_ms(&self) -> u64 {
+        self.ttl_ms
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Inserts whose site was recorded (all of them in `'all'` mode).
+    pub fn recorded_inserts(&self) -> u64 {
+        self.recorded_inserts
+    }
+
+    /// The last time the map's clock was read.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Per-site ledgers, the "not recorded" group first.
+    pub fn sites(&self) -> &[SiteLedger] {
+        &self.sites
+    }
+
+    /// Applies a drained operation log, then expires what is due at `now`.
+    /// Operations without a preceding TIME word are stamped `now`: the latest
+    /// moment they can have happened, so an entry never expires early.
+    pub fn drain(&mut self, words: &[i32], now: u64) -> Result<Vec<Expired>, LedgerError> {
+        self.apply(words, now)?;
+        Ok(self.expire(now))
+    }
+
+    pub fn apply(&mut self, words: &[i32], now: u64) -> Result<(), LedgerError> {
+        let mut stamp = now;
+        for op in oplog::decode(words) {
+            match op.map_err(LedgerError::Decode)? {
+                Op::Time { ms } => stamp = ms,
+                Op::Insert { slot, site } => self.insert(slot, site, stamp)?,
+                Op::Remove { slot, site } => self.remove(slot, site)?,
+                Op::Overwrite { slot } => self.refresh(slot, stamp, true)?,
+                Op::Touch { slot } => self.refresh(slot, stamp, false)?,
+                Op::Clear { site } => self.clear(site),
+            }
+        }
+        self.now = self.now.max(now);
+        Ok(())
+    }
+
+    /// Takes every entry whose deadline is `<= now` out of the ledger.
+    pub fn expire(&mut self, now: u64) -> Vec<Expired> {
+        self.now = self.now.max(now);
+        let Some(wheel) = self.wheel.as_mut() else {
+            return Vec::new();
+        };
+        let mut due = Vec::new();
+        wheel.advance(now, &mut due);
+        due.into_iter()
+            .map(|slot| {
+                let age_ms = self.age_of(slot, now);
+                let index = self.release(slot);
+                let site = &mut self.sites[index];
+                site.counts.expired += 1;
+                self.counts.expired += 1;
+                Expired {
+                    slot,
+                    site: site.site,
+                    age_ms,
+                }
+            })
+            .collect()
+    }
+
+    /// The facade tells the ledger which slot is its oldest live entry (the
+    /// first in its Map's insertion order); -1 or an unknown slot for none.
+    pub fn set_oldest_slot(&mut self, slot: i64) {
+        self.oldest_slot = u32::try_from(slot)
+            .ok()
+            .filter(|&s| self.is_live(s))
+            .unwrap_or(NIL);
+    }
+
+    /// Ages are measured at `now`, which may be later than the last drain
+    /// (a report read from another thread uses the wall clock).
+    pub fn oldest_age_ms(&self, now: u64) -> Option<u64> {
+        self.live_slot(self.oldest_slot)
+            .map(|_| self.age_of(self.oldest_slot, now))
+    }
+
+    /// The age of a site's oldest live recorded entry.
+    pub fn site_oldest_age_ms(&self, site: &SiteLedger, now: u64) -> Option<u64> {
+        self.live_slot(site.oldest)
+            .map(|_| self.age_of(site.oldest, now))
+    }
+
+    pub fn entry(&self, slot: u32, now: u64) -> Option<EntryInfo> {
+        let entry = self.live_slot(slot)?;
+        let now = now.max(self.now);
+        let age_ms = self.age_of(slot, now);
+        let deadline = self.wheel.as_ref().and_then(|w| w.deadline(slot));
+        Some(EntryInfo {
+            inserted_at: now - age_ms,
+            age_ms,
+            expires_in_ms: deadline.map(|d| d.saturating_sub(now)),
+            site: self.sites[entry.site as usize].site,
+        })
+    }
+
+    /// Number of scheduled expiries (equals live entries when a TTL is set).
+    pub fn scheduled(&self) -> usize {
+        self.wheel.as_ref().map_or(0, Wheel::len)
+    }
+
+    /// The earliest moment something can expire, if anything is scheduled.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.wheel.as_ref().and_then(Wheel::next_deadline)
+    }
+
+    fn is_live(&self, slot: u32) -> bool {
+        self.live_slot(slot).is_some()
+    }
+
+    fn live_slot(&self, slot: u32) -> Option<Slot> {
+        self.slots
+            .get(slot as usize)
+            .copied()
+            .filter(|s| s.site != FREE)
+    }
+
+    fn relative(&self, ms: u64) -> u32 {
+        ms.wrapping_sub(self.epoch) as u32
+    }
+
+    fn age_of(&self, slot: u32, now: u64) -> u64 {
+        let age = self
+            .relative(now)
+            .wrapping_sub(self.slots[slot as usize].inserted);
+        // A clock that went backwards (a test's fake clock) gives age 0, not 49 days.
+        u64::from(age).min(now.saturating_sub(self.epoch))
+    }
+
+    fn insert(&mut self, slot: u32, site: u32, stamp: u64) -> Result<(), LedgerError> {
+        if slot >= MAX_SLOTS {
+            return Err(LedgerError::SlotOutOfRange(slot));
+        }
+        let at = slot as usize;
+        if at >= self.slots.len() {
+            self.slots.resize(at + 1, FREE_SLOT);
+        }
+        if self.slots[at].site != FREE {
+            return Err(LedgerError::AlreadyLive(slot));
+        }
+        let index = self.site_index_of(site);
+        self.slots[at] = Slot {
+            inserted: self.relative(stamp),
+            site: index,
+        };
+        self.counts.live += 1;
+        self.counts.inserts += 1;
+        let ledger = &mut self.sites[index as usize];
+        ledger.counts.live += 1;
+        ledger.counts.inserts += 1;
+        if index as usize != UNRECORDED {
+            self.recorded_inserts += 1;
+            self.link_newest(index as usize, slot);
+        }
+        self.schedule(slot, stamp);
+        Ok(())
+    }
+
+    fn remove(&mut self, slot: u32, remove_site: u32) -> Result<(), LedgerError> {
+        if !self.is_live(slot) {
+            return Err(LedgerError::NotLive("remove", slot));
+        }
+        let index = self.release(slot);
+        self.counts.removes += 1;
+        let ledger = &mut self.sites[index];
+        ledger.counts.removes += 1;
+        ledger.unattributed_removes += 1;
+        if remove_site != 0 {
+            let weight = std::mem::take(&mut ledger.unattributed_removes);
+            ledger.removed_at_batched |= weight > 1;
+            credit(&mut ledger.removed_at, remove_site, weight);
+        }
+        Ok(())
+    }
+
+    fn refresh(&mut self, slot: u32, stamp: u64, overwrite: bool) -> Result<(), LedgerError> {
+        let Some(entry) = self.live_slot(slot) else {
+            return Err(LedgerError::NotLive(
+                if overwrite { "overwrite" } else { "touch" },
+                slot,
+            ));
+        };
+        if overwrite {
+            self.counts.overwrites += 1;
+            self.sites[entry.site as usize].counts.overwrites += 1;
+        }
+        self.schedule(slot, stamp);
+        Ok(())
+    }
+
+    /// Every live entry is removed at once, credited to the clear's site.
+    fn clear(&mut self, clear_site: u32) {
+        for ledger in &mut self.sites {
+            let live = std::mem::take(&mut ledger.counts.live);
+            ledger.counts.removes += live;
+            ledger.unattributed_removes += live;
+            if clear_site != 0 && ledger.unattributed_removes > 0 {
+                let weight = std::mem::take(&mut ledger.unattributed_removes);
+                ledger.removed_at_batched |= weight > 1;
+                credit(&mut ledger.removed_at, clear_site, weight);
+            }
+            ledger.oldest = NIL;
+            ledger.newest = NIL;
+        }
+        self.counts.removes += self.counts.live;
+        self.counts.live = 0;
+        self.slots.clear();
+        self.site_links.clear();
+        self.oldest_slot = NIL;
+        if let Some(wheel) = self.wheel.as_mut() {
+            wheel.clear();
+        }
+    }
+
+    fn schedule(&mut self, slot: u32, stamp: u64) {
+        let ttl = self.ttl_ms;
+        if let Some(wheel) = self.wheel.as_mut() {
+            wheel.schedule(slot, stamp.saturating_add(ttl));
+        }
+    }
+
+    /// Frees a live slot: unscheduled, unlinked, its site's live count down.
+    /// Returns the site index.
+    fn release(&mut self, slot: u32) -> usize {
+        let index = self.slots[slot as usize].site as usize;
+        self.slots[slot as usize] = FREE_SLOT;
+        self.counts.live -= 1;
+        self.sites[index].counts.live -= 1;
+        if index != UNRECORDED {
+            self.unlink(index, slot);
+        }
+        if let Some(wheel) = self.wheel.as_mut() {
+            wheel.cancel(slot);
+        }
+        if self.oldest_slot == slot {
+            self.oldest_slot = NIL;
+        }
+        index
+    }
+
+    fn site_index_of(&mut self, site: u32) -> u32 {
+        if let Some(&index) = self.site_index.get(&site) {
+            return index;
+        }
+        let index = self.sites.len() as u32;
+        self.sites.push(SiteLedger {
+            site,
+            oldest: NIL,
+            newest: NIL,
+            ..SiteLedger::default()
+        });
+        self.site_index.insert(site, index);
+        index
+    }
+
+    fn link_newest(&mut self, index: usize, slot: u32) {
+        let site = &mut self.sites[index];
+        let prev = site.newest;
+        site.newest = slot;
+        if prev == NIL {
+            site.oldest = slot;
+        } else if let Some(link) = self.site_links.get_mut(&prev) {
+            link.next = slot;
+        }
+        self.site_links.insert(slot, SiteLink { prev, next: NIL });
+    }
+
+    fn unlink(&mut self, index: usize, slot: u32) {
+        let Some(link) = self.site_links.remove(&slot) else {
+            return;
+        };
+        let site = &mut self.sites[index];
+        if link.prev == NIL {
+            site.oldest = link.next;
+        } else if let Some(prev) = self.site_links.get_mut(&link.prev) {
+            prev.next = link.next;
+        }
+        if link.next == NIL {
+            site.newest = link.prev;
+        } else if let Some(next) = self.site_links.get_mut(&link.next) {
+            next.prev = link.prev;
+        }
+    }
+}
+
+fn credit(removed_at: &mut Vec<(u32, u64)>, site: u32, weight: u64) {
+    match removed_at.iter_mut().find(|(s, _)| *s == site) {
+        Some((_, total)) => *total += weight,
+        None => removed_at.push((site, weight)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oplog::{CLEAR, INSERT, OVERWRITE, REMOVE, REMOVE_AT, TIME, TOUCH};
+
+    fn op(slot: u32, code: u32) -> i32 {
+        (slot << 3 | code) as i32
+    }
+    fn insert(slot: u32, site: u32) -> [i32; 2] {
+        [op(slot, INSERT), site as i32]
+    }
+
+    #[test]
+    fn counts_follow_operations_per_map_and_per_site() {
+        let mut ledger = Ledger::new(0, 1_000);
+        let mut log = Vec::new();
+        log.extend(insert(0, 7));
+        log.extend(insert(1, 7));
+        log.extend(insert(2, 8));
+        log.push(op(0, OVERWRITE));
+        log.extend([op(1, REMOVE_AT), 20]);
+        log.push(op(2, REMOVE));
+        ledger.drain(&log, 1_000).unwrap();
+        let counts = ledger.counts();
+        assert_eq!(
+            counts,
+            Counts {
+                live: 1,
+                inserts: 3,
+                removes: 2,
+                expired: 0,
+                overwrites: 1
+            }
+        );
+        let site7 = ledger.sites().iter().find(|s| s.site == 7).unwrap();
+        assert_eq!(site7.counts.live, 1);
+        assert_eq!(site7.counts.overwrites, 1);
+        assert_eq!(site7.removed_at, vec![(20, 1)]);
+        let site8 = ledger.sites().iter().find(|s| s.site == 8).unwrap();
+        assert_eq!(site8.unattributed_removes, 1);
+        assert_eq!(ledger.recorded_inserts(), 3);
+    }
+
+    #[test]
+    fn ttl_expiry_is_exact_once_and_counted_as_expired() {
+        let mut ledger = Ledger::new(100, 0);
+        let mut log = vec![TIME as i32, 10, 0];
+        log.extend(insert(0, 3));
+        log.extend([TIME as i32, 50, 0]);
+        log.extend(insert(1, 3));
+        assert!(ledger.drain(&log, 60).unwrap().is_empty());
+        assert!(ledger.drain(&[], 109).unwrap().is_empty());
+        let first = ledger.drain(&[], 110).unwrap();
+        assert_eq!(
+            first,
+            vec![Expired {
+                slot: 0,
+                site: 3,
+                age_ms: 100
+            }]
+        );
+        assert!(ledger.drain(&[], 149).unwrap().is_empty());
+        assert_eq!(ledger.drain(&[], 500).unwrap().len(), 1);
+        assert!(ledger.drain(&[], 10_000).unwrap().is_empty());
+        assert_eq!(ledger.counts().expired, 2);
+        assert_eq!(ledger.counts().live, 0);
+        assert_eq!(ledger.sites()[1].counts.expired, 2);
+    }
+
+    #[test]
+    fn touch_and_overwrite_restart_the_ttl_but_not_the_age() {
+        let mut ledger = Ledger::new(100, 0);
+        ledger.drain(&insert(0, 0), 0).unwrap();
+        ledger.drain(&[op(0, TOUCH)], 80).unwrap();
+        assert!(ledger.drain(&[op(0, OVERWRITE)], 150).unwrap().is_empty());
+        let info = ledger.entry(0, 150).unwrap();
+        assert_eq!(info.age_ms, 150);
+        assert_eq!(info.expires_in_ms, Some(100));
+        assert_eq!(ledger.drain(&[], 250).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn oldest_per_site_follows_removals() {
+        let mut ledger = Ledger::new(0, 0);
+        let mut log = vec![];
+        for (slot, t) in [(0u32, 10u32), (1, 20), (2, 30)] {
+            log.extend([TIME as i32, t as i32, 0]);
+            log.extend(insert(slot, 5));
+        }
+        ledger.drain(&log, 30).unwrap();
+        ledger.drain(&[], 100).unwrap();
+        let age = |l: &Ledger| l.site_oldest_age_ms(&l.sites()[1], 100);
+        assert_eq!(age(&ledger), Some(90));
+        ledger.drain(&[op(1, REMOVE)], 100).unwrap();
+        assert_eq!(age(&ledger), Some(90));
+        ledger.drain(&[op(0, REMOVE)], 100).unwrap();
+        assert_eq!(age(&ledger), Some(70));
+        ledger.drain(&[op(2, REMOVE)], 100).unwrap();
+        assert_eq!(age(&ledger), None);
+    }
+
+    #[test]
+    fn removes_between_observations_are_credited_to_the_next_one() {
+        let mut ledger = Ledger::new(0, 0);
+        let mut log = vec![];
+        for slot in 0..5 {
+            log.extend(insert(slot, 9));
+        }
+        log.extend([op(0, REMOVE_AT), 40]);
+        log.push(op(1, REMOVE));
+        log.push(op(2, REMOVE));
+        log.extend([op(3, REMOVE_AT), 41]);
+        log.push(op(4, REMOVE));
+        ledger.drain(&log, 0).unwrap();
+        let site = &ledger.sites()[1];
+        assert_eq!(site.removed_at, vec![(40, 1), (41, 3)]);
+        assert_eq!(site.unattributed_removes, 1);
+        assert_eq!(site.counts.removes, 5);
+    }
+
+    #[test]
+    fn clear_removes_everything_and_credits_the_clear_site() {
+        let mut ledger = Ledger::new(1_000, 0);
+        let mut log = vec![];
+        log.extend(insert(0, 2));
+        log.extend(insert(1, 3));
+        log.extend([CLEAR as i32, 77]);
+        log.extend(insert(0, 2));
+        ledger.drain(&log, 0).unwrap();
+        assert_eq!(ledger.counts().live, 1);
+        assert_eq!(ledger.counts().removes, 2);
+        assert_eq!(ledger.scheduled(), 1);
+        assert_eq!(ledger.sites()[1].removed_at, vec![(77, 1)]);
+        assert_eq!(ledger.drain(&[], 5_000).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn corrupt_logs_are_errors() {
+        let mut ledger = Ledger::new(0, 0);
+        assert_eq!(
+            ledger.drain(&[op(3, REMOVE)], 0),
+            Err(LedgerError::NotLive("remove", 3))
+        );
+        ledger.drain(&insert(3, 0), 0).unwrap();
+        assert_eq!(
+            ledger.drain(&insert(3, 0), 0),
+            Err(LedgerError::AlreadyLive(3))
+        );
+        assert!(matches!(
+            ledger.drain(&[op(0, TOUCH), 99], 0),
+            Err(LedgerError::NotLive("touch", 0))
+        ));
+        assert!(matches!(ledger.drain(&[0], 0), Err(LedgerError::Decode(_))));
+        assert_eq!(ledger.counts().live, 1);
+    }
+
+    /// Thousands of random operations against a model: per site, live equals
+    /// inserts - removes - expired, and every figure matches the model.
+    #[test]
+    fn random_workload_matches_model() {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut rand = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut ledger = Ledger::new(500, 0);
+        let mut live: HashMap<u32, (u32, u64)> = HashMap::new(); // slot -> (site, deadline)
+        let mut model: HashMap<u32, Counts> = HashMap::new();
+        let mut now = 0u64;
+        for _ in 0..20_000 {
+            // Operations without a TIME word are stamped with the drain's clock.
+            now += rand(3);
+            let slot = rand(200) as u32;
+            let mut log = vec![];
+            match (live.contains_key(&slot), rand(4)) {
+                (false, _) => {
+                    let site = rand(6) as u32;
+                    log.extend(insert(slot, site));
+                    live.insert(slot, (site, now + 500));
+                    let c = model.entry(site).or_default();
+                    c.inserts += 1;
+                    c.live += 1;
+                }
+                (true, 0) => {
+                    log.push(op(slot, TOUCH));
+                    live.get_mut(&slot).unwrap().1 = now + 500;
+                }
+                (true, _) => {
+                    log.push(op(slot, REMOVE));
+                    let (site, _) = live.remove(&slot).unwrap();
+                    let c = model.get_mut(&site).unwrap();
+                    c.removes += 1;
+                    c.live -= 1;
+                }
+            }
+            for expired in ledger.drain(&log, now).unwrap() {
+                let (site, deadline) = live.remove(&expired.slot).unwrap();
+                assert!(deadline <= now, "expired early");
+                assert_eq!(site, expired.site);
+                let c = model.get_mut(&site).unwrap();
+                c.expired += 1;
+                c.live -= 1;
+            }
+            assert!(live.values().all(|&(_, d)| d > now), "missed expiry");
+        }
+        for site in ledger.sites() {
+            let c = site.counts;
+            assert_eq!(c.live, c.inserts - c.removes - c.expired);
+            let expected = model.get(&site.site).copied().unwrap_or_default();
+            assert_eq!(c, expected, "site {}", site.site);
+        }
+        assert_eq!(ledger.counts().live as usize, live.len());
+    }
+}

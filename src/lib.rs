@@ -1,0 +1,20 @@
+//! handle-ledger's native side: the bookkeeping behind `HandleMap`.
+//!
+//! - `wheel`: the expiry schedule (hierarchical timer wheel)
+//! - `oplog`: the wire format of operations drained from JS
+//! - `ledger`: one map's figures, per map and per insert site
+//! - `interner`: call-site and stack interning
+//! - `report`: ledgers into bounded, sorted reports
+//! - `registry`: every live map of the process
+//! - `guard`: panics become JS errors with a native backtrace
+//! - `binding`: the napi entry points (the only module that knows JS)
+
+pub mod guard;
+pub mod interner;
+pub mod ledger;
+pub mod oplog;
+pub mod registry;
+pub mod report;
+pub mod wheel;
+
+mod binding;

@@ -1,0 +1,184 @@
+//! The operation log: how the JS facade tells the ledger what happened.
+//!
+//! JS appends one to three `i32` words per operation to an `Int32Array` and the
+//! ledger drains the whole array in one native call (every few thousand
+//! operations, or on each tick), so a `set` or `delete` never crosses into
+//! native code itself. The first word of an operation is `slot << 3 | code`;
+//! `index.js` writes the same codes (see `OP` there).
+
+pub const CODE_BITS: u32 = 3;
+pub const INSERT: u32 = 1; // [slot|1, site]
+pub const REMOVE: u32 = 2; // [slot|2]
+pub const REMOVE_AT: u32 = 3; // [slot|3, remove site]
+pub const OVERWRITE: u32 = 4; // [slot|4]
+pub const TOUCH: u32 = 5; // [slot|5]
+pub const CLEAR: u32 = 6; // [6, clear site]
+pub const TIME: u32 = 7; // [7, low 32 bits, high bits] of the clock in ms
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Insert { slot: u32, site: u32 },
+    Remove { slot: u32, site: u32 },
+    Overwrite { slot: u32 },
+    Touch { slot: u32 },
+    Clear { site: u32 },
+    Time { ms: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    pub offset: usize,
+    pub word: i32,
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "corrupt operation log at word {} ({:#x}): {}",
+            self.offset, self.word, self.reason
+        )
+    }
+}
+
+/// Decodes `words` into operations, stopping at the first malformed one.
+pub fn decode(words: &[i32]) -> Decoder<'_> {
+    Decoder { words, at: 0 }
+}
+
+pub struct Decoder<'a> {
+    words: &'a [i32],
+    at: usize,
+}
+
+impl Decoder<'_> {
+    fn operand(&self, n: usize) -> Result<u32, DecodeError> {
+        self.words
+            .get(self.at + n)
+            .map(|&w| w as u32)
+            .ok_or(DecodeError {
+                offset: self.at,
+                word: self.words[self.at],
+                reason: "operation cut short",
+            })
+    }
+
+    fn next_op(&mut self) -> Result<Op, DecodeError> {
+        let word = self.words[self.at] as u32;
+        let slot = word >> CODE_BITS;
+        let (op, len) = match word & ((1 << CODE_BITS) - 1) {
+            INSERT => (
+                Op::Insert {
+                    slot,
+                    site: self.operand(1)?,
+                },
+                2,
+            ),
+            REMOVE => (Op::Remove { slot, site: 0 }, 1),
+            REMOVE_AT => (
+                Op::Remove {
+                    slot,
+                    site: self.operand(1)?,
+                },
+                2,
+            ),
+            OVERWRITE => (Op::Overwrite { slot }, 1),
+            TOUCH => (Op::Touch { slot }, 1),
+            CLEAR => (
+                Op::Clear {
+                    site: self.operand(1)?,
+                },
+                2,
+            ),
+            TIME => {
+                let ms = u64::from(self.operand(1)?) | (u64::from(self.operand(2)?) << 32);
+                (Op::Time { ms }, 3)
+            }
+            _ => {
+                return Err(DecodeError {
+                    offset: self.at,
+                    word: word as i32,
+                    reason: "unknown operation code",
+                })
+            }
+        };
+        self.at += len;
+        Ok(op)
+    }
+}
+
+impl Iterator for Decoder<'_> {
+    type Item = Result<Op, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.words.len() {
+            return None;
+        }
+        let result = self.next_op();
+        if result.is_err() {
+            self.at = self.words.len();
+        }
+        Some(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(slot: u32, code: u32) -> i32 {
+        (slot << CODE_BITS | code) as i32
+    }
+
+    #[test]
+    fn decodes_every_operation() {
+        let words = [
+            word(5, INSERT),
+            9,
+            word(5, OVERWRITE),
+            word(5, TOUCH),
+            word(5, REMOVE_AT),
+            4,
+            word(6, REMOVE),
+            CLEAR as i32,
+            0,
+            TIME as i32,
+            -1,
+            1,
+        ];
+        let ops: Vec<Op> = decode(&words).map(Result::unwrap).collect();
+        assert_eq!(
+            ops,
+            vec![
+                Op::Insert { slot: 5, site: 9 },
+                Op::Overwrite { slot: 5 },
+                Op::Touch { slot: 5 },
+                Op::Remove { slot: 5, site: 4 },
+                Op::Remove { slot: 6, site: 0 },
+                Op::Clear { site: 0 },
+                Op::Time {
+                    ms: (1 << 32) | 0xffff_ffff
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn large_slots_survive_the_sign_bit() {
+        let slot = (1 << 29) - 1;
+        let ops: Vec<_> = decode(&[word(slot, REMOVE)]).collect();
+        assert_eq!(ops, vec![Ok(Op::Remove { slot, site: 0 })]);
+    }
+
+    #[test]
+    fn truncated_and_unknown_operations_are_errors_not_panics() {
+        assert!(decode(&[word(1, INSERT)]).next().unwrap().is_err());
+        assert!(decode(&[0]).next().unwrap().is_err());
+        assert!(decode(&[TIME as i32, 1]).next().unwrap().is_err());
+        let words = [0, word(1, REMOVE)];
+        let mut decoder = decode(&words);
+        assert!(decoder.next().unwrap().is_err());
+        assert!(decoder.next().is_none());
+    }
+}

@@ -1,0 +1,357 @@
+//! Turns ledgers into reports: per map, then per insert site sorted by live
+//! count and age, bounded, with sampled figures scaled and marked as estimates
+//! and suspicious sites flagged. Plain Rust; the binding converts the result
+//! to JS objects with serde. Cost: O(sites) per map, never O(entries).
+
+use crate::interner::Interner;
+use crate::ledger::{Counts, Ledger, SiteLedger};
+use crate::registry::{CallSites, MapEntry};
+use serde::Serialize;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const DEFAULT_SITE_LIMIT: u32 = 20;
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Only maps with this exact name.
+    pub map: Option<String>,
+    /// At most this many sites per map (default 20).
+    pub limit: Option<u32>,
+}
+
+/// Figures are plain JS numbers (exact up to 2^53), not BigInts.
+pub type Number = f64;
+
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct MapReport {
+    pub id: Number,
+    pub name: String,
+    pub thread_id: u32,
+    pub live: Number,
+    pub inserts: Number,
+    pub removes: Number,
+    pub expired: Number,
+    pub overwrites: Number,
+    pub oldest_age_ms: Option<Number>,
+    pub ttl_ms: Number,
+    pub call_sites: &'static str,
+    pub sample_rate: u32,
+    /// True when the per-site figures are scaled up from sampled inserts.
+    pub estimated: bool,
+    pub flush_interval_ms: u32,
+    /// When the figures were read (ms, the map's clock).
+    pub at: Number,
+    pub sites: Vec<SiteReport>,
+    pub sites_omitted: u32,
+}
+
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteReport {
+    pub site: String,
+    pub stack: Vec<String>,
+    pub live: Number,
+    pub inserts: Number,
+    pub removes: Number,
+    pub expired: Number,
+    pub overwrites: Number,
+    pub oldest_age_ms: Option<Number>,
+    pub removed_at: Vec<RemoveSite>,
+    pub suspect: bool,
+    pub reason: Option<String>,
+    pub estimated: bool,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoveSite {
+    pub site: String,
+    pub count: Number,
+    pub estimated: bool,
+}
+
+pub fn selected(entry: &MapEntry, options: &Options) -> bool {
+    options
+        .map
+        .as_ref()
+        .is_none_or(|name| *name == entry.info.name)
+}
+
+fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `now` is the owner's clock when the owner asks; other threads pass `None`
+/// and the wall clock is used (never earlier than the last drain).
+pub fn map_report(
+    entry: &MapEntry,
+    options: &Options,
+    now: Option<u64>,
+    interner: &Interner,
+) -> MapReport {
+    let ledger = entry.ledger.lock();
+    let now = now
+        .unwrap_or_else(|| {
+            if entry.info.wall_clock {
+                wall_clock_ms()
+            } else {
+                0
+            }
+        })
+        .max(ledger.now());
+    let counts = ledger.counts();
+    let scale = Scale::of(&ledger, entry.info.call_sites);
+    let mut sites: Vec<SiteReport> = ledger
+        .sites()
+        .iter()
+        .filter(|site| site.site != 0 && site.counts.inserts > 0)
+        .map(|site| site_report(&ledger, site, now, scale, interner))
+        .collect();
+    sites.sort_by(|a, b| {
+        b.live
+            .total_cmp(&a.live)
+            .then(
+                b.oldest_age_ms
+                    .unwrap_or(-1.0)
+                    .total_cmp(&a.oldest_age_ms.unwrap_or(-1.0)),
+            )
+            .then(b.inserts.total_cmp(&a.inserts))
+    });
+    let limit = options.limit.unwrap_or(DEFAULT_SITE_LIMIT) as usize;
+    let sites_omitted = sites.len().saturating_sub(limit) as u32;
+    sites.truncate(limit);
+    MapReport {
+        id: entry.id as Number,
+        name: entry.info.name.clone(),
+        thread_id: entry.info.thread_id,
+        live: counts.live as Number,
+        inserts: counts.inserts as Number,
+        removes: counts.removes as Number,
+        expired: counts.expired as Number,
+        overwrites: counts.overwrites as Number,
+        oldest_age_ms: ledger.oldest_age_ms(now).map(|ms| ms as Number),
+        ttl_ms: ledger.ttl_ms() as Number,
+        call_sites: entry.info.call_sites.name(),
+        sample_rate: entry.info.sample_rate,
+        estimated: scale.estimated,
+        flush_interval_ms: entry.info.flush_interval_ms,
+        at: now as Number,
+        sites,
+        sites_omitted,
+    }
+}
+
+/// How sampled figures scale up to the whole map.
+#[derive(Clone, Copy)]
+struct Scale {
+    factor: f64,
+    estimated: bool,
+}
+
+impl Scale {
+    fn of(ledger: &Ledger, mode: CallSites) -> Self {
+        let recorded = ledger.recorded_inserts();
+        let total = ledger.counts().inserts;
+        if mode == CallSites::All || recorded == 0 || recorded == total {
+            return Scale {
+                factor: 1.0,
+                estimated: false,
+            };
+        }
+        Scale {
+            factor: total as f64 / recorded as f64,
+            estimated: true,
+        }
+    }
+
+    fn apply(self, n: u64) -> u64 {
+        (n as f64 * self.factor).round() as u64
+    }
+
+    fn counts(self, c: Counts) -> Counts {
+        Counts {
+            live: self.apply(c.live),
+            inserts: self.apply(c.inserts),
+            removes: self.apply(c.removes),
+            expired: self.apply(c.expired),
+            overwrites: self.apply(c.overwrites),
+        }
+    }
+}
+
+fn site_report(
+    ledger: &Ledger,
+    site: &SiteLedger,
+    now: u64,
+    scale: Scale,
+    interner: &Interner,
+) -> SiteReport {
+    let counts = scale.counts(site.counts);
+    let (suspect, reason) = suspicion(&site.counts);
+    SiteReport {
+        site: interner
+            .site_text(site.site)
+            .unwrap_or("<unknown>")
+            .to_owned(),
+        stack: interner
+            .site_stack(site.site)
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        live: counts.live as Number,
+        inserts: counts.inserts as Number,
+        removes: counts.removes as Number,
+        expired: counts.expired as Number,
+        overwrites: counts.overwrites as Number,
+        oldest_age_ms: ledger.site_oldest_age_ms(site, now).map(|ms| ms as Number),
+        removed_at: removed_at(site, scale, interner),
+        suspect,
+        reason,
+        estimated: scale.estimated,
+    }
+}
+
+/// A site whose entries are inserted and never removed, or only ever expire,
+/// is where a lost cleanup shows.
+fn suspicion(c: &Counts) -> (bool, Option<String>) {
+    if c.removes > 0 || c.inserts == 0 {
+        return (false, None);
+    }
+    let reason = if c.expired > 0 && c.live == 0 {
+        format!(
+            "entries only ever expire ({} expired), never removed",
+            c.expired
+        )
+    } else if c.expired > 0 {
+        format!(
+            "never removed: {} live, {} expired by the TTL",
+            c.live, c.expired
+        )
+    } else {
+        "inserted but never removed".to_owned()
+    };
+    (true, Some(reason))
+}
+
+/// Remove sites with their share of the site's removes. Removes not yet
+/// credited to a remove site are shared out in proportion.
+fn removed_at(site: &SiteLedger, scale: Scale, interner: &Interner) -> Vec<RemoveSite> {
+    let credited: u64 = site.removed_at.iter().map(|&(_, w)| w).sum();
+    if credited == 0 {
+        return Vec::new();
+    }
+    let estimated = scale.estimated || site.removed_at_batched || site.unattributed_removes > 0;
+    let share = site.counts.removes as f64 / credited as f64;
+    let mut out: Vec<RemoveSite> = site
+        .removed_at
+        .iter()
+        .map(|&(remove_site, weight)| RemoveSite {
+            site: interner
+                .site_text(remove_site)
+                .unwrap_or("<unknown>")
+                .to_owned(),
+            count: scale.apply((weight as f64 * share).round() as u64) as Number,
+            estimated,
+        })
+        .collect();
+    out.sort_by(|a, b| b.count.total_cmp(&a.count));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oplog::{INSERT, REMOVE, REMOVE_AT};
+    use crate::registry::{register, unregister, MapInfo};
+
+    fn info(mode: CallSites) -> MapInfo {
+        MapInfo {
+            name: "report-test".into(),
+            thread_id: 0,
+            call_sites: mode,
+            sample_rate: 4,
+            flush_interval_ms: 100,
+            wall_clock: false,
+        }
+    }
+
+    #[test]
+    fn sites_are_sorted_bounded_and_flagged() {
+        let mut interner = Interner::default();
+        let leak = interner.intern(&["leak (core.js:88:15)"]).unwrap();
+        let ok = interner.intern(&["ok (core.js:20:3)"]).unwrap();
+        let done = interner.intern(&["done (core.js:131:9)"]).unwrap();
+        let mut ledger = Ledger::new(0, 0);
+        let mut log = vec![];
+        for slot in 0..10u32 {
+            let site = if slot < 6 { leak } else { ok };
+            log.extend([(slot << 3 | INSERT) as i32, site as i32]);
+        }
+        log.extend([(6 << 3 | REMOVE_AT) as i32, done as i32]);
+        log.push((7 << 3 | REMOVE) as i32);
+        ledger.drain(&log, 1_000).unwrap();
+        let entry = register(info(CallSites::All), ledger);
+        let report = map_report(&entry, &Options::default(), Some(5_000), &interner);
+        unregister(entry.id);
+        assert_eq!(
+            (report.live, report.inserts, report.removes),
+            (8.0, 10.0, 2.0)
+        );
+        assert_eq!(report.sites.len(), 2);
+        let first = &report.sites[0];
+        assert_eq!(first.site, "leak (core.js:88:15)");
+        assert_eq!((first.live, first.inserts, first.removes), (6.0, 6.0, 0.0));
+        assert!(first.suspect);
+        assert_eq!(first.reason.as_deref(), Some("inserted but never removed"));
+        assert_eq!(first.oldest_age_ms, Some(4_000.0));
+        let second = &report.sites[1];
+        assert!(!second.suspect);
+        assert_eq!(
+            second.removed_at,
+            vec![RemoveSite {
+                site: "done (core.js:131:9)".into(),
+                count: 2.0,
+                estimated: true
+            }]
+        );
+        let limited = map_report(
+            &register(info(CallSites::All), Ledger::new(0, 0)),
+            &Options {
+                limit: Some(1),
+                ..Options::default()
+            },
+            Some(0),
+            &interner,
+        );
+        assert_eq!(limited.sites_omitted, 0);
+    }
+
+    #[test]
+    fn sampled_figures_are_scaled_and_marked() {
+        let mut interner = Interner::default();
+        let site = interner.intern(&["s (a.js:1:1)"]).unwrap();
+        let mut ledger = Ledger::new(0, 0);
+        let mut log = vec![];
+        for slot in 0..8u32 {
+            let recorded = if slot % 4 == 0 { site } else { 0 };
+            log.extend([(slot << 3 | INSERT) as i32, recorded as i32]);
+        }
+        ledger.drain(&log, 0).unwrap();
+        let entry = register(info(CallSites::Sampled), ledger);
+        let options = Options {
+            limit: Some(0),
+            ..Options::default()
+        };
+        let bounded = map_report(&entry, &options, Some(0), &interner);
+        let report = map_report(&entry, &Options::default(), Some(0), &interner);
+        unregister(entry.id);
+        assert!(report.estimated);
+        assert_eq!(report.sites[0].inserts, 8.0);
+        assert_eq!(report.sites[0].live, 8.0);
+        assert!(report.sites[0].estimated);
+        assert_eq!((bounded.sites.len(), bounded.sites_omitted), (0, 1));
+    }
+}

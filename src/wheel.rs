@@ -1,0 +1,369 @@
+//! A hierarchical timer wheel over slot numbers: the expiry schedule of one map.
+//!
+//! The design is tokio's (itself Varghese & Lauck's, as Caffeine and moka use):
+//! six levels of 64 buckets, level `n` bucket width `64^n` ms, so one wheel spans
+//! `64^6` ms (about 2.2 years). Scheduling and cancelling are O(1) (an intrusive
+//! doubly linked list per bucket, threaded through `links`); advancing costs the
+//! buckets that come due plus the entries that expire or cascade down a level,
+//! never the number of entries scheduled. An `occupied` bit mask per level makes
+//! "when is the next deadline" a few bit operations, so a tick that expires
+//! nothing is O(levels).
+//!
+//! Times are absolute milliseconds (the map's clock). Slots are the map's entry
+//! numbers; the wheel never sees keys or values.
+
+const LEVEL_BITS: u32 = 6;
+const BUCKETS: usize = 1 << LEVEL_BITS;
+const LEVELS: usize = 6;
+/// The largest distance from "now" the wheel can represent; later deadlines are
+/// parked in the top level and re-checked (cascaded) when their bucket comes up.
+const MAX_SPAN: u64 = (1 << (LEVEL_BITS as u64 * LEVELS as u64)) - 1;
+const NIL: u32 = u32::MAX;
+/// `when` is packed with its bucket number in the top 16 bits: deadlines are
+/// milliseconds (< 2^48, i.e. year 10889), and the bucket is needed on cancel.
+const WHEN_BITS: u32 = 48;
+const WHEN_MASK: u64 = (1 << WHEN_BITS) - 1;
+const UNSCHEDULED: u64 = u64::MAX;
+
+#[derive(Clone, Copy)]
+struct Link {
+    packed: u64,
+    prev: u32,
+    next: u32,
+}
+
+const FREE_LINK: Link = Link {
+    packed: UNSCHEDULED,
+    prev: NIL,
+    next: NIL,
+};
+
+impl Link {
+    fn when(&self) -> u64 {
+        self.packed & WHEN_MASK
+    }
+    fn bucket(&self) -> usize {
+        (self.packed >> WHEN_BITS) as usize
+    }
+}
+
+pub struct Wheel {
+    /// Everything up to and including `elapsed` has been processed.
+    elapsed: u64,
+    links: Vec<Link>,
+    heads: [[u32; BUCKETS]; LEVELS],
+    occupied: [u64; LEVELS],
+    len: usize,
+}
+
+fn level_for(elapsed: u64, when: u64) -> usize {
+    // The highest bit in which the deadline differs from now picks the level:
+    // a deadline in the current 64 ms lands on level 0, and so on.
+    let mut masked = (elapsed ^ when) | (BUCKETS as u64 - 1);
+    if masked >= MAX_SPAN {
+        masked = MAX_SPAN - 1;
+    }
+    let significant = 63 - masked.leading_zeros() as usize;
+    significant / LEVEL_BITS as usize
+}
+
+fn bucket_width(level: usize) -> u64 {
+    1 << (LEVEL_BITS as usize * level)
+}
+
+fn bucket_for(when: u64, level: usize) -> usize {
+    ((when >> (LEVEL_BITS as usize * level)) as usize) & (BUCKETS - 1)
+}
+
+impl Wheel {
+    pub fn new(now: u64) -> Self {
+        Wheel {
+            elapsed: now,
+            links: Vec::new(),
+            heads: [[NIL; BUCKETS]; LEVELS],
+            occupied: [0; LEVELS],
+            len: 0,
+        }
+    }
+
+    /// Number of scheduled slots.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The deadline of `slot`, if it is scheduled.
+    pub fn deadline(&self, slot: u32) -> Option<u64> {
+        let link = self.links.get(slot as usize)?;
+        (link.packed != UNSCHEDULED).then(|| link.when())
+    }
+
+    /// Schedules `slot` to expire at `when`, replacing any earlier schedule.
+    /// A deadline already in the past comes due at the next `advance`.
+    pub fn schedule(&mut self, slot: u32, when: u64) {
+        self.cancel(slot);
+        let index = slot as usize;
+        if index >= self.links.len() {
+            self.links.resize(index + 1, FREE_LINK);
+        }
+        let when = when.clamp(self.elapsed + 1, WHEN_MASK);
+        self.push(slot, when);
+        self.len += 1;
+    }
+
+    /// Removes `slot` from the schedule; a no-op when it is not scheduled.
+    pub fn cancel(&mut self, slot: u32) {
+        let Some(link) = self.links.get(slot as usize).copied() else {
+            return;
+        };
+        if link.packed == UNSCHEDULED {
+            return;
+        }
+        self.unlink(link);
+        self.links[slot as usize] = FREE_LINK;
+        self.len -= 1;
+    }
+
+    /// Drops every schedule (the map was cleared).
+    pub fn clear(&mut self) {
+        self.links.clear();
+        self.heads = [[NIL; BUCKETS]; LEVELS];
+        self.occupied = [0; LEVELS];
+        self.len = 0;
+    }
+
+    /// Moves time forward to `now` and appends every slot whose deadline is
+    /// `<= now` to `expired`, each exactly once. Time never moves backwards.
+    pub fn advance(&mut self, now: u64, expired: &mut Vec<u32>) {
+        while let Some((level, bucket, start)) = self.next_due_bucket() {
+            if start > now {
+                break;
+            }
+            self.elapsed = start;
+            let mut slot = self.take_bucket(level, bucket);
+            while slot != NIL {
+                let link = self.links[slot as usize];
+                let next = link.next;
+                if link.when() <= now {
+                    self.links[slot as usize] = FREE_LINK;
+                    self.len -= 1;
+                    expired.push(slot);
+                } else {
+                    // Not due yet: cascade it to a finer level.
+                    self.push(slot, link.when());
+                }
+                slot = next;
+            }
+        }
+        self.elapsed = self.elapsed.max(now);
+    }
+
+    /// The earliest deadline scheduled, as a bucket start time (a lower bound).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.next_due_bucket().map(|(_, _, start)| start)
+    }
+
+    fn push(&mut self, slot: u32, when: u64) {
+        let level = level_for(self.elapsed, when);
+        let bucket = bucket_for(when, level);
+        let head = self.heads[level][bucket];
+        let code = (level * BUCKETS + bucket) as u64;
+        self.links[slot as usize] = Link {
+            packed: when | (code << WHEN_BITS),
+            prev: NIL,
+            next: head,
+        };
+        if head != NIL {
+            self.links[head as usize].prev = slot;
+        }
+        self.heads[level][bucket] = slot;
+        self.occupied[level] |= 1 << bucket;
+    }
+
+    fn unlink(&mut self, link: Link) {
+        let code = link.bucket();
+        let (level, bucket) = (code / BUCKETS, code % BUCKETS);
+        if link.prev == NIL {
+            self.heads[level][bucket] = link.next;
+        } else {
+            self.links[link.prev as usize].next = link.next;
+        }
+        if link.next != NIL {
+            self.links[link.next as usize].prev = link.prev;
+        }
+        if self.heads[level][bucket] == NIL {
+            self.occupied[level] &= !(1 << bucket);
+        }
+    }
+
+    fn take_bucket(&mut self, level: usize, bucket: usize) -> u32 {
+        let head = self.heads[level][bucket];
+        self.heads[level][bucket] = NIL;
+        self.occupied[level] &= !(1 << bucket);
+        head
+    }
+
+    /// The first occupied bucket at or after `elapsed`: (level, bucket, start ms).
+    /// Lower levels always come due before higher ones, so the first level with
+    /// anything in it holds the next deadline.
+    fn next_due_bucket(&self) -> Option<(usize, usize, u64)> {
+        (0..LEVELS).find_map(|level| self.next_bucket_in(level))
+    }
+
+    fn next_bucket_in(&self, level: usize) -> Option<(usize, usize, u64)> {
+        let occupied = self.occupied[level];
+        if occupied == 0 {
+            return None;
+        }
+        let width = bucket_width(level);
+        let span = width * BUCKETS as u64;
+        let current = ((self.elapsed / width) as usize) % BUCKETS;
+        let rotated = occupied.rotate_right(current as u32);
+        let bucket = (rotated.trailing_zeros() as usize + current) % BUCKETS;
+        let level_start = self.elapsed & !(span - 1);
+        let mut start = level_start + bucket as u64 * width;
+        if start <= self.elapsed {
+            // Behind us: the bucket's next turn comes one rotation later (only
+            // the top level can hold such entries, parked beyond the span).
+            start += span;
+        }
+        Some((level, bucket, start))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// A small deterministic generator, so failures replay.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    #[test]
+    fn expires_at_deadline_not_before() {
+        let mut wheel = Wheel::new(1_000);
+        wheel.schedule(7, 1_100);
+        let mut out = Vec::new();
+        wheel.advance(1_099, &mut out);
+        assert!(out.is_empty());
+        wheel.advance(1_100, &mut out);
+        assert_eq!(out, vec![7]);
+        assert!(wheel.is_empty());
+    }
+
+    #[test]
+    fn cancel_and_reschedule() {
+        let mut wheel = Wheel::new(0);
+        wheel.schedule(1, 10);
+        wheel.schedule(2, 5_000);
+        wheel.cancel(1);
+        wheel.schedule(2, 20);
+        let mut out = Vec::new();
+        wheel.advance(100, &mut out);
+        assert_eq!(out, vec![2]);
+        assert_eq!(wheel.len(), 0);
+    }
+
+    #[test]
+    fn past_deadline_comes_due_on_next_advance() {
+        let mut wheel = Wheel::new(500);
+        wheel.schedule(3, 10);
+        let mut out = Vec::new();
+        wheel.advance(501, &mut out);
+        assert_eq!(out, vec![3]);
+    }
+
+    #[test]
+    fn far_deadlines_cascade_correctly() {
+        let mut wheel = Wheel::new(0);
+        let far = 3 * 24 * 3600 * 1000; // three days
+        wheel.schedule(0, far);
+        wheel.schedule(1, MAX_SPAN * 3);
+        let mut out = Vec::new();
+        wheel.advance(far - 1, &mut out);
+        assert!(out.is_empty());
+        wheel.advance(far, &mut out);
+        assert_eq!(out, vec![0]);
+        wheel.advance(MAX_SPAN * 3 - 1, &mut out);
+        assert_eq!(out, vec![0]);
+        wheel.advance(MAX_SPAN * 3, &mut out);
+        assert_eq!(out, vec![0, 1]);
+    }
+
+    #[test]
+    fn idle_tick_touches_no_entries() {
+        let mut wheel = Wheel::new(0);
+        for slot in 0..10_000 {
+            wheel.schedule(slot, 60_000 + slot as u64);
+        }
+        let mut out = Vec::new();
+        wheel.advance(10, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(wheel.next_deadline().map(|d| d <= 60_000), Some(true));
+    }
+
+    /// Random schedules, cancels and advances against a model: every scheduled
+    /// slot expires exactly once, never before its deadline, and never later
+    /// than the first advance past it.
+    #[test]
+    fn model_check_random_operations() {
+        for seed in 1..40u64 {
+            let mut rng = Rng(seed * 0x9E37_79B9_7F4A_7C15);
+            let start = rng.below(1 << 40);
+            let mut now = start;
+            let mut wheel = Wheel::new(now);
+            let mut model: BTreeMap<u32, u64> = BTreeMap::new();
+            let mut out = Vec::new();
+            for _ in 0..5_000 {
+                match rng.below(10) {
+                    0..=4 => {
+                        let slot = rng.below(300) as u32;
+                        let span = [70, 5_000, 300_000, 20_000_000][rng.below(4) as usize];
+                        let when = now + rng.below(span);
+                        wheel.schedule(slot, when);
+                        model.insert(slot, when.max(now + 1));
+                    }
+                    5 | 6 => {
+                        let slot = rng.below(300) as u32;
+                        wheel.cancel(slot);
+                        model.remove(&slot);
+                    }
+                    _ => {
+                        now += [1, 63, 64, 4_097, 700_000][rng.below(5) as usize];
+                        out.clear();
+                        wheel.advance(now, &mut out);
+                        let mut due: Vec<u32> = model
+                            .iter()
+                            .filter(|(_, &w)| w <= now)
+                            .map(|(&s, _)| s)
+                            .collect();
+                        for slot in &due {
+                            model.remove(slot);
+                        }
+                        out.sort_unstable();
+                        due.sort_unstable();
+                        assert_eq!(out, due, "seed {seed} at {now}");
+                    }
+                }
+                assert_eq!(wheel.len(), model.len());
+                for (&slot, &when) in &model {
+                    assert_eq!(wheel.deadline(slot), Some(when));
+                }
+            }
+        }
+    }
+}

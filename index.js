@@ -3,5 +3,8 @@
 // a Map and keeps a ledger (in Rust) of who inserted what and never removed it.
 const { HandleMap } = require('./lib/handle-map.js')
 const { registry } = require('./lib/registry.js')
+const { formatReport } = require('./lib/format.js')
+const { HandleLeakError, leakCheck } = require('./lib/assertions.js')
+const { debugHandles } = require('./lib/debug-handles.js')
 
-module.exports = { HandleMap, registry }
+module.exports = { HandleMap, registry, formatReport, HandleLeakError, leakCheck, debugHandles }

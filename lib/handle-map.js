@@ -13,6 +13,7 @@ const { inspect } = require('node:util')
 const native = require('../binding.js')
 const { normalize } = require('./options.js')
 const callsite = require('./callsite.js')
+const { reportOptions } = require('./report-options.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`.
 // Must match src/oplog.rs.
@@ -157,6 +158,28 @@ class HandleMap {
   }
 
   /**
+   * This map's report (schema in README and index.d.ts). `oldest: n` adds the
+   * n oldest live entries (their keys only with `includeKeys: true`).
+   */
+  report (options) {
+    const { limit, oldest, includeKeys } = reportOptions(options)
+    this._flush()
+    const report = this._native.report({ limit }, this._now())
+    if (oldest > 0) report.oldestEntries = this._oldestEntries(oldest, includeKeys)
+    return report
+  }
+
+  /** Throws HandleLeakError (with `.report`) when the map is not empty. */
+  assertEmpty (message) {
+    if (this._slots.size === 0) return
+    const { HandleLeakError } = require('./assertions.js')
+    const { formatReport } = require('./format.js')
+    const report = this.report({ oldest: 5 })
+    const prefix = message === undefined ? '' : `${message}: `
+    throw new HandleLeakError(`${prefix}HandleMap ${JSON.stringify(this.name)} holds ${this._slots.size} entries\n${formatReport(report)}`, report)
+  }
+
+  /**
    * Drains the operation log and expires every entry whose TTL has passed,
    * now rather than at the next tick. Returns how many expired.
    */
@@ -284,6 +307,21 @@ class HandleMap {
     return (count & (count - 1)) === 0 || count % REMOVE_SAMPLE_PERIOD === 0
   }
 
+  _oldestEntries (count, includeKeys) {
+    const now = this._now()
+    const entries = []
+    for (const [key, slot] of this._slots) {
+      if (entries.length >= count) break
+      const found = this._native.entryInfo(slot, now)
+      if (found === null) continue
+      const { site } = callsite.describe(found[3])
+      const entry = { ageMs: found[1], site }
+      if (includeKeys) entry.key = keyText(key)
+      entries.push(entry)
+    }
+    return entries
+  }
+
   _oldestSlot () {
     if (this._slots.size === 0) return -1
     return this._slots.values().next().value
@@ -376,6 +414,22 @@ function startTicking (map, interval) {
   return timer
 }
 
+// Keys in reports are text: strings as they are, anything else as inspect()
+// shows it, bounded so a huge key cannot bloat a report.
+function keyText (key) {
+  const text = typeof key === 'string' ? key : inspect(key, { depth: 1, breakLength: Infinity })
+  return text.length > 200 ? text.slice(0, 200) + '...' : text
+}
+
+/** The live map of this thread with registry id `id`, if any. */
+function findLocalMap (id) {
+  for (const ref of liveMaps) {
+    const map = ref.deref()
+    if (map !== undefined && map._native.id === id) return map
+  }
+  return undefined
+}
+
 /** Drains the op logs of this thread's maps, so a report is current. */
 function flushThisThread () {
   for (const ref of liveMaps) {
@@ -385,4 +439,4 @@ function flushThisThread () {
   }
 }
 
-module.exports = { HandleMap, flushThisThread }
+module.exports = { HandleMap, flushThisThread, findLocalMap }

@@ -4,16 +4,35 @@
 // read as their last drain left them (at most their flushInterval old).
 
 const native = require('../binding.js')
-const { flushThisThread } = require('./handle-map.js')
+const { flushThisThread, findLocalMap } = require('./handle-map.js')
 const { reportOptions } = require('./report-options.js')
+const { Snapshot, diff } = require('./snapshot.js')
+
+const ALL_SITES = 2 ** 32 - 1
 
 const registry = {
   /** `{ pid, at, maps: MapReport[] }` for every registered map (see README). */
   report (options) {
-    const { map, limit } = reportOptions(options)
+    const { map, limit, oldest, includeKeys } = reportOptions(options)
     flushThisThread()
-    return { pid: process.pid, at: Date.now(), maps: native.registryReport({ map, limit }) }
-  }
+    const maps = native.registryReport({ map, limit })
+    if (oldest > 0) {
+      for (const report of maps) {
+        const local = findLocalMap(report.id)
+        if (local !== undefined) report.oldestEntries = local._oldestEntries(oldest, includeKeys)
+      }
+    }
+    return { kind: 'report', pid: process.pid, at: Date.now(), maps }
+  },
+
+  /** Every map and every site, for `registry.diff()` (O(sites), not O(entries)). */
+  snapshot (options) {
+    const { map } = reportOptions(options)
+    flushThisThread()
+    return new Snapshot(process.pid, Date.now(), native.registryReport({ map, limit: ALL_SITES }))
+  },
+
+  diff
 }
 
 module.exports = { registry }

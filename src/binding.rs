@@ -168,6 +168,12 @@ impl NativeLedger {
         env.to_js_value(&report)
     }
 
+    /// The map's registry id (as in reports).
+    #[napi(getter)]
+    pub fn id(&self) -> f64 {
+        self.entry.id as f64
+    }
+
     /// Takes the map out of the registry (its figures stay readable here).
     #[napi]
     pub fn close(&self) -> Result<()> {

@@ -1,0 +1,64 @@
+'use strict'
+// Dev-mode assertions for test suites: "this map must be empty now" and
+// "running this function must not leave handles behind" (as goleak does,
+// with retries before a leak is declared).
+
+const { setTimeout: sleep } = require('node:timers/promises')
+const { registry } = require('./registry.js')
+const { formatReport } = require('./format.js')
+
+class HandleLeakError extends Error {
+  constructor (message, report) {
+    super(message)
+    this.name = 'HandleLeakError'
+    this.report = report
+  }
+}
+
+const KNOWN = new Set(['iterations', 'maps', 'settleMs', 'retries'])
+
+function leakCheckOptions (options = {}) {
+  if (options === null || typeof options !== 'object') throw new TypeError('leakCheck options must be an object')
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw new TypeError(`leakCheck has no option '${key}' (known: ${[...KNOWN].join(', ')})`)
+  }
+  const { iterations = 1, maps, settleMs = 100, retries = 5 } = options
+  if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError('leakCheck option \'iterations\' must be an integer >= 1')
+  if (!Number.isFinite(settleMs) || settleMs < 0) throw new RangeError('leakCheck option \'settleMs\' must be a number of ms >= 0')
+  if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new RangeError('leakCheck option \'retries\' must be an integer from 0 to 100')
+  if (maps !== undefined && !Array.isArray(maps)) throw new TypeError('leakCheck option \'maps\' must be an array of map names or HandleMaps')
+  const names = maps === undefined ? null : new Set(maps.map(map => (typeof map === 'string' ? map : map && map.name)))
+  return { iterations, names, settleMs, retries }
+}
+
+function grown (difference, names) {
+  const maps = difference.maps.filter(map => names === null || names.has(map.name))
+  return maps.filter(map => map.liveDelta > 0 || map.sites.some(site => site.liveDelta > 0))
+}
+
+/**
+ * Runs `fn` `iterations` times (awaiting it) and rejects with HandleLeakError
+ * when any map's or site's live count grew and did not come back within
+ * `settleMs` (checked `retries` times with growing waits).
+ */
+async function leakCheck (fn, options) {
+  if (typeof fn !== 'function') throw new TypeError('leakCheck(fn, options): fn must be a function')
+  const { iterations, names, settleMs, retries } = leakCheckOptions(options)
+  const before = registry.snapshot()
+  for (let i = 0; i < iterations; i++) await fn(i)
+  let difference = registry.diff(before, registry.snapshot())
+  let leaking = grown(difference, names)
+  // Back off like goleak: short waits first, the whole budget at most.
+  for (let attempt = 1; attempt <= retries && leaking.length > 0; attempt++) {
+    await sleep(settleMs * attempt / (retries * (retries + 1) / 2))
+    difference = registry.diff(before, registry.snapshot())
+    leaking = grown(difference, names)
+  }
+  if (leaking.length === 0) return difference
+  const shown = { ...difference, maps: leaking }
+  const sites = leaking.flatMap(map => map.sites.filter(site => site.liveDelta > 0).map(site => `${map.name}: +${site.liveDelta} live at ${site.site}`))
+  const summary = sites.length > 0 ? sites.join('; ') : leaking.map(map => `${map.name}: +${map.liveDelta} live`).join('; ')
+  throw new HandleLeakError(`leakCheck: handles left behind after ${iterations} iteration(s): ${summary}\n${formatReport(shown)}`, shown)
+}
+
+module.exports = { HandleLeakError, leakCheck }

@@ -1,0 +1,86 @@
+'use strict'
+// Text rendering of reports and diffs: one block per map, one line per site,
+// readable in a terminal and in a log line (as Go's
+// /debug/pprof/goroutine?debug=1 groups goroutines by stack with counts).
+
+const path = require('node:path')
+
+function seconds (ms) {
+  if (ms === null || ms === undefined) return '-'
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`
+  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)}m`
+  return `${(ms / 3_600_000).toFixed(1)}h`
+}
+
+function signed (n) {
+  return n > 0 ? `+${n}` : String(n)
+}
+
+// Absolute paths under the working directory read better relative.
+function shortSite (site) {
+  if (typeof site !== 'string') return '(site not recorded)'
+  const cwd = process.cwd() + path.sep
+  return site.split(cwd).join('').replace(/file:\/\//g, '')
+}
+
+// Control characters in user data must not forge extra report lines.
+function clean (text) {
+  return String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
+}
+
+function mapHeader (map) {
+  const approx = map.estimated ? '~' : ''
+  const suspect = map.sites.some(site => site.suspect) ? '  SUSPECT' : ''
+  return `${clean(map.name)}  live=${map.live}  inserts=${map.inserts}  removes=${map.removes}  expired=${map.expired}` +
+    `  oldest=${seconds(map.oldestAgeMs)}${map.threadId ? `  thread=${map.threadId}` : ''}` +
+    `${map.callSites !== 'all' ? `  callSites=${map.callSites}${approx ? ' (site figures estimated)' : ''}` : ''}${suspect}`
+}
+
+function siteLines (site, estimated) {
+  const approx = estimated ? '~' : ''
+  const lines = [`  ${approx}${site.live} live (${approx}${site.inserts} in, ${approx}${site.removes} out` +
+    `${site.expired ? `, ${approx}${site.expired} expired` : ''})  oldest ${seconds(site.oldestAgeMs)}  ${clean(shortSite(site.site))}`]
+  if (site.suspect) lines.push(`       ${clean(site.reason)}`)
+  for (const remove of site.removedAt.slice(0, 3)) {
+    lines.push(`       removed at ${clean(shortSite(remove.site))}  ${remove.estimated ? '~' : ''}${remove.count}`)
+  }
+  return lines
+}
+
+function formatMap (map) {
+  const lines = [mapHeader(map)]
+  for (const site of map.sites) lines.push(...siteLines(site, site.estimated))
+  if (map.sitesOmitted > 0) lines.push(`  ... ${map.sitesOmitted} more sites`)
+  if (map.sites.length === 0 && map.callSites === 'off' && map.live > 0) lines.push('  (call sites off: counts only)')
+  return lines.join('\n')
+}
+
+function formatDiffMap (map) {
+  const header = `${clean(map.name)}  live=${map.live} (${signed(map.liveDelta)})  inserts ${signed(map.insertsDelta)}` +
+    `  removes ${signed(map.removesDelta)}  expired ${signed(map.expiredDelta)}${map.threadId ? `  thread=${map.threadId}` : ''}`
+  const lines = [header]
+  for (const site of map.sites) {
+    lines.push(`  ${signed(site.liveDelta)} live (${signed(site.insertsDelta)} in, ${signed(site.removesDelta)} out` +
+      `${site.expiredDelta ? `, ${signed(site.expiredDelta)} expired` : ''})  now ${site.live} live  ${clean(shortSite(site.site))}`)
+    if (site.suspect) lines.push(`       ${clean(site.reason)}`)
+  }
+  return lines.join('\n')
+}
+
+/**
+ * Renders a registry report (`{ maps }`), one map's report, a diff
+ * (`registry.diff()`), or an array of map reports, as text.
+ */
+function formatReport (report) {
+  if (report === null || typeof report !== 'object') throw new TypeError('formatReport(report): expected a report object')
+  if (report.kind === 'diff') {
+    const title = `handle-ledger diff over ${seconds(report.durationMs)}`
+    return [title, ...report.maps.map(formatDiffMap)].join('\n\n') + '\n'
+  }
+  const maps = Array.isArray(report) ? report : Array.isArray(report.maps) ? report.maps : [report]
+  if (maps.length === 0) return 'handle-ledger: no maps registered\n'
+  return maps.map(formatMap).join('\n\n') + '\n'
+}
+
+module.exports = { formatReport, seconds, shortSite }

@@ -7,4 +7,4 @@ const { formatReport } = require('./lib/format.js')
 const { HandleLeakError, leakCheck } = require('./lib/assertions.js')
 const { debugHandles } = require('./lib/debug-handles.js')
 
-module.exports = { HandleMap, registry, formatReport, HandleLeakError, leakCheck, debugHandles }
+module.exports = { HandleMap, registry, formatReport, HandleLeakError, leakCheck, debugHandles, registerMetrics: require('./lib/prometheus.js').registerMetrics }

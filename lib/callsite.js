@@ -48,7 +48,9 @@ function frameText (frame) {
 function siteOf (below, depth) {
   const top = captureFrames(1, below)[0]
   if (top === undefined) return internFrames(['<native> (unknown location)'])
-  const key = `${top.getFileName()}:${top.getLineNumber()}:${top.getColumnNumber()}`
+  // eval'd and new Function code has no file name: its script hash tells scripts apart.
+  const file = top.getFileName() || top.getScriptHash()
+  const key = `${file}:${top.getLineNumber()}:${top.getColumnNumber()}`
   let id = siteIds.get(key)
   if (id === undefined) {
     const frames = captureFrames(depth, below)

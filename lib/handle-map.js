@@ -31,6 +31,11 @@ const LOG_HEADROOM = 6 // the longest operation (TIME + INSERT) is 5 words
 // removes names a remove site, and a cycle pays one capture, not two.
 const REMOVE_SAMPLE_PERIOD = 16
 const WARNING_INTERVAL_MS = 60_000
+// The Map holds key -> slot, plus this bit when the insert site was recorded
+// (the site then sits in _siteBySlot): unrecorded entries, the many in
+// 'sampled' mode, cost no extra memory and no extra lookup on delete.
+const RECORDED = 1 << 29
+const SLOT = RECORDED - 1
 
 // The maps of this thread, so a report can flush them first.
 const liveMaps = new Set()
@@ -65,7 +70,8 @@ class HandleMap {
     // Sampling: 0 = never capture; otherwise capture when the countdown hits 0.
     this._sampling = config.callSites === 'off' ? 0 : config.sampleRate
     this._countdown = this._sampling === 0 ? 0 : this._nextSampleGap()
-    this._siteOfSlot = this._sampling === 0 ? null : []
+    this._siteBySlot = new Map()
+    this._maxSize = config.maxSize
     this._removeCounts = new Map()
     this._lastWarning = new Map()
     this._closed = false
@@ -94,8 +100,8 @@ class HandleMap {
   }
 
   get (key) {
-    const slot = this._slots.get(key)
-    return slot === undefined ? undefined : this._values[slot]
+    const handle = this._slots.get(key)
+    return handle === undefined ? undefined : this._values[handle & SLOT]
   }
 
   has (key) {
@@ -107,15 +113,15 @@ class HandleMap {
   }
 
   delete (key) {
-    const slot = this._slots.get(key)
-    if (slot === undefined) return false
+    const handle = this._slots.get(key)
+    if (handle === undefined) return false
+    const slot = handle & SLOT
     this._slots.delete(key)
     this._keys[slot] = undefined
     this._values[slot] = undefined
     this._free.push(slot)
     this._reserveLog()
-    const site = this._siteOfSlot === null ? 0 : this._siteOfSlot[slot]
-    if (site !== 0 && this._isRemoveSampled(site)) {
+    if (handle > SLOT && this._isRemoveSampled(this._takeSite(slot))) {
       this._write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this._config.stackDepth))
     } else {
       this._log[this._logLength++] = slot << 3 | REMOVE
@@ -130,27 +136,27 @@ class HandleMap {
     this._values = []
     this._free = []
     this._nextSlot = 0
-    if (this._siteOfSlot !== null) this._siteOfSlot = []
+    this._siteBySlot.clear()
     this._reserveLog()
     this._write2(CLEAR, site)
   }
 
   /** Restarts the TTL of `key`; false when the key is not in the map. */
   touch (key) {
-    const slot = this._slots.get(key)
-    if (slot === undefined) return false
+    const handle = this._slots.get(key)
+    if (handle === undefined) return false
     this._reserveLog()
-    this._stamp()
-    this._log[this._logLength++] = slot << 3 | TOUCH
+    if (this._clock !== null) this._stamp()
+    this._log[this._logLength++] = (handle & SLOT) << 3 | TOUCH
     return true
   }
 
   /** `{ insertedAt, ageMs, expiresInMs, site, stack }` of a live key, or undefined. */
   info (key) {
-    const slot = this._slots.get(key)
-    if (slot === undefined) return undefined
+    const handle = this._slots.get(key)
+    if (handle === undefined) return undefined
     this._flush()
-    const found = this._native.entryInfo(slot, this._now())
+    const found = this._native.entryInfo(handle & SLOT, this._now())
     if (found === null) return undefined
     const [insertedAt, ageMs, expiresInMs, site] = found
     const { site: siteText, stack } = callsite.describe(site)
@@ -199,7 +205,7 @@ class HandleMap {
 
   forEach (callback, thisArg) {
     if (typeof callback !== 'function') throw new TypeError(`${inspect(callback)} is not a function`)
-    for (const [key, slot] of this._slots) callback.call(thisArg, this._values[slot], key, this)
+    for (const [key, handle] of this._slots) callback.call(thisArg, this._values[handle & SLOT], key, this)
   }
 
   keys () {
@@ -207,11 +213,11 @@ class HandleMap {
   }
 
   * values () {
-    for (const slot of this._slots.values()) yield this._values[slot]
+    for (const handle of this._slots.values()) yield this._values[handle & SLOT]
   }
 
   * entries () {
-    for (const [key, slot] of this._slots) yield [key, this._values[slot]]
+    for (const [key, handle] of this._slots) yield [key, this._values[handle & SLOT]]
   }
 
   [Symbol.iterator] () {
@@ -230,18 +236,19 @@ class HandleMap {
   // ---- internals -------------------------------------------------------
 
   _set (key, value, below) {
-    const slot = this._slots.get(key)
+    const handle = this._slots.get(key)
     this._reserveLog()
-    if (slot !== undefined) {
-      this._stamp()
+    if (handle !== undefined) {
+      const slot = handle & SLOT
+      if (this._clock !== null) this._stamp()
       this._values[slot] = value
       this._log[this._logLength++] = slot << 3 | OVERWRITE
       return this
     }
-    if (this._slots.size >= this._config.maxSize) {
+    if (this._slots.size >= this._maxSize) {
       throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this._config.maxSize}); the entry was not inserted`)
     }
-    this._stamp()
+    if (this._clock !== null) this._stamp()
     let site = 0
     if (this._sampling !== 0 && --this._countdown === 0) {
       site = callsite.siteOf(below, this._config.stackDepth)
@@ -250,10 +257,14 @@ class HandleMap {
     const free = this._free
     const fresh = free.length > 0 ? free.pop() : this._nextSlot++
     if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
-    this._slots.set(key, fresh)
+    if (site === 0) {
+      this._slots.set(key, fresh)
+    } else {
+      this._slots.set(key, fresh | RECORDED)
+      this._siteBySlot.set(fresh, site)
+    }
     this._keys[fresh] = key
     this._values[fresh] = value
-    if (this._siteOfSlot !== null) this._siteOfSlot[fresh] = site
     this._write2(fresh << 3 | INSERT, site)
     return this
   }
@@ -273,7 +284,6 @@ class HandleMap {
   // Only maps with a custom clock stamp each operation; others are stamped
   // with the time of the next drain (never early, late by < flushInterval).
   _stamp () {
-    if (this._clock === null) return
     const now = this._now()
     if (now !== this._lastStamp) {
       this._lastStamp = now
@@ -301,6 +311,12 @@ class HandleMap {
     return rate === 1 ? 1 : 1 + Math.floor(Math.random() * (2 * rate - 1))
   }
 
+  _takeSite (slot) {
+    const site = this._siteBySlot.get(slot)
+    this._siteBySlot.delete(slot)
+    return site
+  }
+
   _isRemoveSampled (site) {
     const count = (this._removeCounts.get(site) || 0) + 1
     this._removeCounts.set(site, count)
@@ -310,9 +326,9 @@ class HandleMap {
   _oldestEntries (count, includeKeys) {
     const now = this._now()
     const entries = []
-    for (const [key, slot] of this._slots) {
+    for (const [key, handle] of this._slots) {
       if (entries.length >= count) break
-      const found = this._native.entryInfo(slot, now)
+      const found = this._native.entryInfo(handle & SLOT, now)
       if (found === null) continue
       const { site } = callsite.describe(found[3])
       const entry = { ageMs: found[1], site }
@@ -324,7 +340,7 @@ class HandleMap {
 
   _oldestSlot () {
     if (this._slots.size === 0) return -1
-    return this._slots.values().next().value
+    return this._slots.values().next().value & SLOT
   }
 
   /** Applies the op log without expiring anything (safe inside a set()). */
@@ -354,6 +370,7 @@ class HandleMap {
       const key = this._keys[slot]
       const value = this._values[slot]
       this._slots.delete(key)
+      this._siteBySlot.delete(slot)
       this._keys[slot] = undefined
       this._values[slot] = undefined
       this._free.push(slot)

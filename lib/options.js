@@ -7,7 +7,8 @@ const KNOWN = new Set([
   'name', 'ttl', 'onExpire', 'callSites', 'sampleRate', 'stackDepth', 'maxSize',
   'flushInterval', 'clock', 'strict'
 ])
-const MAX_TTL_MS = 2 ** 40 // ~35 years: beyond that a TTL is a typo
+// 24.8 days, as setTimeout: the expiry wheel keeps deadlines as 32-bit offsets.
+const MAX_TTL_MS = 2 ** 31 - 1
 const MAX_NAME_LENGTH = 200
 // Control characters would corrupt the text report, log lines and metric labels.
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/
@@ -76,7 +77,7 @@ function normalize (options) {
       throw fail(RangeError, 'name', `1 to ${MAX_NAME_LENGTH} characters without control characters`, name)
     }
   }
-  finiteNumber('ttl', ttl, 0, MAX_TTL_MS, 'a finite number of milliseconds >= 0 (0 = no expiry)')
+  finiteNumber('ttl', ttl, 0, MAX_TTL_MS, 'a number of milliseconds from 0 (no expiry) to 2147483647')
   if (onExpire !== undefined && typeof onExpire !== 'function') throw fail(TypeError, 'onExpire', 'a function', onExpire)
   if (typeof callSites !== 'string') throw fail(TypeError, 'callSites', `one of '${MODES.join("', '")}'`, callSites)
   if (!MODES.includes(callSites)) throw fail(RangeError, 'callSites', `one of '${MODES.join("', '")}'`, callSites)

@@ -7,7 +7,7 @@
 //! ([`crate::oplog`]). Reading the figures costs O(sites), never O(entries).
 
 use crate::oplog::{self, DecodeError, Op};
-use crate::wheel::Wheel;
+use crate::wheel::{Wheel, MAX_DELAY_MS};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -48,22 +48,20 @@ pub struct SiteLedger {
     newest: u32,
 }
 
+/// Insert time in ms since the ledger's epoch, wrapping: ages are exact up to
+/// 49 days and a slot costs 4 bytes. FREE marks a slot with no live entry.
 #[derive(Clone, Copy)]
 struct Slot {
-    /// Insert time in ms since the ledger's epoch, wrapping: ages are exact up
-    /// to 49 days, and the slot stays 8 bytes.
     inserted: u32,
-    /// Index into `sites`, or FREE.
-    site: u32,
 }
 
-const FREE_SLOT: Slot = Slot {
-    inserted: 0,
-    site: FREE,
-};
+const FREE_SLOT: Slot = Slot { inserted: FREE };
 
+/// A recorded entry's site (index into `sites`) and its place in that site's
+/// insertion-order list.
 #[derive(Clone, Copy)]
 struct SiteLink {
+    site: u32,
     prev: u32,
     next: u32,
 }
@@ -131,9 +129,10 @@ pub struct Ledger {
     slots: Vec<Slot>,
     sites: Vec<SiteLedger>,
     site_index: HashMap<u32, u32>,
-    /// Insertion-order links of recorded entries, per site (oldest first), so a
-    /// site's oldest live entry is its list head. Unrecorded entries have none:
-    /// the map's oldest comes from the facade (its Map's first entry).
+    /// Recorded entries: their site and insertion-order links per site (oldest
+    /// first), so a site's oldest live entry is its list head. Unrecorded
+    /// entries (most of them in 'sampled' mode) have none and cost nothing
+    /// here; the map's oldest comes from the facade (its Map's first entry).
     site_links: SlotMap<SiteLink>,
     oldest_slot: u32,
     wheel: Option<Wheel>,
@@ -142,6 +141,7 @@ pub struct Ledger {
 impl Ledger {
     /// `ttl_ms` 0 means entries never expire. `now` is the map's clock (ms).
     pub fn new(ttl_ms: u64, now: u64) -> Self {
+        let ttl_ms = ttl_ms.min(MAX_DELAY_MS);
         let unrecorded = SiteLedger {
             oldest: NIL,
             newest: NIL,
@@ -256,7 +256,7 @@ impl Ledger {
     }
 
     pub fn entry(&self, slot: u32, now: u64) -> Option<EntryInfo> {
-        let entry = self.live_slot(slot)?;
+        self.live_slot(slot)?;
         let now = now.max(self.now);
         let age_ms = self.age_of(slot, now);
         let deadline = self.wheel.as_ref().and_then(|w| w.deadline(slot));
@@ -264,7 +264,7 @@ impl Ledger {
             inserted_at: now - age_ms,
             age_ms,
             expires_in_ms: deadline.map(|d| d.saturating_sub(now)),
-            site: self.sites[entry.site as usize].site,
+            site: self.sites[self.site_of(slot)].site,
         })
     }
 
@@ -286,7 +286,14 @@ impl Ledger {
         self.slots
             .get(slot as usize)
             .copied()
-            .filter(|s| s.site != FREE)
+            .filter(|s| s.inserted != FREE)
+    }
+
+    /// Index into `sites` of a live slot's insert site.
+    fn site_of(&self, slot: u32) -> usize {
+        self.site_links
+            .get(&slot)
+            .map_or(UNRECORDED, |link| link.site as usize)
     }
 
     fn relative(&self, ms: u64) -> u32 {
@@ -309,13 +316,13 @@ impl Ledger {
         if at >= self.slots.len() {
             self.slots.resize(at + 1, FREE_SLOT);
         }
-        if self.slots[at].site != FREE {
+        if self.slots[at].inserted != FREE {
             return Err(LedgerError::AlreadyLive(slot));
         }
         let index = self.site_index_of(site);
         self.slots[at] = Slot {
-            inserted: self.relative(stamp),
-            site: index,
+            // One millisecond in 2^32 would read as FREE: shift it by one.
+            inserted: self.relative(stamp).min(FREE - 1),
         };
         self.counts.live += 1;
         self.counts.inserts += 1;
@@ -348,15 +355,16 @@ impl Ledger {
     }
 
     fn refresh(&mut self, slot: u32, stamp: u64, overwrite: bool) -> Result<(), LedgerError> {
-        let Some(entry) = self.live_slot(slot) else {
+        if !self.is_live(slot) {
             return Err(LedgerError::NotLive(
                 if overwrite { "overwrite" } else { "touch" },
                 slot,
             ));
-        };
+        }
         if overwrite {
             self.counts.overwrites += 1;
-            self.sites[entry.site as usize].counts.overwrites += 1;
+            let index = self.site_of(slot);
+            self.sites[index].counts.overwrites += 1;
         }
         self.schedule(slot, stamp);
         Ok(())
@@ -396,7 +404,7 @@ impl Ledger {
     /// Frees a live slot: unscheduled, unlinked, its site's live count down.
     /// Returns the site index.
     fn release(&mut self, slot: u32) -> usize {
-        let index = self.slots[slot as usize].site as usize;
+        let index = self.site_of(slot);
         self.slots[slot as usize] = FREE_SLOT;
         self.counts.live -= 1;
         self.sites[index].counts.live -= 1;
@@ -436,7 +444,14 @@ impl Ledger {
         } else if let Some(link) = self.site_links.get_mut(&prev) {
             link.next = slot;
         }
-        self.site_links.insert(slot, SiteLink { prev, next: NIL });
+        self.site_links.insert(
+            slot,
+            SiteLink {
+                site: index as u32,
+                prev,
+                next: NIL,
+            },
+        );
     }
 
     fn unlink(&mut self, index: usize, slot: u32) {

@@ -190,7 +190,7 @@ fn site_report(
     interner: &Interner,
 ) -> SiteReport {
     let counts = scale.counts(site.counts);
-    let (suspect, reason) = suspicion(&site.counts);
+    let (suspect, reason) = suspicion(&site.counts, &counts, scale.estimated);
     SiteReport {
         site: interner
             .site_text(site.site)
@@ -215,20 +215,23 @@ fn site_report(
 }
 
 /// A site whose entries are inserted and never removed, or only ever expire,
-/// is where a lost cleanup shows.
-fn suspicion(c: &Counts) -> (bool, Option<String>) {
-    if c.removes > 0 || c.inserts == 0 {
+/// is where a lost cleanup shows. The decision uses the recorded figures; the
+/// reason quotes the figures the report shows (scaled, `~` when estimated), so
+/// the reason line never contradicts the site line above it.
+fn suspicion(recorded: &Counts, shown: &Counts, estimated: bool) -> (bool, Option<String>) {
+    if recorded.removes > 0 || recorded.inserts == 0 {
         return (false, None);
     }
-    let reason = if c.expired > 0 && c.live == 0 {
+    let approx = if estimated { "~" } else { "" };
+    let reason = if recorded.expired > 0 && recorded.live == 0 {
         format!(
-            "entries only ever expire ({} expired), never removed",
-            c.expired
+            "entries only ever expire ({approx}{} expired), never removed",
+            shown.expired
         )
-    } else if c.expired > 0 {
+    } else if recorded.expired > 0 {
         format!(
-            "never removed: {} live, {} expired by the TTL",
-            c.live, c.expired
+            "never removed: {approx}{} live, {approx}{} expired by the TTL",
+            shown.live, shown.expired
         )
     } else {
         "inserted but never removed".to_owned()
@@ -353,5 +356,41 @@ mod tests {
         assert_eq!(report.sites[0].live, 8.0);
         assert!(report.sites[0].estimated);
         assert_eq!((bounded.sites.len(), bounded.sites_omitted), (0, 1));
+    }
+
+    #[test]
+    fn a_sampled_reason_quotes_the_scaled_figures() {
+        let mut interner = Interner::default();
+        let site = interner.intern(&["lost (a.js:2:1)"]).unwrap();
+        let mut ledger = Ledger::new(10, 0);
+        let mut log = vec![];
+        for slot in 0..8u32 {
+            let recorded = if slot % 4 == 0 { site } else { 0 };
+            log.extend([(slot << 3 | INSERT) as i32, recorded as i32]);
+        }
+        ledger.drain(&log, 0).unwrap();
+        assert_eq!(ledger.drain(&[], 10).unwrap().len(), 8);
+        let mut log = vec![];
+        for slot in 0..8u32 {
+            let recorded = if slot % 4 == 0 { site } else { 0 };
+            log.extend([(slot << 3 | INSERT) as i32, recorded as i32]);
+        }
+        ledger.drain(&log, 10).unwrap();
+        let entry = register(info(CallSites::Sampled), ledger);
+        let report = map_report(&entry, &Options::default(), Some(10), &interner);
+        unregister(entry.id);
+        let shown = &report.sites[0];
+        assert_eq!((shown.live, shown.expired), (8.0, 8.0));
+        assert_eq!(
+            shown.reason.as_deref(),
+            Some("never removed: ~8 live, ~8 expired by the TTL")
+        );
+        let (suspect, reason) = suspicion(
+            &Counts { inserts: 3, expired: 3, ..Counts::default() },
+            &Counts { inserts: 3, expired: 3, ..Counts::default() },
+            false,
+        );
+        assert!(suspect);
+        assert_eq!(reason.as_deref(), Some("entries only ever expire (3 expired), never removed"));
     }
 }

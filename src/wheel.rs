@@ -18,32 +18,47 @@ const LEVELS: usize = 6;
 /// The largest distance from "now" the wheel can represent; later deadlines are
 /// parked in the top level and re-checked (cascaded) when their bucket comes up.
 const MAX_SPAN: u64 = (1 << (LEVEL_BITS as u64 * LEVELS as u64)) - 1;
+/// Deadlines are at most this far ahead (24.8 days, as `setTimeout`): they are
+/// stored as 32-bit offsets from the wheel's own time.
+pub const MAX_DELAY_MS: u64 = (1 << 31) - 1;
 const NIL: u32 = u32::MAX;
-/// `when` is packed with its bucket number in the top 16 bits: deadlines are
-/// milliseconds (< 2^48, i.e. year 10889), and the bucket is needed on cancel.
-const WHEN_BITS: u32 = 48;
-const WHEN_MASK: u64 = (1 << WHEN_BITS) - 1;
-const UNSCHEDULED: u64 = u64::MAX;
+/// A link's `next` carries the level in its top 3 bits (slots fit in 29); the
+/// bucket within the level follows from the deadline. 12 bytes per slot.
+const SLOT_BITS: u32 = 29;
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+const NIL_NEXT: u32 = SLOT_MASK;
+const UNSCHEDULED_LEVEL: u32 = 7;
 
 #[derive(Clone, Copy)]
 struct Link {
-    packed: u64,
+    /// The deadline's low 32 bits (see `Wheel::absolute`).
+    when: u32,
     prev: u32,
-    next: u32,
+    next_and_level: u32,
 }
 
 const FREE_LINK: Link = Link {
-    packed: UNSCHEDULED,
+    when: 0,
     prev: NIL,
-    next: NIL,
+    next_and_level: UNSCHEDULED_LEVEL << SLOT_BITS | NIL_NEXT,
 };
 
 impl Link {
-    fn when(&self) -> u64 {
-        self.packed & WHEN_MASK
+    fn level(&self) -> u32 {
+        self.next_and_level >> SLOT_BITS
     }
-    fn bucket(&self) -> usize {
-        (self.packed >> WHEN_BITS) as usize
+    fn is_scheduled(&self) -> bool {
+        self.level() != UNSCHEDULED_LEVEL
+    }
+    fn next(&self) -> u32 {
+        match self.next_and_level & SLOT_MASK {
+            NIL_NEXT => NIL,
+            slot => slot,
+        }
+    }
+    fn set_next(&mut self, next: u32) {
+        let next = if next == NIL { NIL_NEXT } else { next };
+        self.next_and_level = (self.next_and_level & !SLOT_MASK) | next;
     }
 }
 
@@ -98,7 +113,13 @@ impl Wheel {
     /// The deadline of `slot`, if it is scheduled.
     pub fn deadline(&self, slot: u32) -> Option<u64> {
         let link = self.links.get(slot as usize)?;
-        (link.packed != UNSCHEDULED).then(|| link.when())
+        link.is_scheduled().then(|| self.absolute(link.when))
+    }
+
+    /// Every scheduled deadline lies in (elapsed - 1, elapsed + 2^32): its low
+    /// 32 bits give it back whole.
+    fn absolute(&self, when: u32) -> u64 {
+        self.elapsed + u64::from(when.wrapping_sub(self.elapsed as u32))
     }
 
     /// Schedules `slot` to expire at `when`, replacing any earlier schedule.
@@ -109,7 +130,7 @@ impl Wheel {
         if index >= self.links.len() {
             self.links.resize(index + 1, FREE_LINK);
         }
-        let when = when.clamp(self.elapsed + 1, WHEN_MASK);
+        let when = when.clamp(self.elapsed + 1, self.elapsed + MAX_DELAY_MS);
         self.push(slot, when);
         self.len += 1;
     }
@@ -119,7 +140,7 @@ impl Wheel {
         let Some(link) = self.links.get(slot as usize).copied() else {
             return;
         };
-        if link.packed == UNSCHEDULED {
+        if !link.is_scheduled() {
             return;
         }
         self.unlink(link);
@@ -146,14 +167,15 @@ impl Wheel {
             let mut slot = self.take_bucket(level, bucket);
             while slot != NIL {
                 let link = self.links[slot as usize];
-                let next = link.next;
-                if link.when() <= now {
+                let next = link.next();
+                let when = self.absolute(link.when);
+                if when <= now {
                     self.links[slot as usize] = FREE_LINK;
                     self.len -= 1;
                     expired.push(slot);
                 } else {
                     // Not due yet: cascade it to a finer level.
-                    self.push(slot, link.when());
+                    self.push(slot, when);
                 }
                 slot = next;
             }
@@ -170,12 +192,13 @@ impl Wheel {
         let level = level_for(self.elapsed, when);
         let bucket = bucket_for(when, level);
         let head = self.heads[level][bucket];
-        let code = (level * BUCKETS + bucket) as u64;
-        self.links[slot as usize] = Link {
-            packed: when | (code << WHEN_BITS),
+        let mut link = Link {
+            when: when as u32,
             prev: NIL,
-            next: head,
+            next_and_level: (level as u32) << SLOT_BITS,
         };
+        link.set_next(head);
+        self.links[slot as usize] = link;
         if head != NIL {
             self.links[head as usize].prev = slot;
         }
@@ -184,15 +207,16 @@ impl Wheel {
     }
 
     fn unlink(&mut self, link: Link) {
-        let code = link.bucket();
-        let (level, bucket) = (code / BUCKETS, code % BUCKETS);
+        let level = link.level() as usize;
+        let bucket = bucket_for(self.absolute(link.when), level);
+        let next = link.next();
         if link.prev == NIL {
-            self.heads[level][bucket] = link.next;
+            self.heads[level][bucket] = next;
         } else {
-            self.links[link.prev as usize].next = link.next;
+            self.links[link.prev as usize].set_next(next);
         }
-        if link.next != NIL {
-            self.links[link.next as usize].prev = link.prev;
+        if next != NIL {
+            self.links[next as usize].prev = link.prev;
         }
         if self.heads[level][bucket] == NIL {
             self.occupied[level] &= !(1 << bucket);
@@ -292,16 +316,18 @@ mod tests {
         let mut wheel = Wheel::new(0);
         let far = 3 * 24 * 3600 * 1000; // three days
         wheel.schedule(0, far);
-        wheel.schedule(1, MAX_SPAN * 3);
+        wheel.schedule(1, MAX_DELAY_MS);
+        wheel.schedule(2, MAX_DELAY_MS * 5); // clamped to the longest delay
         let mut out = Vec::new();
         wheel.advance(far - 1, &mut out);
         assert!(out.is_empty());
         wheel.advance(far, &mut out);
         assert_eq!(out, vec![0]);
-        wheel.advance(MAX_SPAN * 3 - 1, &mut out);
+        wheel.advance(MAX_DELAY_MS - 1, &mut out);
         assert_eq!(out, vec![0]);
-        wheel.advance(MAX_SPAN * 3, &mut out);
-        assert_eq!(out, vec![0, 1]);
+        wheel.advance(MAX_DELAY_MS, &mut out);
+        out.sort_unstable();
+        assert_eq!(out, vec![0, 1, 2]);
     }
 
     #[test]
@@ -323,7 +349,7 @@ mod tests {
     fn model_check_random_operations() {
         for seed in 1..40u64 {
             let mut rng = Rng(seed * 0x9E37_79B9_7F4A_7C15);
-            let start = rng.below(1 << 40);
+            let start = rng.below(1 << 40) + (1 << 33);
             let mut now = start;
             let mut wheel = Wheel::new(now);
             let mut model: BTreeMap<u32, u64> = BTreeMap::new();
@@ -332,7 +358,8 @@ mod tests {
                 match rng.below(10) {
                     0..=4 => {
                         let slot = rng.below(300) as u32;
-                        let span = [70, 5_000, 300_000, 20_000_000][rng.below(4) as usize];
+                        let span =
+                            [70, 5_000, 300_000, 20_000_000, MAX_DELAY_MS][rng.below(5) as usize];
                         let when = now + rng.below(span);
                         wheel.schedule(slot, when);
                         model.insert(slot, when.max(now + 1));
@@ -343,7 +370,7 @@ mod tests {
                         model.remove(&slot);
                     }
                     _ => {
-                        now += [1, 63, 64, 4_097, 700_000][rng.below(5) as usize];
+                        now += [1, 63, 64, 4_097, 700_000, 3_000_000_000][rng.below(6) as usize];
                         out.clear();
                         wheel.advance(now, &mut out);
                         let mut due: Vec<u32> = model

@@ -1,0 +1,199 @@
+'use strict'
+// npm run bench: what handle-ledger costs, next to what users compare it with.
+// Prints a table and writes BENCHMARKS.md. Timing goals live here, never in tests.
+//
+//   node bench/index.js [--quick]
+
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const path = require('node:path')
+const os = require('node:os')
+const { LRUCache } = require('lru-cache')
+const { HandleMap, registry } = require('..')
+
+const QUICK = process.argv.includes('--quick')
+const LIVE = 10_000
+const CYCLES = QUICK ? 100_000 : 300_000
+const ROUNDS = QUICK ? 3 : 9
+const TTL = 30_000
+
+// The "naive instrumented map" users would write by hand: a Map plus a
+// full stack string per set.
+class NaiveInstrumentedMap {
+  constructor () { this.map = new Map() }
+  set (key, value) { this.map.set(key, { value, stack: new Error().stack, at: Date.now() }); return this }
+  get (key) { const e = this.map.get(key); return e === undefined ? undefined : e.value }
+  delete (key) { return this.map.delete(key) }
+}
+
+const contenders = {
+  'Map': () => new Map(),
+  'lru-cache 11 (ttl)': () => new LRUCache({ max: 1_000_000, ttl: TTL }),
+  'naive instrumented Map': () => new NaiveInstrumentedMap(),
+  "HandleMap 'off' (ttl)": () => new HandleMap({ callSites: 'off', ttl: TTL }),
+  "HandleMap 'sampled' 1/64 (ttl)": () => new HandleMap({ callSites: 'sampled', sampleRate: 64, ttl: TTL }),
+  "HandleMap 'all' (ttl)": () => new HandleMap({ callSites: 'all', ttl: TTL })
+}
+
+function insertHere (map, key, value) {
+  map.set(key, value)
+}
+
+function removeHere (map, key) {
+  map.delete(key)
+}
+
+/** ns per set+get+delete cycle with LIVE entries in the map. */
+function cycleCost (make, cycles) {
+  const map = make()
+  for (let i = 0; i < LIVE; i++) insertHere(map, i, { id: i })
+  let key = LIVE
+  const start = process.hrtime.bigint()
+  for (let i = 0; i < cycles; i++) {
+    insertHere(map, key, { id: key })
+    if (map.get(key) === undefined) throw new Error('lost an entry')
+    removeHere(map, key - LIVE)
+    key++
+  }
+  const ns = Number(process.hrtime.bigint() - start) / cycles
+  if (typeof map.close === 'function') map.close()
+  return ns
+}
+
+function median (values) {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]
+}
+
+function measureCycles () {
+  const samples = Object.fromEntries(Object.keys(contenders).map(name => [name, []]))
+  // The naive map and 'all' mode capture stacks: fewer cycles, same per-cycle figure.
+  const cyclesFor = name => (/naive|'all'/.test(name) ? CYCLES / 10 : CYCLES)
+  for (const name of Object.keys(contenders)) cycleCost(contenders[name], cyclesFor(name) / 10) // warm up
+  // Interleaved rounds, so machine noise falls on every contender alike.
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, make] of Object.entries(contenders)) samples[name].push(cycleCost(make, cyclesFor(name)))
+  }
+  return Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]))
+}
+
+/** RSS and heap bytes per entry at `count` entries, each kind in a fresh process. */
+function measureMemory (count) {
+  const kinds = ['map', 'off', 'sampled', 'all']
+  const result = {}
+  for (const kind of kinds) {
+    const child = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'memory.js'), kind, String(count)], { encoding: 'utf8' })
+    if (child.status !== 0) throw new Error(`memory.js ${kind} failed: ${child.stderr}`)
+    result[kind] = JSON.parse(child.stdout)
+  }
+  return result
+}
+
+function time (fn) {
+  const start = process.hrtime.bigint()
+  const value = fn()
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, value }
+}
+
+/** Expiring 100k of 1M entries, and ticks that expire nothing at growing sizes. */
+function measureExpiry () {
+  let now = 0
+  const clock = () => now
+  const total = QUICK ? 200_000 : 1_000_000
+  const expiring = total / 10
+  const map = new HandleMap({ callSites: 'off', ttl: 10_000, clock, strict: false })
+  for (let i = 0; i < expiring; i++) map.set(i, i)
+  now = 5_000
+  for (let i = expiring; i < total; i++) map.set(i, i)
+  map.purgeExpired() // drain the log first: expiry cost alone
+  now = 10_000
+  const expire = time(() => map.purgeExpired())
+  if (expire.value !== expiring) throw new Error(`expected ${expiring} expired, got ${expire.value}`)
+  map.close()
+
+  const idle = {}
+  for (const size of [10_000, 100_000, QUICK ? 200_000 : 1_000_000]) {
+    let t = 0
+    const idleMap = new HandleMap({ callSites: 'off', ttl: 60_000, clock: () => t, strict: false })
+    for (let i = 0; i < size; i++) idleMap.set(i, i)
+    idleMap.purgeExpired()
+    const ticks = 2_000
+    const start = process.hrtime.bigint()
+    for (let i = 0; i < ticks; i++) { t += 10; idleMap.purgeExpired() }
+    idle[size] = Number(process.hrtime.bigint() - start) / ticks
+    idleMap.close()
+  }
+  return { total, expiring, perExpiredNs: expire.ms * 1e6 / expiring, idleTickNs: idle }
+}
+
+/** registry.report() and registry.snapshot() with many live entries over 100 sites. */
+function measureReports () {
+  const total = QUICK ? 200_000 : 1_000_000
+  const map = new HandleMap({ name: 'bench.report', callSites: 'all', strict: false })
+  // 100 distinct insert sites: one function per site, made by new Function.
+  const inserters = Array.from({ length: 100 }, (_, i) => new Function('map', 'key', `return map.set(key, key) // site ${i}`))
+  for (let i = 0; i < total; i++) inserters[i % 100](map, i)
+  registry.report() // flush once
+  const reportRuns = []
+  const snapshotRuns = []
+  for (let i = 0; i < 7; i++) {
+    reportRuns.push(time(() => registry.report()).ms)
+    snapshotRuns.push(time(() => registry.snapshot()).ms)
+  }
+  const sites = registry.snapshot().maps.find(m => m.name === 'bench.report').sites.length
+  map.close()
+  return { total, sites, reportMs: median(reportRuns), snapshotMs: median(snapshotRuns) }
+}
+
+function row (cells) {
+  return `| ${cells.join(' | ')} |`
+}
+
+function render (cycles, memory, expiry, reports) {
+  const base = cycles.Map
+  const naive = cycles['naive instrumented Map']
+  const lines = []
+  lines.push('# Benchmarks', '')
+  lines.push(`Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} x ${os.cpus()[0].model.trim()}, Node ${process.version}.`)
+  lines.push(`Median of ${ROUNDS} interleaved rounds; ${LIVE.toLocaleString('en')} live entries; ttl ${TTL} ms where a TTL is set. Machine noise here is ±15%: compare ratios, not absolute ns.`, '')
+  lines.push('## set + get + delete cycle', '')
+  lines.push(row(['contender', 'ns / cycle', 'ratio to Map', 'target']), row(['---', '---:', '---:', '---']))
+  const targets = {
+    "HandleMap 'off' (ttl)": `<= 1.3x Map and < lru-cache (${(cycles['lru-cache 11 (ttl)'] / base).toFixed(2)}x)`,
+    "HandleMap 'sampled' 1/64 (ttl)": '<= 2.0x Map',
+    "HandleMap 'all' (ttl)": `<= 0.4x naive (${(cycles["HandleMap 'all' (ttl)"] / naive).toFixed(2)}x naive)`
+  }
+  for (const [name, ns] of Object.entries(cycles)) {
+    lines.push(row([name, ns.toFixed(0), `${(ns / base).toFixed(2)}x`, targets[name] || '']))
+  }
+  lines.push('', `## Memory at ${memory.map.count.toLocaleString('en')} live entries (distinct \`{ id }\` objects as values)`, '')
+  lines.push(row(['container', 'RSS bytes / entry', 'heap bytes / entry', 'RSS ratio to Map', 'target']), row(['---', '---:', '---:', '---:', '---']))
+  for (const [kind, m] of Object.entries(memory)) {
+    const label = kind === 'map' ? 'Map' : `HandleMap '${kind}' (ttl)`
+    const target = kind === 'off' || kind === 'sampled' ? '<= 1.5x' : ''
+    lines.push(row([label, m.rssPerEntry.toFixed(0), m.heapPerEntry.toFixed(0), `${(m.rssPerEntry / memory.map.rssPerEntry).toFixed(2)}x`, target]))
+  }
+  lines.push('', '## Expiry', '')
+  lines.push(`Expiring ${expiry.expiring.toLocaleString('en')} of ${expiry.total.toLocaleString('en')} entries: **${expiry.perExpiredNs.toFixed(0)} ns per expired entry** (timer wheel + taking the entry out of the JS map).`, '')
+  lines.push(row(['live entries', 'ns per tick that expires nothing']), row(['---:', '---:']))
+  for (const [size, ns] of Object.entries(expiry.idleTickNs)) lines.push(row([Number(size).toLocaleString('en'), ns.toFixed(0)]))
+  lines.push('', '## Reports', '')
+  lines.push(`With ${reports.total.toLocaleString('en')} live entries over ${reports.sites} sites: \`registry.report()\` **${reports.reportMs.toFixed(2)} ms**, \`registry.snapshot()\` **${reports.snapshotMs.toFixed(2)} ms** (target: under 5 ms each, independent of the number of entries).`, '')
+  return lines.join('\n')
+}
+
+function main () {
+  console.log(`handle-ledger bench${QUICK ? ' (quick)' : ''}: cycles...`)
+  const cycles = measureCycles()
+  console.log('memory...')
+  const memory = measureMemory(QUICK ? 200_000 : 1_000_000)
+  console.log('expiry...')
+  const expiry = measureExpiry()
+  console.log('reports...')
+  const reports = measureReports()
+  const markdown = render(cycles, memory, expiry, reports)
+  console.log('\n' + markdown)
+  if (!QUICK) fs.writeFileSync(path.join(__dirname, '..', 'BENCHMARKS.md'), markdown + '\n')
+}
+
+main()

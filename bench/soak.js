@@ -1,0 +1,224 @@
+'use strict'
+// Soak: drive a HandleMap at a high rate for N seconds and check that memory
+// stays flat and the live count settles.
+//
+//   node bench/soak.js --seconds 600 [--ttl 200] [--slope-limit 64] [--json]
+//
+// The load: every operation inserts a fresh key (set), reads it back (get,
+// has) and deletes the key inserted IN_FLIGHT operations earlier, as a server
+// finishes its requests; 1% of the keys are never deleted and are left to the
+// TTL. Each second it takes a map report and a registry report, creates and
+// drops a few short-lived maps (half closed, half left to the GC), and
+// samples RSS and the V8 heap.
+//
+// It fails (exit 1) when
+// - the RSS slope over the second half of the run, by least squares over the
+//   one-second samples, exceeds the limit (default 64 KB/s: a leak of one byte
+//   per operation at the measured ~1M ops/s would show as ~1000 KB/s), or
+// - the live count does not settle: it grows in the second half beyond twice
+//   the first half's peak, or after the load stops (in-flight keys deleted)
+//   the map is not empty within TTL + 5 s, or its figures do not balance
+//   (inserts = removes + expired, expired = the keys left to expire).
+
+const { HandleMap, registry } = require('..')
+const { setImmediate: yieldToLoop, setTimeout: sleep } = require('node:timers/promises')
+
+const DEFAULTS = {
+  seconds: 60,
+  ttlMs: 200,
+  slopeLimitKBps: 64,
+  keepOneIn: 100, // 1% left to expire
+  inFlight: 256,
+  churnMaps: 10,
+  callSites: 'sampled'
+}
+
+/** Least-squares slope of `ys` over `xs` (units of y per unit of x). */
+function slope (xs, ys) {
+  const n = xs.length
+  if (n < 2) return 0
+  const mx = xs.reduce((a, b) => a + b, 0) / n
+  const my = ys.reduce((a, b) => a + b, 0) / n
+  let num = 0
+  let den = 0
+  for (let i = 0; i < n; i++) {
+    num += (xs[i] - mx) * (ys[i] - my)
+    den += (xs[i] - mx) ** 2
+  }
+  return den === 0 ? 0 : num / den
+}
+
+const MB = 1024 * 1024
+
+/**
+ * Runs the soak; resolves with `{ ok, failures, opsPerSec, rssMB, slopeKBps, ... }`.
+ * `log` receives one progress line per 10 s (pass `() => {}` for none).
+ */
+async function soak (options = {}) {
+  const o = { ...DEFAULTS, ...options }
+  const log = o.log || (() => {})
+  const map = new HandleMap({ name: 'soak', ttl: o.ttlMs, strict: false, callSites: o.callSites })
+  const ring = new Array(o.inFlight).fill(undefined)
+  let ringAt = 0
+  let next = 0
+  let ops = 0
+  let leftToExpire = 0
+  const samples = [] // { t, rss, heap, live, size }
+  const start = process.hrtime.bigint()
+  const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9
+  let nextSample = 0
+  let reports = 0
+  let churned = 0
+
+  const sample = () => {
+    const report = map.report({ limit: 5 })
+    const all = registry.report({ limit: 5 })
+    reports += 2
+    if (!all.maps.some(m => m.id === report.id)) throw new Error('soak map missing from registry.report()')
+    // Short-lived maps: registry and native ledger churn must not leak either.
+    for (let i = 0; i < o.churnMaps; i++) {
+      const m = new HandleMap({ name: `soak-churn-${churned++ % 1000}`, ttl: 50, strict: false })
+      for (let k = 0; k < 20; k++) m.set(`k${k}`, { k })
+      m.delete('k0')
+      if (i % 2 === 0) m.close()
+    }
+    const mem = process.memoryUsage()
+    samples.push({ t: elapsed(), rss: mem.rss, heap: mem.heapUsed, live: report.live, size: map.size })
+  }
+
+  while (elapsed() < o.seconds) {
+    // ~5 ms of work, then let timers (the map's ticks) run.
+    const sliceEnd = Date.now() + 5
+    do {
+      for (let i = 0; i < 256; i++) {
+        const key = next++
+        const value = { id: key }
+        map.set(key, value)
+        if (map.get(key) !== value || !map.has(key)) throw new Error(`soak: get/has lost key ${key}`)
+        ops += 3
+        if (key % o.keepOneIn === 0) {
+          leftToExpire++
+          continue
+        }
+        const old = ring[ringAt]
+        ring[ringAt] = key
+        ringAt = (ringAt + 1) % ring.length
+        if (old !== undefined) {
+          if (!map.delete(old)) throw new Error(`soak: in-flight key ${old} was gone before its delete`)
+          ops++
+        }
+      }
+    } while (Date.now() < sliceEnd)
+    if (elapsed() >= nextSample) {
+      sample()
+      if (samples.length % 10 === 0) {
+        const s = samples[samples.length - 1]
+        log(`  ${s.t.toFixed(0)}s  ${(ops / s.t / 1e6).toFixed(2)}M ops/s  rss ${(s.rss / MB).toFixed(1)} MB  heap ${(s.heap / MB).toFixed(1)} MB  live ${s.live}`)
+      }
+      nextSample = Math.floor(elapsed()) + 1
+    }
+    await yieldToLoop()
+  }
+  const loadSeconds = elapsed()
+  sample()
+
+  // Stop: finish the in-flight keys; what is left must expire by the TTL.
+  for (const key of ring) if (key !== undefined) map.delete(key)
+  const failures = []
+  const settleDeadline = Date.now() + o.ttlMs + 5000
+  while (map.size > 0 && Date.now() < settleDeadline) await sleep(20)
+  const final = map.report()
+  if (map.size !== 0 || final.live !== 0) {
+    failures.push(`live count did not settle: size ${map.size}, report live ${final.live} ${o.ttlMs + 5000} ms after the load stopped`)
+  }
+  if (final.inserts !== final.removes + final.expired) {
+    failures.push(`figures do not balance: inserts ${final.inserts} != removes ${final.removes} + expired ${final.expired}`)
+  }
+  if (final.expired !== leftToExpire) {
+    failures.push(`expired ${final.expired}, but ${leftToExpire} keys were left to expire`)
+  }
+  if (final.inserts !== next) failures.push(`inserts ${final.inserts}, but ${next} keys were set`)
+  map.close()
+
+  const half = samples.filter(s => s.t >= loadSeconds / 2)
+  const firstHalf = samples.filter(s => s.t < loadSeconds / 2)
+  const slopeKBps = slope(half.map(s => s.t), half.map(s => s.rss / 1024))
+  const heapSlopeKBps = slope(half.map(s => s.t), half.map(s => s.heap / 1024))
+  const peakFirst = Math.max(0, ...firstHalf.map(s => s.live))
+  const peakSecond = Math.max(0, ...half.map(s => s.live))
+  if (half.length < 2) failures.push(`too few samples (${samples.length}) to measure a slope: run longer`)
+  if (slopeKBps > o.slopeLimitKBps) {
+    failures.push(`RSS grows ${slopeKBps.toFixed(1)} KB/s over the second half (limit ${o.slopeLimitKBps} KB/s)`)
+  }
+  if (firstHalf.length > 0 && peakSecond > 2 * peakFirst + 1000) {
+    failures.push(`live count keeps growing: peak ${peakFirst} in the first half, ${peakSecond} in the second`)
+  }
+  const at = t => samples.reduce((best, s) => Math.abs(s.t - t) < Math.abs(best.t - t) ? s : best, samples[0])
+  return {
+    ok: failures.length === 0,
+    failures,
+    seconds: loadSeconds,
+    ops,
+    opsPerSec: ops / loadSeconds,
+    reports,
+    mapsChurned: churned,
+    keysSet: next,
+    leftToExpire,
+    expired: final.expired,
+    peakLive: Math.max(peakFirst, peakSecond),
+    rssMB: { start: samples[0].rss / MB, middle: at(loadSeconds / 2).rss / MB, end: samples[samples.length - 1].rss / MB },
+    heapMB: { start: samples[0].heap / MB, middle: at(loadSeconds / 2).heap / MB, end: samples[samples.length - 1].heap / MB },
+    slopeKBps,
+    heapSlopeKBps,
+    slopeLimitKBps: o.slopeLimitKBps,
+    samples
+  }
+}
+
+function parseArgs (argv) {
+  const options = {}
+  let json = false
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    const value = () => {
+      const v = Number(argv[++i])
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`${arg} needs a positive number`)
+      return v
+    }
+    if (arg === '--seconds') options.seconds = value()
+    else if (arg === '--ttl') options.ttlMs = value()
+    else if (arg === '--slope-limit') options.slopeLimitKBps = value()
+    else if (arg === '--call-sites') options.callSites = argv[++i]
+    else if (arg === '--json') json = true
+    else throw new Error(`unknown argument ${arg} (use --seconds N [--ttl ms] [--slope-limit KB/s] [--call-sites all|sampled|off] [--json])`)
+  }
+  return { options, json }
+}
+
+async function main () {
+  const { options, json } = parseArgs(process.argv.slice(2))
+  const o = { ...DEFAULTS, ...options }
+  console.log(`soak: ${o.seconds}s, ttl ${o.ttlMs} ms, 1 in ${o.keepOneIn} keys left to expire, callSites ${o.callSites}, RSS slope limit ${o.slopeLimitKBps} KB/s (node ${process.version})`)
+  const result = await soak({ ...options, log: line => console.log(line) })
+  const f = n => n.toFixed(1)
+  console.log(`ops: ${result.ops} in ${f(result.seconds)} s = ${(result.opsPerSec / 1e6).toFixed(2)}M ops/s (set+get+has+delete), ${result.keysSet} keys, ${result.reports} reports, ${result.mapsChurned} short-lived maps`)
+  console.log(`RSS MB: start ${f(result.rssMB.start)}  middle ${f(result.rssMB.middle)}  end ${f(result.rssMB.end)}   heap MB: start ${f(result.heapMB.start)}  middle ${f(result.heapMB.middle)}  end ${f(result.heapMB.end)}`)
+  console.log(`RSS slope over the second half: ${f(result.slopeKBps)} KB/s (limit ${result.slopeLimitKBps}); heap slope ${f(result.heapSlopeKBps)} KB/s`)
+  console.log(`live: peak ${result.peakLive}; after the load stopped: ${result.expired} expired of ${result.leftToExpire} left to expire, map empty: ${result.failures.every(x => !x.startsWith('live count did not settle'))}`)
+  if (json) console.log(JSON.stringify({ ...result, samples: result.samples.map(s => [Number(s.t.toFixed(2)), s.rss, s.heap, s.live]) }))
+  if (!result.ok) {
+    for (const failure of result.failures) console.error(`FAIL: ${failure}`)
+    process.exitCode = 1
+  } else {
+    console.log('soak: ok')
+  }
+}
+
+module.exports = { soak, slope, DEFAULTS }
+
+if (require.main === module) {
+  main().catch(error => {
+    console.error(error)
+    process.exitCode = 1
+  })
+}

@@ -1,0 +1,136 @@
+'use strict'
+// Live-count history for the /debug/handles page: every map's live count,
+// sampled at a fixed interval into a bounded ring, so the page can draw "live
+// entries over the last minutes" without the process keeping anything that
+// grows. The shared sampler starts lazily (when the first debugHandles()
+// handler is created), never at require time, and its timer is unref'd so it
+// never keeps a process alive.
+
+const { registry } = require('./registry.js')
+
+const INTERVAL_MS = 5_000
+const CAPACITY = 120 // 120 samples x 5 s = the last 10 minutes
+const MAX_MAPS = 500 // beyond that, only the maps with the most live entries
+
+class LiveHistory {
+  /**
+   * `read()` returns `[{ id, name, live }]` for every map; it is called once
+   * per sample. Memory: capacity x (1 + maxMaps) numbers at most.
+   */
+  constructor ({ intervalMs = INTERVAL_MS, capacity = CAPACITY, maxMaps = MAX_MAPS, read = readRegistry } = {}) {
+    this.intervalMs = intervalMs
+    this.capacity = capacity
+    this.maxMaps = maxMaps
+    this._read = read
+    this._times = new Float64Array(capacity)
+    this._next = 0 // ring index the next sample goes to
+    this._count = 0 // samples held (<= capacity)
+    this._maps = new Map() // id -> { name, values: Float64Array (NaN = absent), lastSample }
+    this._samples = 0 // samples taken since start, to age maps out
+    this._timer = null
+    this.lastError = null
+  }
+
+  get running () {
+    return this._timer !== null
+  }
+
+  /** Starts sampling (idempotent); takes a first sample now so a page has a point. */
+  start () {
+    if (this._timer !== null) return this
+    this._timer = setInterval(() => this.sampleNow(), this.intervalMs)
+    this._timer.unref()
+    this.sampleNow()
+    return this
+  }
+
+  stop () {
+    if (this._timer !== null) clearInterval(this._timer)
+    this._timer = null
+  }
+
+  /**
+   * Records one sample of every map's live count. `at` is only for scripts
+   * that draw a demo history; the timer always uses the wall clock.
+   */
+  sampleNow (at = Date.now()) {
+    let maps
+    try {
+      maps = this._read()
+    } catch (error) {
+      // The page reports errors of the report itself; a failed sample is a gap.
+      this.lastError = error
+      maps = []
+    }
+    const slot = this._next
+    this._times[slot] = at
+    this._samples++
+    for (const entry of this._maps.values()) entry.values[slot] = NaN
+    for (const map of this._tracked(maps)) this._record(map, slot)
+    this._forgetGone()
+    this._next = (slot + 1) % this.capacity
+    this._count = Math.min(this._count + 1, this.capacity)
+  }
+
+  /** `[{ at, live }]`, oldest first, of map `id` (empty when never sampled). */
+  series (id) {
+    const entry = this._maps.get(id)
+    if (entry === undefined) return []
+    const points = []
+    const first = (this._next - this._count + this.capacity) % this.capacity
+    for (let i = 0; i < this._count; i++) {
+      const slot = (first + i) % this.capacity
+      const live = entry.values[slot]
+      if (!Number.isNaN(live)) points.push({ at: this._times[slot], live })
+    }
+    return points
+  }
+
+  /** How many maps the ring holds figures for (bounded by maxMaps). */
+  get mapCount () {
+    return this._maps.size
+  }
+
+  _tracked (maps) {
+    if (maps.length <= this.maxMaps) return maps
+    return [...maps].sort((a, b) => b.live - a.live).slice(0, this.maxMaps)
+  }
+
+  _record (map, slot) {
+    let entry = this._maps.get(map.id)
+    if (entry === undefined) {
+      if (this._maps.size >= this.maxMaps) return
+      entry = { name: map.name, values: new Float64Array(this.capacity).fill(NaN), lastSample: 0 }
+      this._maps.set(map.id, entry)
+    }
+    entry.values[slot] = map.live
+    entry.lastSample = this._samples
+  }
+
+  // A map absent for a whole ring (closed, or pushed out by bigger maps) has
+  // nothing left to draw; dropping it keeps the ring's size bounded.
+  _forgetGone () {
+    for (const [id, entry] of this._maps) {
+      if (this._samples - entry.lastSample >= this.capacity) this._maps.delete(id)
+    }
+  }
+}
+
+function readRegistry () {
+  return registry.report({ limit: 0 }).maps.map(map => ({ id: map.id, name: map.name, live: map.live }))
+}
+
+let shared = null
+
+/** The process's sampler (per JS thread), created and started on first use. */
+function sharedHistory () {
+  if (shared === null) shared = new LiveHistory()
+  return shared.start()
+}
+
+/** The shared sampler if something started it, else null (never starts it). */
+function existingHistory () {
+  return shared
+}
+
+module.exports = { LiveHistory, sharedHistory, existingHistory, INTERVAL_MS, CAPACITY }

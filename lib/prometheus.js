@@ -1,0 +1,194 @@
+'use strict'
+// Prometheus figures of a registry report: the text exposition format 0.0.4
+// for /debug/handles?format=prometheus, and registerMetrics() for servers
+// that already expose a prom-client registry on /metrics.
+//
+// Series are keyed by map *name*: maps sharing a name (one per worker, one
+// per tenant...) are summed, so two maps never produce duplicate series and
+// a map's identity survives restarts. Per-site series are bounded: only the
+// top `sitesPerMap` sites of each map name by live count are exported.
+
+const { registry } = require('./registry.js')
+
+const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+const DEFAULT_SITES_PER_MAP = 10
+const MAX_SITES_PER_MAP = 100
+// Label values are capped so a pathological site string (a huge eval'd file
+// name) cannot bloat every scrape; truncated sites that collide are summed.
+const MAX_LABEL_LENGTH = 500
+
+const FAMILIES = [
+  { key: 'live', name: 'handle_ledger_live', type: 'gauge', labelNames: ['map'], help: 'Entries currently in the handle map (maps with the same name are summed).' },
+  { key: 'inserts', name: 'handle_ledger_inserts_total', type: 'counter', labelNames: ['map'], help: 'Entries inserted into the handle map.' },
+  { key: 'removes', name: 'handle_ledger_removes_total', type: 'counter', labelNames: ['map'], help: 'Entries removed from the handle map by delete() or clear().' },
+  { key: 'expired', name: 'handle_ledger_expired_total', type: 'counter', labelNames: ['map'], help: 'Entries expired by the map TTL, never removed by the code that inserted them.' },
+  { key: 'oldestAgeSeconds', name: 'handle_ledger_oldest_age_seconds', type: 'gauge', labelNames: ['map'], help: 'Age of the oldest live entry of the handle map in seconds (0 when empty).' },
+  { key: 'siteLive', name: 'handle_ledger_site_live', type: 'gauge', labelNames: ['map', 'site'], help: 'Live entries by insert call site, only the top sites of each map by live count (bounded cardinality; estimated when call sites are sampled).' }
+]
+
+function truncateLabel (text) {
+  const value = typeof text === 'string' ? text : '(site not recorded)'
+  return value.length > MAX_LABEL_LENGTH ? value.slice(0, MAX_LABEL_LENGTH - 3) + '...' : value
+}
+
+/** Sums the figures of maps sharing a name, sites included. */
+function groupByName (maps) {
+  const groups = new Map()
+  for (const map of maps) {
+    let group = groups.get(map.name)
+    if (group === undefined) {
+      group = { name: map.name, live: 0, inserts: 0, removes: 0, expired: 0, oldestAgeMs: 0, sites: new Map() }
+      groups.set(map.name, group)
+    }
+    group.live += map.live
+    group.inserts += map.inserts
+    group.removes += map.removes
+    group.expired += map.expired
+    group.oldestAgeMs = Math.max(group.oldestAgeMs, map.oldestAgeMs || 0)
+    for (const site of map.sites || []) {
+      const label = truncateLabel(site.site)
+      group.sites.set(label, (group.sites.get(label) || 0) + site.live)
+    }
+  }
+  return [...groups.values()]
+}
+
+function topSites (sites, count) {
+  return [...sites].sort((a, b) => b[1] - a[1]).slice(0, count)
+}
+
+/**
+ * `{ live: [{ labels, value }], inserts: [...], ... }`: the samples of every
+ * family for `report` (a registry report), at most `sitesPerMap` site series
+ * per map name.
+ */
+function collectSamples (report, sitesPerMap = DEFAULT_SITES_PER_MAP) {
+  const samples = Object.fromEntries(FAMILIES.map(family => [family.key, []]))
+  for (const group of groupByName(report.maps)) {
+    const labels = { map: group.name }
+    samples.live.push({ labels, value: group.live })
+    samples.inserts.push({ labels, value: group.inserts })
+    samples.removes.push({ labels, value: group.removes })
+    samples.expired.push({ labels, value: group.expired })
+    samples.oldestAgeSeconds.push({ labels, value: group.oldestAgeMs / 1000 })
+    for (const [site, live] of topSites(group.sites, sitesPerMap)) {
+      samples.siteLive.push({ labels: { map: group.name, site }, value: live })
+    }
+  }
+  return samples
+}
+
+// Exposition format 0.0.4: in label values \ " and newline are escaped; in
+// HELP text only \ and newline.
+function escapeLabelValue (value) {
+  return String(value).replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
+}
+
+function escapeHelp (text) {
+  return String(text).replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
+}
+
+function formatValue (value) {
+  if (Number.isNaN(value)) return 'NaN'
+  if (value === Infinity) return '+Inf'
+  if (value === -Infinity) return '-Inf'
+  return String(value)
+}
+
+function formatLabels (labels) {
+  const pairs = Object.entries(labels).map(([name, value]) => `${name}="${escapeLabelValue(value)}"`)
+  return pairs.length === 0 ? '' : `{${pairs.join(',')}}`
+}
+
+/** The text exposition format (0.0.4) of a registry report, HELP and TYPE included. */
+function renderMetrics (report, { sitesPerMap = DEFAULT_SITES_PER_MAP } = {}) {
+  const samples = collectSamples(report, sitesPerMap)
+  const lines = []
+  for (const family of FAMILIES) {
+    lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`)
+    for (const sample of samples[family.key]) lines.push(`${family.name}${formatLabels(sample.labels)} ${formatValue(sample.value)}`)
+  }
+  return lines.join('\n') + '\n'
+}
+
+function checkSitesPerMap (value, where) {
+  if (!(Number.isInteger(value) && value >= 0 && value <= MAX_SITES_PER_MAP)) {
+    throw new RangeError(`${where} must be an integer from 0 to ${MAX_SITES_PER_MAP}, got ${String(value)}`)
+  }
+  return value
+}
+
+const HELPER_OPTIONS = new Set(['registry', 'sitesPerMap', 'map'])
+
+/**
+ * Registers the /debug/handles figures with a prom-client registry:
+ * `registerMetrics(require('prom-client'), { registry, sitesPerMap, map })`.
+ * prom-client is passed in (handle-ledger has no dependencies). The figures
+ * are read from the handle-ledger registry on each scrape, once for all
+ * families. Returns `{ names, unregister() }`.
+ */
+function registerMetrics (client, options = {}) {
+  if (client === null || typeof client !== 'object' || typeof client.Gauge !== 'function' || typeof client.Counter !== 'function') {
+    throw new TypeError('registerMetrics(client, options): client must be the prom-client module (require(\'prom-client\'))')
+  }
+  if (options === null || typeof options !== 'object') throw new TypeError('registerMetrics options must be an object')
+  for (const key of Object.keys(options)) {
+    if (!HELPER_OPTIONS.has(key)) throw new TypeError(`registerMetrics has no option '${key}' (known: ${[...HELPER_OPTIONS].join(', ')})`)
+  }
+  const { registry: target = client.register, sitesPerMap = DEFAULT_SITES_PER_MAP, map } = options
+  checkSitesPerMap(sitesPerMap, 'registerMetrics option \'sitesPerMap\'')
+  if (map !== undefined && typeof map !== 'string') throw new TypeError('registerMetrics option \'map\' must be a map name (string)')
+  const read = oncePerScrape(() => collectSamples(registry.report({ map, limit: sitesPerMap }), sitesPerMap))
+  const metrics = FAMILIES.map(family => createMetric(client, target, family, read))
+  return {
+    names: metrics.map(metric => metric.name),
+    unregister () {
+      for (const family of FAMILIES) target.removeSingleMetric(family.name)
+    }
+  }
+}
+
+function createMetric (client, target, family, read) {
+  const isCounter = family.type === 'counter'
+  const Metric = isCounter ? client.Counter : client.Gauge
+  return new Metric({
+    name: family.name,
+    help: family.help,
+    labelNames: family.labelNames,
+    registers: [target],
+    // Reset first, so series of closed maps and of sites that left the top N vanish.
+    collect () {
+      this.reset()
+      for (const { labels, value } of read()[family.key]) {
+        if (isCounter) this.inc(labels, value)
+        else this.set(labels, value)
+      }
+    }
+  })
+}
+
+// prom-client calls every metric's collect() in one synchronous pass per
+// scrape; reading the registry once for that pass keeps the families
+// consistent with each other and costs one report per scrape, not six.
+function oncePerScrape (read) {
+  let cached = null
+  return function current () {
+    if (cached === null) {
+      cached = read()
+      queueMicrotask(() => { cached = null })
+    }
+    return cached
+  }
+}
+
+module.exports = {
+  renderMetrics,
+  collectSamples,
+  registerMetrics,
+  escapeLabelValue,
+  checkSitesPerMap,
+  CONTENT_TYPE,
+  DEFAULT_SITES_PER_MAP,
+  MAX_SITES_PER_MAP,
+  FAMILIES
+}

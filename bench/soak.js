@@ -22,6 +22,17 @@
 
 const { HandleMap, registry } = require('..')
 const { setImmediate: yieldToLoop, setTimeout: sleep } = require('node:timers/promises')
+const v8 = require('node:v8')
+const vm = require('node:vm')
+
+// A full GC before each sample, so RSS is read with the garbage of the last
+// second collected: without it the young generation's churn (10-30 MB here)
+// swamps any slope. Not part of the load: one collection a second.
+function fullGc () {
+  if (typeof global.gc === 'function') return global.gc
+  v8.setFlagsFromString('--expose-gc')
+  return vm.runInNewContext('gc')
+}
 
 const DEFAULTS = {
   seconds: 60,
@@ -57,6 +68,7 @@ const MB = 1024 * 1024
 async function soak (options = {}) {
   const o = { ...DEFAULTS, ...options }
   const log = o.log || (() => {})
+  const gc = fullGc()
   const map = new HandleMap({ name: 'soak', ttl: o.ttlMs, strict: false, callSites: o.callSites })
   const ring = new Array(o.inFlight).fill(undefined)
   let ringAt = 0
@@ -82,6 +94,7 @@ async function soak (options = {}) {
       m.delete('k0')
       if (i % 2 === 0) m.close()
     }
+    gc()
     const mem = process.memoryUsage()
     samples.push({ t: elapsed(), rss: mem.rss, heap: mem.heapUsed, live: report.live, size: map.size })
   }
@@ -205,13 +218,14 @@ async function main () {
   console.log(`RSS MB: start ${f(result.rssMB.start)}  middle ${f(result.rssMB.middle)}  end ${f(result.rssMB.end)}   heap MB: start ${f(result.heapMB.start)}  middle ${f(result.heapMB.middle)}  end ${f(result.heapMB.end)}`)
   console.log(`RSS slope over the second half: ${f(result.slopeKBps)} KB/s (limit ${result.slopeLimitKBps}); heap slope ${f(result.heapSlopeKBps)} KB/s`)
   console.log(`live: peak ${result.peakLive}; after the load stopped: ${result.expired} expired of ${result.leftToExpire} left to expire, map empty: ${result.failures.every(x => !x.startsWith('live count did not settle'))}`)
-  if (json) console.log(JSON.stringify({ ...result, samples: result.samples.map(s => [Number(s.t.toFixed(2)), s.rss, s.heap, s.live]) }))
   if (!result.ok) {
     for (const failure of result.failures) console.error(`FAIL: ${failure}`)
     process.exitCode = 1
   } else {
     console.log('soak: ok')
   }
+  // Last line: the whole result, samples as [t s, rss bytes, heap bytes, live].
+  if (json) console.log(JSON.stringify({ ...result, samples: result.samples.map(s => [Number(s.t.toFixed(2)), s.rss, s.heap, s.live]) }))
 }
 
 module.exports = { soak, slope, DEFAULTS }

@@ -31,9 +31,21 @@ function leakCheckOptions (options = {}) {
   return { iterations, names, settleMs, retries }
 }
 
+// A map leaks when its live count grew, or when one of its sites did (entries
+// can move from site to site with the map's total unchanged). The site figures
+// of a sampled map are estimates that drift as the sampled share moves, so
+// there only the map's exact live count can declare a leak.
 function grown (difference, names) {
   const maps = difference.maps.filter(map => names === null || names.has(map.name))
-  return maps.filter(map => map.liveDelta > 0 || map.sites.some(site => site.liveDelta > 0))
+  return maps.filter(map => map.liveDelta > 0 || (!map.estimated && map.sites.some(site => site.liveDelta > 0)))
+}
+
+// "name: +N live at site" per grown site; the map's own growth when no site shows it.
+function describeGrowth (map) {
+  const approx = map.estimated ? '~' : ''
+  const sites = map.sites.filter(site => site.liveDelta > 0)
+  if (sites.length === 0) return [`${map.name}: +${map.liveDelta} live`]
+  return sites.map(site => `${map.name}: ${approx}+${site.liveDelta} live at ${site.site}`)
 }
 
 /**
@@ -56,8 +68,7 @@ async function leakCheck (fn, options) {
   }
   if (leaking.length === 0) return difference
   const shown = { ...difference, maps: leaking }
-  const sites = leaking.flatMap(map => map.sites.filter(site => site.liveDelta > 0).map(site => `${map.name}: +${site.liveDelta} live at ${site.site}`))
-  const summary = sites.length > 0 ? sites.join('; ') : leaking.map(map => `${map.name}: +${map.liveDelta} live`).join('; ')
+  const summary = leaking.flatMap(describeGrowth).join('; ')
   throw new HandleLeakError(`leakCheck: handles left behind after ${iterations} iteration(s): ${summary}\n${formatReport(shown)}`, shown)
 }
 

@@ -58,7 +58,8 @@ function formatMap (map) {
 
 function formatDiffMap (map) {
   const header = `${clean(map.name)}  live=${map.live} (${signed(map.liveDelta)})  inserts ${signed(map.insertsDelta)}` +
-    `  removes ${signed(map.removesDelta)}  expired ${signed(map.expiredDelta)}${map.threadId ? `  thread=${map.threadId}` : ''}`
+    `  removes ${signed(map.removesDelta)}  expired ${signed(map.expiredDelta)}${map.threadId ? `  thread=${map.threadId}` : ''}` +
+    `${map.estimated ? '  (site figures estimated)' : ''}${map.closed ? '  closed' : ''}`
   const lines = [header]
   for (const site of map.sites) {
     lines.push(`  ${signed(site.liveDelta)} live (${signed(site.insertsDelta)} in, ${signed(site.removesDelta)} out` +

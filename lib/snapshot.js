@@ -44,7 +44,11 @@ function checkSnapshot (value, which) {
   }
 }
 
-/** `{ kind: 'diff', from, to, durationMs, maps: [...] }`, maps and sites by growth. */
+/**
+ * `{ kind: 'diff', from, to, durationMs, maps: [...] }`, maps and sites by growth.
+ * Map figures are exact; site figures of an `estimated` map are scaled from
+ * samples, so their deltas are estimates too.
+ */
 function diff (older, newer) {
   checkSnapshot(older, 'older')
   checkSnapshot(newer, 'newer')
@@ -52,10 +56,11 @@ function diff (older, newer) {
   const maps = newer.maps.map(map => {
     const previous = before.get(map.id)
     before.delete(map.id)
-    return { id: map.id, name: map.name, threadId: map.threadId, live: map.live, ...deltas(map, previous), sites: diffSites(map, previous) }
+    const estimated = Boolean(map.estimated || (previous && previous.estimated))
+    return { id: map.id, name: map.name, threadId: map.threadId, live: map.live, estimated, ...deltas(map, previous), sites: diffSites(map, previous) }
   })
   for (const gone of before.values()) {
-    maps.push({ id: gone.id, name: gone.name, threadId: gone.threadId, live: 0, closed: true, ...deltas(null, gone), sites: diffSites(null, gone) })
+    maps.push({ id: gone.id, name: gone.name, threadId: gone.threadId, live: 0, estimated: Boolean(gone.estimated), closed: true, ...deltas(null, gone), sites: diffSites(null, gone) })
   }
   maps.sort((a, b) => b.liveDelta - a.liveDelta || b.insertsDelta - a.insertsDelta)
   return { kind: 'diff', from: older.at, to: newer.at, durationMs: newer.at - older.at, maps }

@@ -171,12 +171,19 @@ impl Scale {
         (n as f64 * self.factor).round() as u64
     }
 
+    /// Each figure is scaled and rounded on its own, except `inserts`, which
+    /// is the sum of the scaled parts: the report keeps `live = inserts -
+    /// removes - expired` exact (a reader checks it), and a site with nothing
+    /// live still shows 0 live.
     fn counts(self, c: Counts) -> Counts {
+        let live = self.apply(c.live);
+        let removes = self.apply(c.removes);
+        let expired = self.apply(c.expired);
         Counts {
-            live: self.apply(c.live),
-            inserts: self.apply(c.inserts),
-            removes: self.apply(c.removes),
-            expired: self.apply(c.expired),
+            live,
+            inserts: live + removes + expired,
+            removes,
+            expired,
             overwrites: self.apply(c.overwrites),
         }
     }
@@ -392,5 +399,26 @@ mod tests {
         );
         assert!(suspect);
         assert_eq!(reason.as_deref(), Some("entries only ever expire (3 expired), never removed"));
+    }
+
+    #[test]
+    fn scaled_site_figures_add_up() {
+        let scale = Scale {
+            factor: 7.0 / 3.0,
+            estimated: true,
+        };
+        for (live, removes, expired) in [(1, 1, 1), (5, 0, 7), (0, 3, 3), (2, 9, 0)] {
+            let raw = Counts {
+                live,
+                inserts: live + removes + expired,
+                removes,
+                expired,
+                overwrites: 0,
+            };
+            let c = scale.counts(raw);
+            assert_eq!(c.live, c.inserts - c.removes - c.expired, "{raw:?}");
+            assert_eq!(c.live == 0, live == 0);
+            assert!(c.inserts.abs_diff(scale.apply(raw.inserts)) <= 2);
+        }
     }
 }

@@ -164,10 +164,16 @@ impl Wheel {
                 break;
             }
             self.elapsed = start;
+            // Buckets are pushed at the head: walk them oldest first, so
+            // entries sharing a deadline expire in the order they were scheduled.
+            let mut bucket_slots = Vec::new();
             let mut slot = self.take_bucket(level, bucket);
             while slot != NIL {
+                bucket_slots.push(slot);
+                slot = self.links[slot as usize].next();
+            }
+            for &slot in bucket_slots.iter().rev() {
                 let link = self.links[slot as usize];
-                let next = link.next();
                 let when = self.absolute(link.when);
                 if when <= now {
                     self.links[slot as usize] = FREE_LINK;
@@ -177,7 +183,6 @@ impl Wheel {
                     // Not due yet: cascade it to a finer level.
                     self.push(slot, when);
                 }
-                slot = next;
             }
         }
         self.elapsed = self.elapsed.max(now);
@@ -287,6 +292,17 @@ mod tests {
         wheel.advance(1_100, &mut out);
         assert_eq!(out, vec![7]);
         assert!(wheel.is_empty());
+    }
+
+    #[test]
+    fn same_deadline_expires_in_schedule_order() {
+        let mut wheel = Wheel::new(0);
+        for slot in [5, 3, 9, 1] {
+            wheel.schedule(slot, 5_000);
+        }
+        let mut out = Vec::new();
+        wheel.advance(6_000, &mut out);
+        assert_eq!(out, vec![5, 3, 9, 1]);
     }
 
     #[test]

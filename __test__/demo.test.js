@@ -1,0 +1,91 @@
+'use strict'
+// The status-service demo (issue 5) with fewer requests: the same three runs
+// in child processes, the same outcomes asserted.
+
+const { describe, it, before } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { runScenario, judge } = require('../examples/status-service/scenario.js')
+
+const CORE_FILE = path.join(__dirname, '..', 'examples', 'status-service', 'core.js')
+const REQUESTS = 200
+const SHORT_TTL_MS = 50
+
+// Read here rather than taken from scenario.js, so a bug in its finder
+// cannot make the test agree with it.
+function insertLineOfCore () {
+  const lines = fs.readFileSync(CORE_FILE, 'utf8').split('\n')
+  const hits = []
+  lines.forEach((text, index) => {
+    if (/\bhandleMap\.set\(/.test(text.replace(/\/\/.*$/, ''))) hits.push(index + 1)
+  })
+  assert.equal(hits.length, 1, 'core.js has exactly one handleMap.set( call')
+  return hits[0]
+}
+
+const atLine = (line) => (site) => site.site.includes(`(${CORE_FILE}:${line}:`)
+
+describe('status-service demo scenario', { timeout: 120_000 }, () => {
+  let outcome
+  let clean, regression, ttl
+  const insertLine = insertLineOfCore()
+
+  before(async () => {
+    outcome = await runScenario({ requests: REQUESTS, connections: 8, shortTtlMs: SHORT_TTL_MS, samples: 10 })
+    ;[clean, regression, ttl] = outcome.runs
+  })
+
+  it('answered every /status request in every run', () => {
+    for (const run of outcome.runs) {
+      assert.equal(run.load.ok, REQUESTS, `${run.name}: 2xx answers`)
+      assert.equal(run.load.non2xx + run.load.errors, 0, `${run.name}: failures`)
+      assert.equal(run.idleStatus, 200, `${run.name}: idle request`)
+      assert.equal(run.debugHandles.status, 200, `${run.name}: /debug/handles`)
+    }
+  })
+
+  it('names core.js\'s insert line as the only suspect when the cleanup is lost', () => {
+    const calls = (REQUESTS + 1) * regression.services
+    const suspects = regression.map.sites.filter((site) => site.suspect)
+    assert.equal(suspects.length, 1, 'one suspect site')
+    const [suspect] = suspects
+    assert.ok(atLine(insertLine)(suspect), `suspect ${suspect.site} is core.js:${insertLine}`)
+    assert.equal(suspect.inserts, calls)
+    assert.equal(suspect.removes, 0)
+    assert.equal(suspect.live, calls)
+    assert.equal(regression.map.live, calls, 'every call context is still live')
+    assert.match(regression.debugHandles.text, new RegExp(`core\\.js:${insertLine}:`), '/debug/handles names the insert line too')
+  })
+
+  it('ends the clean run with no live handles, every insert removed', () => {
+    assert.equal(clean.map.live, 0)
+    assert.equal(clean.map.inserts, (REQUESTS + 1) * clean.services)
+    assert.equal(clean.map.removes, clean.map.inserts)
+    assert.equal(clean.map.sites.filter((site) => site.suspect).length, 0, 'no suspect site')
+    const insert = clean.map.sites.find(atLine(insertLine))
+    assert.ok(insert, 'the insert line is in the report')
+    assert.ok(insert.removedAt.some((removed) => removed.site.includes(`(${CORE_FILE}:`)), 'removed in core.js')
+  })
+
+  it('keeps the map bounded with a short TTL: leaked contexts expire and onExpire sees them', () => {
+    assert.equal(ttl.ttlMs, SHORT_TTL_MS)
+    assert.ok(ttl.map.expired > 0, 'something expired')
+    assert.equal(ttl.map.expired + ttl.map.live, ttl.map.inserts, 'every insert expired or is live')
+    assert.ok(ttl.map.live <= ttl.services, `only the idle request's contexts are live (${ttl.map.live})`)
+    assert.ok(ttl.peakLive < regression.map.live, `peak ${ttl.peakLive} < ${regression.map.live} without the TTL`)
+    assert.equal(ttl.expiredLogged, ttl.map.expired, 'onExpire was called for every expired context')
+    assert.match(ttl.expiryLog[0], new RegExp(`core\\.js:${insertLine}:`), 'the first onExpire line names the insert site')
+    assert.ok(ttl.map.sites.find(atLine(insertLine)).suspect, 'expiring without removes is still suspect')
+  })
+
+  it('passes its own checks, and they fail when the outcome is wrong', () => {
+    assert.equal(outcome.ok, true, JSON.stringify(outcome.checks, null, 2))
+    const wrongLine = { ...outcome.insertSite, line: outcome.insertSite.line + 1 }
+    assert.equal(judge(outcome.runs, wrongLine)[0].pass, false, 'a suspect at another line is not accepted')
+    const leakyClean = { ...clean, map: { ...clean.map, live: 3 } }
+    assert.equal(judge([leakyClean, regression, ttl], outcome.insertSite)[1].pass, false, 'a clean run with live handles fails')
+    const unboundedTtl = { ...ttl, peakLive: regression.map.live }
+    assert.equal(judge([clean, regression, unboundedTtl], outcome.insertSite)[2].pass, false, 'an unbounded TTL run fails')
+  })
+})

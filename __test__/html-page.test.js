@@ -1,0 +1,203 @@
+'use strict'
+// The /debug/handles page in headless Chromium (Debian chromium, driven by
+// playwright-core): a section per map, the leaking site marked suspect, a
+// stack on click, the live-count chart, user data escaped, nothing fetched
+// but the page itself, and a screenshot in the test's temp folder. Plus the
+// live-count sampler behind the chart: a bounded ring, started lazily.
+
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const http = require('node:http')
+const { once } = require('node:events')
+const { spawnSync } = require('node:child_process')
+const { chromium } = require('playwright-core')
+const { HandleMap, debugHandles } = require('..')
+const { LiveHistory, existingHistory } = require('../lib/history.js')
+
+const CHROMIUM = {
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
+}
+const EVIL_NAME = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+const EVIL_KEY = '</code><script>window.__pwned = 3</script>'
+const EVIL_FUNCTION = '<img src=y onerror=window.__pwned=4>'
+
+const maps = []
+let server
+let base
+let browser
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'handle-ledger-page-'))
+
+function leakyInsert (map, key) { map.set(key, { secret: 'value-never-rendered' }) }
+function balancedInsert (map, key) { map.set(key, { secret: 'value-never-rendered' }) }
+
+before(async () => {
+  const orders = new HandleMap({ name: 'html-orders', callSites: 'all' })
+  const evil = new HandleMap({ name: EVIL_NAME, callSites: 'all' })
+  maps.push(orders, evil)
+  const handler = debugHandles({ oldest: 3, includeKeys: true })
+  // The handler started the shared sampler; a few samples while the leak
+  // grows give the chart a shape (the timer samples every 5 s).
+  const history = existingHistory()
+  for (let step = 0; step < 4; step++) {
+    for (let i = 0; i < 3; i++) leakyInsert(orders, `leak-${step}-${i}`)
+    balancedInsert(orders, `ok-${step}`)
+    orders.delete(`ok-${step}`)
+    history.sampleNow()
+  }
+  evil.set(EVIL_KEY, 'value-never-rendered')
+  const inserters = { [EVIL_FUNCTION] (map) { map.set('k', 'value-never-rendered') } }
+  inserters[EVIL_FUNCTION](evil)
+
+  server = http.createServer(handler)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  base = `http://127.0.0.1:${server.address().port}/debug/handles`
+  browser = await chromium.launch(CHROMIUM)
+})
+
+after(async () => {
+  if (browser) await browser.close()
+  if (server) {
+    server.closeAllConnections()
+    server.close()
+  }
+  for (const map of maps) map.close()
+})
+
+function mapSection (page, name) {
+  return page.locator('section.map').filter({ has: page.locator('.map-name', { hasText: name }) })
+}
+
+test('the page in headless Chromium: a section per map, the leak marked suspect, stacks on click, a chart, nothing fetched', async (t) => {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } })
+  try {
+    const requests = []
+    page.on('request', request => requests.push(request.url()))
+    const response = await page.goto(`${base}?map=html-orders`) // no ?format: the browser's Accept picks html
+    assert.equal(response.status(), 200)
+    assert.equal(response.headers()['content-type'], 'text/html; charset=utf-8')
+
+    const section = mapSection(page, 'html-orders')
+    assert.equal(await section.count(), 1)
+    assert.equal((await section.locator('.live-count').innerText()).split(/\s/)[0], '12')
+    assert.match(await section.locator('h2').innerText(), /1 suspect site/)
+
+    const rows = section.locator('tr.site')
+    assert.equal(await rows.count(), 2)
+    const leak = rows.nth(0)
+    assert.match(await leak.getAttribute('class'), /\bsuspect\b/)
+    assert.match(await leak.innerText(), /suspect/)
+    assert.match(await leak.locator('summary').innerText(), /^leakyInsert \(/)
+    assert.equal(await leak.locator('td.live').innerText(), '12')
+    assert.match(await leak.locator('.reason').innerText(), /inserted but never removed/)
+    const healthy = rows.nth(1)
+    assert.doesNotMatch(await healthy.getAttribute('class'), /suspect/)
+    assert.match(await healthy.locator('summary').innerText(), /^balancedInsert \(/)
+    assert.equal(await healthy.locator('.reason').count(), 0)
+
+    const frames = leak.locator('pre.frames')
+    assert.equal(await frames.isVisible(), false, 'the stack is folded until clicked')
+    await leak.locator('summary').click()
+    assert.equal(await frames.isVisible(), true)
+    assert.match(await frames.innerText(), /leakyInsert \(.*html-page\.test\.js:\d+:\d+\)\n/)
+
+    const points = (await section.locator('svg polyline.live-line').getAttribute('points')).trim().split(/\s+/)
+    assert.ok(points.length >= 5, `the chart has the sampled history, got ${points.length} points`)
+    const heights = points.map(point => Number(point.split(',')[1]))
+    assert.ok(heights[0] > heights[heights.length - 1], 'a growing map draws a rising line (SVG y grows downwards)')
+    assert.match(await section.locator('figcaption').innerText(), /now 12/)
+
+    assert.deepEqual(requests, [`${base}?map=html-orders`], 'self-contained: no other request')
+    assert.equal(await page.evaluate(() => document.scripts.length), 0)
+    assert.doesNotMatch(await page.content(), /value-never-rendered/)
+
+    const screenshot = path.join(tmp, 'debug-handles.png')
+    await page.screenshot({ path: screenshot, fullPage: true })
+    const png = fs.readFileSync(screenshot)
+    assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
+    assert.ok(png.length > 5000, `a real screenshot, ${png.length} bytes`)
+    t.diagnostic(`screenshot: ${screenshot}`)
+  } finally {
+    await page.close()
+  }
+})
+
+test('user data containing <script> is shown as text, never run: map names, sites and keys', async () => {
+  const page = await browser.newPage()
+  try {
+    await page.goto(`${base}?format=html`)
+    const section = mapSection(page, 'window.__pwned = 1')
+    assert.equal(await section.count(), 1)
+    assert.equal(await section.locator('.map-name').textContent(), EVIL_NAME)
+    assert.equal(await page.locator(`.summary a[href="#map-${await section.getAttribute('data-map-id')}"]`).textContent(), EVIL_NAME)
+    assert.equal(await section.locator('td.key code').first().textContent(), EVIL_KEY, 'the oldest entry first')
+    const sites = await section.locator('summary.site-text').allTextContents()
+    assert.ok(sites.some(site => site.startsWith(`${EVIL_FUNCTION} (`)), sites.join('\n'))
+    assert.equal(await page.evaluate(() => window.__pwned), undefined)
+    assert.equal(await page.evaluate(() => document.querySelectorAll('script, img').length), 0)
+  } finally {
+    await page.close()
+  }
+
+  const raw = await (await fetch(`${base}?format=html`)).text()
+  assert.doesNotMatch(raw, /<script|<img/i, 'no user markup survives in the HTML source')
+  assert.ok(raw.includes('&lt;script&gt;window.__pwned = 1&lt;/script&gt;&lt;img src=x onerror=&quot;window.__pwned = 2&quot;&gt;'))
+  assert.ok(raw.includes('&lt;/code&gt;&lt;script&gt;window.__pwned = 3&lt;/script&gt;'))
+  const diffPage = await (await fetch(`${base}?format=html&seconds=1`)).text()
+  assert.match(diffPage, /what changed over/)
+  assert.doesNotMatch(diffPage, /<script|<img/i)
+})
+
+test('the live-count history is a bounded ring sampled at a fixed interval', async () => {
+  let tick = 0
+  const read = () => {
+    tick++
+    const maps = [{ id: 1, name: 'a', live: tick }, { id: 2, name: 'b', live: 10 * tick }, { id: 3, name: 'c', live: 0 }]
+    return tick <= 3 ? maps : maps.slice(0, 1) // b and c close after 3 samples
+  }
+  const history = new LiveHistory({ intervalMs: 1000, capacity: 5, maxMaps: 2, read })
+  for (let i = 1; i <= 12; i++) history.sampleNow(i * 1000)
+  assert.deepEqual(history.series(1), [8, 9, 10, 11, 12].map(n => ({ at: n * 1000, live: n })), 'the last 5 samples, oldest first')
+  assert.deepEqual(history.series(2), [], 'a map gone for a whole ring is forgotten')
+  assert.deepEqual(history.series(3), [], 'beyond maxMaps, the smallest maps are not tracked')
+  assert.equal(history.mapCount, 1)
+
+  let timed = 0
+  const timer = new LiveHistory({ intervalMs: 25, capacity: 4, read: () => [{ id: 7, name: 't', live: ++timed }] })
+  assert.equal(timer.running, false)
+  timer.start()
+  timer.start() // idempotent: one timer
+  await new Promise(resolve => setTimeout(resolve, 170))
+  timer.stop()
+  const series = timer.series(7)
+  assert.equal(series.length, 4)
+  assert.ok(timed >= 5 && timed <= 9, `sampled on its interval, ${timed} samples`)
+  const gaps = series.slice(1).map((point, i) => point.at - series[i].at)
+  assert.ok(gaps.every(gap => gap >= 15 && gap <= 80), `fixed interval, gaps ${gaps}`)
+
+  const failing = new LiveHistory({ read: () => { throw new Error('registry down') } })
+  failing.sampleNow()
+  assert.equal(failing.lastError.message, 'registry down')
+})
+
+test('the sampler starts when the first handler is created, never at require time, and never holds the process open', () => {
+  const root = path.join(__dirname, '..')
+  const script = `
+    const history = require(${JSON.stringify(path.join(root, 'lib/history.js'))})
+    const { debugHandles } = require(${JSON.stringify(root)})
+    const atRequire = history.existingHistory() === null ? 'not started' : 'started'
+    debugHandles()
+    const shared = history.existingHistory()
+    debugHandles()
+    console.log(JSON.stringify({ atRequire, running: shared.running, same: shared === history.existingHistory(), intervalMs: shared.intervalMs, capacity: shared.capacity }))
+  `
+  const started = Date.now()
+  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 15_000 })
+  assert.equal(child.status, 0, child.stderr)
+  assert.ok(Date.now() - started < 4000, 'the process exits at once: the sampler timer is unref\'d')
+  assert.deepEqual(JSON.parse(child.stdout), { atRequire: 'not started', running: true, same: true, intervalMs: 5000, capacity: 120 })
+})

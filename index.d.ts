@@ -1,0 +1,220 @@
+// Type definitions for handle-ledger (hand-written; the napi-generated
+// binding.d.ts describes the internal native module only).
+
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+export type CallSitesMode = 'all' | 'sampled' | 'off'
+
+export interface ExpiredEntry<K, V> {
+  key: K
+  value: V
+  /** How long the entry was in the map, ms. */
+  ageMs: number
+  /** `fn (file:line:col)` of the insert, or null when it was not recorded. */
+  site: string | null
+  /** The insert site's stack, innermost frame first. */
+  stack: string[]
+}
+
+export interface HandleMapOptions<K, V> {
+  /** Shown in reports. Default `HandleMap#<n>`. 1-200 characters, no control characters. */
+  name?: string
+  /** ms, 0 (default) = no expiry, at most 2147483647. */
+  ttl?: number
+  /** Receives each expired entry; if it throws, a warning is emitted and expiry goes on. */
+  onExpire?: (entry: ExpiredEntry<K, V>) => void
+  /** Default 'all', or 'sampled' when NODE_ENV=production; HANDLE_LEDGER_CALLSITES overrides the default. */
+  callSites?: CallSitesMode
+  /** One in `sampleRate` inserts records its site in 'sampled' mode. Default 64. */
+  sampleRate?: number
+  /** Frames kept per recorded stack. Default 8. */
+  stackDepth?: number
+  /** Inserting a new key beyond it throws RangeError. Default Infinity. */
+  maxSize?: number
+  /** How often the operation log is drained (ms): TTL resolution and cross-thread lag. Default ttl/8 clamped to 10..1000, or 1000 without ttl. */
+  flushInterval?: number
+  /** A clock in ms for tests (default Date.now). Operations are then stamped exactly. */
+  clock?: () => number
+  /** Expired entries emit a HandleLeakWarning, once per site per minute. Default on unless NODE_ENV=production; HANDLE_LEDGER_STRICT=0|1 overrides. */
+  strict?: boolean
+}
+
+export interface EntryInfo {
+  insertedAt: number
+  ageMs: number
+  /** null when the map has no TTL. */
+  expiresInMs: number | null
+  site: string | null
+  stack: string[]
+}
+
+export interface ReportOptions {
+  /** Only the map with this name (registry.report). */
+  map?: string
+  /** Sites per map, default 20. */
+  limit?: number
+  /** Include the n oldest live entries of each map owned by this thread. */
+  oldest?: number
+  /** Show those entries' keys (as text). Values are never in a report. */
+  includeKeys?: boolean
+}
+
+export interface RemoveSiteReport {
+  site: string
+  count: number
+  /** True when remove sites were sampled and the count is a share of the removes. */
+  estimated: boolean
+}
+
+export interface SiteReport {
+  site: string
+  stack: string[]
+  live: number
+  inserts: number
+  removes: number
+  expired: number
+  overwrites: number
+  oldestAgeMs: number | null
+  removedAt: RemoveSiteReport[]
+  /** Inserted and never removed, or only ever expired. */
+  suspect: boolean
+  reason: string | null
+  /** Scaled from sampled inserts ('sampled' mode). */
+  estimated: boolean
+}
+
+export interface OldestEntry {
+  ageMs: number
+  site: string | null
+  key?: string
+}
+
+export interface MapReport {
+  id: number
+  name: string
+  threadId: number
+  live: number
+  inserts: number
+  removes: number
+  expired: number
+  overwrites: number
+  oldestAgeMs: number | null
+  ttlMs: number
+  callSites: CallSitesMode
+  sampleRate: number
+  estimated: boolean
+  flushIntervalMs: number
+  at: number
+  sites: SiteReport[]
+  sitesOmitted: number
+  oldestEntries?: OldestEntry[]
+}
+
+export interface RegistryReport {
+  kind: 'report'
+  pid: number
+  at: number
+  maps: MapReport[]
+}
+
+export interface Snapshot {
+  kind: 'snapshot'
+  pid: number
+  at: number
+  maps: MapReport[]
+  diff(older: Snapshot): Diff
+}
+
+export interface SiteDiff {
+  site: string
+  stack: string[]
+  live: number
+  liveDelta: number
+  insertsDelta: number
+  removesDelta: number
+  expiredDelta: number
+  suspect: boolean
+  reason: string | null
+}
+
+export interface MapDiff {
+  id: number
+  name: string
+  threadId: number
+  live: number
+  liveDelta: number
+  insertsDelta: number
+  removesDelta: number
+  expiredDelta: number
+  closed?: boolean
+  sites: SiteDiff[]
+}
+
+export interface Diff {
+  kind: 'diff'
+  from: number
+  to: number
+  durationMs: number
+  maps: MapDiff[]
+}
+
+export declare class HandleMap<K = any, V = any> implements Map<K, V> {
+  constructor(options?: HandleMapOptions<K, V>)
+  constructor(entries?: Iterable<readonly [K, V]> | null, options?: HandleMapOptions<K, V>)
+  readonly size: number
+  readonly name: string
+  get(key: K): V | undefined
+  has(key: K): boolean
+  set(key: K, value: V): this
+  delete(key: K): boolean
+  clear(): void
+  forEach(callback: (value: V, key: K, map: this) => void, thisArg?: any): void
+  keys(): MapIterator<K>
+  values(): MapIterator<V>
+  entries(): MapIterator<[K, V]>
+  [Symbol.iterator](): MapIterator<[K, V]>
+  readonly [Symbol.toStringTag]: string
+  /** Restarts the entry's TTL; false when the key is absent. */
+  touch(key: K): boolean
+  info(key: K): EntryInfo | undefined
+  report(options?: Omit<ReportOptions, 'map'>): MapReport
+  /** Throws HandleLeakError when the map holds entries. */
+  assertEmpty(message?: string): void
+  /** Expires what is due now; returns how many expired. */
+  purgeExpired(): number
+  /** Stops the timer and leaves the registry; the map still works as a Map. */
+  close(): void
+}
+
+export declare const registry: {
+  report(options?: ReportOptions): RegistryReport
+  snapshot(options?: Pick<ReportOptions, 'map'>): Snapshot
+  diff(older: Snapshot, newer: Snapshot): Diff
+}
+
+export declare function formatReport(report: RegistryReport | MapReport | MapReport[] | Diff | Snapshot): string
+
+export declare class HandleLeakError extends Error {
+  name: 'HandleLeakError'
+  report: MapReport | Diff
+}
+
+export interface LeakCheckOptions {
+  iterations?: number
+  /** Only these maps (names or HandleMaps); default all. */
+  maps?: Array<string | HandleMap>
+  /** How long growth may take to come back, ms (default 100). */
+  settleMs?: number
+  /** Checks within settleMs (default 5). */
+  retries?: number
+}
+
+export declare function leakCheck(fn: (iteration: number) => unknown, options?: LeakCheckOptions): Promise<Diff>
+
+export interface DebugHandlesOptions {
+  /** Replaces the default rule (loopback clients only). */
+  allow?: (req: IncomingMessage) => boolean
+  [option: string]: unknown
+}
+
+export declare function debugHandles(options?: DebugHandlesOptions): (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void

@@ -146,6 +146,7 @@ export interface MapDiff {
   insertsDelta: number
   removesDelta: number
   expiredDelta: number
+  estimated: boolean
   closed?: boolean
   sites: SiteDiff[]
 }

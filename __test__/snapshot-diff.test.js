@@ -84,6 +84,7 @@ test('registry.diff: growth per map and per site, sorted by growth', () => {
 
     const [req, q, ses] = maps
     assert.equal(req.id, requests._native.id)
+    assert.equal(req.estimated, false, "'all' mode: exact site deltas")
     assert.deepEqual(
       [req.live, req.liveDelta, req.insertsDelta, req.removesDelta, req.expiredDelta],
       [47, 42, 52, 10, 0]

@@ -27,8 +27,8 @@ const TIME = 7
 const LOG_WORDS = 8192
 const LOG_HEADROOM = 6 // the longest operation (TIME + INSERT) is 5 words
 // Remove sites are captured for the 1st, 2nd, 4th, 8th... remove of each
-// insert site and then one in REMOVE_SAMPLE_PERIOD: every site that has
-// removes names a remove site, and a cycle pays one capture, not two.
+// insert site and otherwise about one in REMOVE_SAMPLE_PERIOD: every site
+// that has removes names a remove site, and a cycle pays one capture, not two.
 const REMOVE_SAMPLE_PERIOD = 16
 const WARNING_INTERVAL_MS = 60_000
 // The Map holds key -> slot, plus this bit when the insert site was recorded
@@ -73,6 +73,7 @@ class HandleMap {
     this._siteBySlot = new Map()
     this._maxSize = config.maxSize
     this._removeCounts = new Map()
+    this._removeCountdown = REMOVE_SAMPLE_PERIOD
     this._lastWarning = new Map()
     this._closed = false
     this._native = new native.NativeLedger(
@@ -320,7 +321,12 @@ class HandleMap {
   _isRemoveSampled (site) {
     const count = (this._removeCounts.get(site) || 0) + 1
     this._removeCounts.set(site, count)
-    return (count & (count - 1)) === 0 || count % REMOVE_SAMPLE_PERIOD === 0
+    if ((count & (count - 1)) === 0) return true
+    // Random gaps (mean REMOVE_SAMPLE_PERIOD), so a periodic pattern of
+    // remove sites is not aliased onto one of them.
+    if (--this._removeCountdown > 0) return false
+    this._removeCountdown = 1 + Math.floor(Math.random() * (2 * REMOVE_SAMPLE_PERIOD - 1))
+    return true
   }
 
   _oldestEntries (count, includeKeys) {
@@ -345,7 +351,8 @@ class HandleMap {
 
   /** Applies the op log without expiring anything (safe inside a set()). */
   _flush () {
-    if (this._logLength === 0) return
+    // A custom clock may have moved with no operation: the ledger must hear it.
+    if (this._logLength === 0 && this._clock === null) return
     const length = this._logLength
     this._logLength = 0
     this._lastStamp = -1

@@ -113,16 +113,31 @@ function nextMessage (child, type) {
   })
 }
 
-async function takeSample (child, sent) {
-  const reply = nextMessage(child, 'sample')
-  child.send({ type: 'sample', sent })
-  const { live, rss } = await reply
-  return { sent, live, rss }
+// Samples are asked for while the load runs, several at a time: one listener
+// answers them all by their `sent`, and the child's death fails them all.
+function createSampler (child) {
+  const waiting = new Map()
+  child.on('message', (message) => {
+    if (message.type !== 'sample' || !waiting.has(message.sent)) return
+    const { resolve } = waiting.get(message.sent)
+    waiting.delete(message.sent)
+    resolve({ sent: message.sent, live: message.live, rss: message.rss })
+  })
+  child.once('exit', (code, signal) => {
+    for (const { reject } of waiting.values()) reject(new Error(`run process ${child.pid} exited (${signal || code}) while sampling`))
+    waiting.clear()
+  })
+  return function takeSample (sent) {
+    return new Promise((resolve, reject) => {
+      waiting.set(sent, { resolve, reject })
+      child.send({ type: 'sample', sent })
+    })
+  }
 }
 
 // The story's `curl .../status?test=[1-2500]`, with a bounded concurrency.
 // Live handles and RSS are sampled every `step` answered requests.
-async function sendLoad (child, url, { requests, connections, step }) {
+async function sendLoad (takeSample, url, { requests, connections, step }) {
   const pending = []
   let sent = 0
   let answered = 0
@@ -134,7 +149,7 @@ async function sendLoad (child, url, { requests, connections, step }) {
   })
   instance.on('response', () => {
     answered++
-    if (answered % step === 0 || answered === requests) pending.push(takeSample(child, answered))
+    if (answered % step === 0 || answered === requests) pending.push(takeSample(answered))
   })
   const result = await instance
   const samples = await Promise.all(pending)
@@ -165,9 +180,10 @@ async function runOnce (plan, options, services) {
   const child = startChild(plan, options.shortTtlMs, services)
   try {
     const ready = await nextMessage(child, 'ready')
-    const first = await takeSample(child, 0)
+    const takeSample = createSampler(child)
+    const first = await takeSample(0)
     const startedAt = Date.now()
-    const load = await sendLoad(child, ready.url, options)
+    const load = await sendLoad(takeSample, ready.url, options)
     const loadMs = Date.now() - startedAt
     const idleMs = Math.max(MIN_IDLE_MS, plan.shortTtl ? 2 * options.shortTtlMs + 100 : 0)
     await wait(idleMs)

@@ -2,7 +2,7 @@
 // HandleMap: a Map whose bookkeeping lives in Rust.
 //
 // The hot path (set/get/has/delete) is plain JS: a Map from key to a small
-// integer *slot*, the values in an array by slot, and one or two int32 words
+// integer *slot*, keys and values in one array by slot, and one or two int32 words
 // appended to an operation log per insert/remove. The ledger drains that log
 // in one native call per few thousand operations or per tick, so no map
 // operation crosses into native code (a napi call costs ~3 Map operations;
@@ -59,8 +59,9 @@ class HandleMap {
     const config = normalize(options)
     this._config = config
     this._slots = new Map()
-    this._keys = []
-    this._values = []
+    // Keys and values interleaved by slot: [key0, value0, key1, value1, ...].
+    // One array grows with less resident slack than two (BENCHMARKS.md).
+    this._entries = []
     this._free = []
     this._nextSlot = 0
     this._log = new Int32Array(LOG_WORDS)
@@ -102,7 +103,7 @@ class HandleMap {
 
   get (key) {
     const handle = this._slots.get(key)
-    return handle === undefined ? undefined : this._values[handle & SLOT]
+    return handle === undefined ? undefined : this._entries[((handle & SLOT) << 1) + 1]
   }
 
   has (key) {
@@ -118,8 +119,8 @@ class HandleMap {
     if (handle === undefined) return false
     const slot = handle & SLOT
     this._slots.delete(key)
-    this._keys[slot] = undefined
-    this._values[slot] = undefined
+    this._entries[slot << 1] = undefined
+    this._entries[(slot << 1) + 1] = undefined
     this._free.push(slot)
     this._reserveLog()
     if (handle > SLOT && this._isRemoveSampled(this._takeSite(slot))) {
@@ -133,8 +134,7 @@ class HandleMap {
   clear () {
     const site = this._sampling === 0 ? 0 : callsite.siteOf(HandleMap.prototype.clear, this._config.stackDepth)
     this._slots.clear()
-    this._keys = []
-    this._values = []
+    this._entries = []
     this._free = []
     this._nextSlot = 0
     this._siteBySlot.clear()
@@ -206,7 +206,7 @@ class HandleMap {
 
   forEach (callback, thisArg) {
     if (typeof callback !== 'function') throw new TypeError(`${inspect(callback)} is not a function`)
-    for (const [key, handle] of this._slots) callback.call(thisArg, this._values[handle & SLOT], key, this)
+    for (const [key, handle] of this._slots) callback.call(thisArg, this._entries[((handle & SLOT) << 1) + 1], key, this)
   }
 
   keys () {
@@ -214,11 +214,11 @@ class HandleMap {
   }
 
   * values () {
-    for (const handle of this._slots.values()) yield this._values[handle & SLOT]
+    for (const handle of this._slots.values()) yield this._entries[((handle & SLOT) << 1) + 1]
   }
 
   * entries () {
-    for (const [key, handle] of this._slots) yield [key, this._values[handle & SLOT]]
+    for (const [key, handle] of this._slots) yield [key, this._entries[((handle & SLOT) << 1) + 1]]
   }
 
   [Symbol.iterator] () {
@@ -242,7 +242,7 @@ class HandleMap {
     if (handle !== undefined) {
       const slot = handle & SLOT
       if (this._clock !== null) this._stamp()
-      this._values[slot] = value
+      this._entries[(slot << 1) + 1] = value
       this._log[this._logLength++] = slot << 3 | OVERWRITE
       return this
     }
@@ -264,8 +264,8 @@ class HandleMap {
       this._slots.set(key, fresh | RECORDED)
       this._siteBySlot.set(fresh, site)
     }
-    this._keys[fresh] = key
-    this._values[fresh] = value
+    this._entries[fresh << 1] = key
+    this._entries[(fresh << 1) + 1] = value
     this._write2(fresh << 3 | INSERT, site)
     return this
   }
@@ -374,12 +374,12 @@ class HandleMap {
     const handedOver = []
     for (let i = 0; i < triples.length; i += 3) {
       const slot = triples[i]
-      const key = this._keys[slot]
-      const value = this._values[slot]
+      const key = this._entries[slot << 1]
+      const value = this._entries[(slot << 1) + 1]
       this._slots.delete(key)
       this._siteBySlot.delete(slot)
-      this._keys[slot] = undefined
-      this._values[slot] = undefined
+      this._entries[slot << 1] = undefined
+      this._entries[(slot << 1) + 1] = undefined
       this._free.push(slot)
       const { site, stack } = callsite.describe(triples[i + 1])
       handedOver.push({ key, value, ageMs: triples[i + 2], site, stack })

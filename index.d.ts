@@ -213,9 +213,37 @@ export interface LeakCheckOptions {
 export declare function leakCheck(fn: (iteration: number) => unknown, options?: LeakCheckOptions): Promise<Diff>
 
 export interface DebugHandlesOptions {
-  /** Replaces the default rule (loopback clients only). */
-  allow?: (req: IncomingMessage) => boolean
-  [option: string]: unknown
+  /** Replaces the default rule (loopback clients without forwarding headers); only `true` lets a request in. */
+  allow?: (req: IncomingMessage) => boolean | Promise<boolean>
+  /** Default sites per map (`?limit` overrides, 1..1000). */
+  limit?: number
+  /** Bound on a response body, bytes (default 2 MiB). */
+  maxBytes?: number
+  /** Site series per map in the Prometheus format (default 10, at most 100). */
+  sitesPerMap?: number
+  /** Include the n oldest live entries of this thread's maps. */
+  oldest?: number
+  /** Show those entries' keys (values are never shown). */
+  includeKeys?: boolean
+  /** Called once per distinct error message that produced a 500. */
+  onError?: (error: unknown) => void
 }
 
-export declare function debugHandles(options?: DebugHandlesOptions): (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void
+export type DebugHandlesHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => Promise<void>
+
+export declare const debugHandles: {
+  (options?: DebugHandlesOptions): DebugHandlesHandler
+  /** The default guard, for an `allow` rule that extends it. */
+  loopbackOnly(req: IncomingMessage): boolean
+}
+
+export interface RegisterMetricsOptions {
+  /** A prom-client Registry (default: the client's global registry). */
+  registry?: unknown
+  sitesPerMap?: number
+  /** Only this map name. */
+  map?: string
+}
+
+/** Registers handle-ledger's gauges with a prom-client registry, for servers that already expose /metrics. */
+export declare function registerMetrics(client: unknown, options?: RegisterMetricsOptions): { names: string[], unregister(): void }

@@ -87,7 +87,9 @@ const FAMILY_TYPES = {
   handle_ledger_site_live: 'GAUGE'
 }
 
-const sessions = newMap({ name: 'prom-sessions', callSites: 'all', ttl: 500, flushInterval: 5, strict: false })
+// A clock of its own: the TTL expires entries when the test says so, however slow the machine.
+let sessionsNow = 1_000_000
+const sessions = newMap({ name: 'prom-sessions', callSites: 'all', ttl: 500, clock: () => sessionsNow, strict: false })
 for (let i = 0; i < 6; i++) leakyInsert(sessions, `leak-${i}`)
 for (let i = 0; i < 4; i++) {
   balancedInsert(sessions, `ok-${i}`)
@@ -97,9 +99,8 @@ for (let i = 0; i < 4; i++) {
 test('format=prometheus passes promtool check metrics and parses back to the registry figures', async () => {
   const server = await listen(debugHandles())
   try {
-    await scrape(`${server.url}/debug/handles?format=prometheus`) // warm the client up
-    await new Promise(resolve => setTimeout(resolve, 700)) // the 500 ms TTL expires the 6 leaked entries
-    sessions.purgeExpired()
+    sessionsNow += 700 // past the 500 ms TTL of the 6 leaked entries
+    assert.equal(sessions.purgeExpired(), 6)
     for (let i = 0; i < 3; i++) leakyInsert(sessions, `leak-again-${i}`)
     const { contentType, body } = await scrape(`${server.url}/debug/handles?format=prometheus`)
     assert.equal(contentType, 'text/plain; version=0.0.4; charset=utf-8')
@@ -146,10 +147,10 @@ test('label values are escaped: quotes, backslashes and newlines survive promtoo
   assert.equal(escapeLabelValue('a\\b"c\nd'), 'a\\\\b\\"c\\nd')
 })
 
-function manySites (name, count) {
+function manySites (name, count, file = name) {
   const map = newMap({ name, callSites: 'all' })
   for (let i = 0; i < count; i++) {
-    const insert = vm.runInThisContext(`(function site${i} (map, key) { map.set(key, 1) })`, { filename: `${name}-${i}.js` })
+    const insert = vm.runInThisContext(`(function site${i} (map, key) { map.set(key, 1) })`, { filename: `${file}-${i}.js` })
     for (let n = 0; n <= i; n++) insert(map, `${i}-${n}`) // site i holds i+1 entries
   }
   return map
@@ -176,6 +177,11 @@ test('per-site series are bounded: the top sites of each map by live count', asy
     assert.equal(siteSeries(lowered, 'prom-many').length, 2, '?limit lowers the bound')
     const notRaised = parse((await scrape(`${narrow.url}/debug/handles?format=prometheus&map=prom-many&limit=50`)).body)
     assert.equal(siteSeries(notRaised, 'prom-many').length, 3, '?limit never raises it')
+
+    manySites('prom-many-shared', 3)
+    manySites('prom-many-shared', 3, 'other-file') // same name, three other sites: six sites under one map label
+    const shared = parse((await scrape(`${narrow.url}/debug/handles?format=prometheus&map=prom-many-shared`)).body)
+    assert.deepEqual(siteSeries(shared, 'prom-many-shared').map(sample => sample.value), [3, 3, 2], 'the bound holds per map name')
   } finally {
     await defaults.close()
     await narrow.close()

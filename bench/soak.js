@@ -72,15 +72,22 @@ async function soak (options = {}) {
   const o = { ...DEFAULTS, ...options }
   const log = o.log || (() => {})
   const gc = fullGc()
-  const map = new HandleMap({ name: 'soak', ttl: o.ttlMs, strict: false, callSites: o.callSites })
+  // Only the keys left to expire may expire; anything else expired early.
+  const expiredEarly = []
+  const onExpire = entry => {
+    if (entry.key % o.keepOneIn !== 0 && expiredEarly.length < 20) {
+      expiredEarly.push({ key: entry.key, ageMs: entry.ageMs, at: elapsed(), next, size: map.size })
+    }
+  }
+  const map = new HandleMap({ name: 'soak', ttl: o.ttlMs, strict: false, callSites: o.callSites, onExpire })
+  const start = process.hrtime.bigint()
+  const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9
   const ring = new Array(o.inFlight).fill(undefined)
   let ringAt = 0
   let next = 0
   let ops = 0
   let leftToExpire = 0
   const samples = [] // { t, rss, heap, live, size }
-  const start = process.hrtime.bigint()
-  const elapsed = () => Number(process.hrtime.bigint() - start) / 1e9
   let nextSample = 0
   let reports = 0
   let churned = 0
@@ -120,7 +127,10 @@ async function soak (options = {}) {
         ring[ringAt] = key
         ringAt = (ringAt + 1) % ring.length
         if (old !== undefined) {
-          if (!map.delete(old)) throw new Error(`soak: in-flight key ${old} was gone before its delete`)
+          if (!map.delete(old)) {
+            throw new Error(`soak: in-flight key ${old} (set ${next - old} keys ago) was gone before its delete; ` +
+              `early expiries: ${JSON.stringify(expiredEarly)}`)
+          }
           ops++
         }
       }
@@ -154,6 +164,7 @@ async function soak (options = {}) {
     failures.push(`expired ${final.expired}, but ${leftToExpire} keys were left to expire`)
   }
   if (final.inserts !== next) failures.push(`inserts ${final.inserts}, but ${next} keys were set`)
+  if (expiredEarly.length > 0) failures.push(`in-flight keys expired before their TTL: ${JSON.stringify(expiredEarly)}`)
   map.close()
 
   const half = samples.filter(s => s.t >= loadSeconds / 2)

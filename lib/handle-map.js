@@ -117,12 +117,12 @@ class HandleMap {
   delete (key) {
     const handle = this._slots.get(key)
     if (handle === undefined) return false
+    this._reserveLog() // before any change: a drain that throws leaves the map as it was
     const slot = handle & SLOT
     this._slots.delete(key)
     this._entries[slot << 1] = undefined
     this._entries[(slot << 1) + 1] = undefined
     this._free.push(slot)
-    this._reserveLog()
     if (handle > SLOT && this._isRemoveSampled(this._takeSite(slot))) {
       this._write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this._config.stackDepth))
     } else {
@@ -133,12 +133,12 @@ class HandleMap {
 
   clear () {
     const site = this._sampling === 0 ? 0 : callsite.siteOf(HandleMap.prototype.clear, this._config.stackDepth)
+    this._reserveLog()
     this._slots.clear()
     this._entries = []
     this._free = []
     this._nextSlot = 0
     this._siteBySlot.clear()
-    this._reserveLog()
     this._write2(CLEAR, site)
   }
 

@@ -1,0 +1,472 @@
+//! Property tests of the native invariants (issue 6, part 1), driven by a
+//! deterministic xorshift generator so every failure replays from its seed:
+//!
+//! - wheel: every scheduled slot expires exactly once, never before its
+//!   deadline, and at the first advance that reaches it; cancelled slots never
+//!   expire; under uniform random traffic and under the soak's traffic (a
+//!   short TTL, most entries cancelled within milliseconds, slots reused,
+//!   ticks every ~25 ms with stalls).
+//! - ledger: per map and per site, live = inserts - removes - expired and
+//!   every figure equals a model's; an expired entry is never live (entry()
+//!   is None, a later remove is an error); an entry expires once, not early.
+//! - interner: one id per distinct site, text and first stack kept, and a
+//!   full table answers the overflow site without losing old sites.
+//! - oplog: decoding arbitrary words never panics; encoded operations decode
+//!   back to themselves.
+
+use handle_ledger::interner::{Interner, MAX_ENTRIES, OVERFLOW_SITE};
+use handle_ledger::ledger::{Counts, Ledger, LedgerError};
+use handle_ledger::oplog::{self, Op, CLEAR, INSERT, OVERWRITE, REMOVE, REMOVE_AT, TIME, TOUCH};
+use handle_ledger::wheel::Wheel;
+use std::collections::{BTreeMap, HashMap};
+
+struct Rng(u64);
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+fn word(slot: u32, code: u32) -> i32 {
+    (slot << 3 | code) as i32
+}
+
+/// Advances the wheel and checks the expired set against the model exactly.
+fn advance_and_check(
+    wheel: &mut Wheel,
+    model: &mut BTreeMap<u32, u64>,
+    now: u64,
+    what: &str,
+) -> usize {
+    let mut out = Vec::new();
+    wheel.advance(now, &mut out);
+    let mut due: Vec<u32> = model
+        .iter()
+        .filter(|(_, &when)| when <= now)
+        .map(|(&slot, _)| slot)
+        .collect();
+    let mut got = out.clone();
+    got.sort_unstable();
+    let before = got.len();
+    got.dedup();
+    assert_eq!(before, got.len(), "{what}: a slot expired twice in one advance");
+    for slot in &got {
+        match model.get(slot) {
+            None => panic!("{what}: slot {slot} expired but was not scheduled (cancelled or already expired)"),
+            Some(&when) => assert!(when <= now, "{what}: slot {slot} expired early: deadline {when}, now {now}"),
+        }
+    }
+    due.sort_unstable();
+    assert_eq!(got, due, "{what}: expired set at {now} differs (late expiries are the missing ones)");
+    for slot in &due {
+        model.remove(slot);
+    }
+    assert_eq!(wheel.len(), model.len(), "{what}: scheduled count");
+    got.len()
+}
+
+#[test]
+fn wheel_uniform_random_traffic_expires_exactly_once_never_early() {
+    for seed in 1..=60u64 {
+        let mut rng = Rng::new(seed);
+        // Start anywhere, including just below a 2^32 ms boundary.
+        let mut now = match seed % 4 {
+            0 => rng.below(1 << 42),
+            1 => (1 << 32) - 1 - rng.below(10_000),
+            2 => 1_700_000_000_000 + rng.below(1 << 20),
+            _ => rng.below(1_000),
+        };
+        let mut wheel = Wheel::new(now);
+        let mut model = BTreeMap::new();
+        for step in 0..4_000 {
+            match rng.below(10) {
+                0..=4 => {
+                    let slot = rng.below(400) as u32;
+                    let span = [1, 64, 70, 4_096, 5_000, 300_000, 20_000_000, 1 << 31][rng.below(8) as usize];
+                    let when = now + rng.below(span);
+                    wheel.schedule(slot, when);
+                    model.insert(slot, when.max(now + 1));
+                }
+                5 | 6 => {
+                    let slot = rng.below(400) as u32;
+                    wheel.cancel(slot);
+                    model.remove(&slot);
+                }
+                _ => {
+                    now += [0, 1, 63, 64, 65, 4_095, 4_097, 262_144, 700_000, 20_000_000][rng.below(10) as usize];
+                    advance_and_check(&mut wheel, &mut model, now, &format!("seed {seed} step {step}"));
+                }
+            }
+            for (&slot, &when) in &model {
+                assert_eq!(wheel.deadline(slot), Some(when), "seed {seed} step {step}: deadline of slot {slot}");
+            }
+        }
+        // Drain everything: each remaining slot expires exactly once.
+        now += 1 << 32;
+        advance_and_check(&mut wheel, &mut model, now, &format!("seed {seed} drain"));
+        assert!(wheel.is_empty());
+    }
+}
+
+/// The soak's traffic (bench/soak.js): a 200 ms TTL, ~1400 inserts per ms,
+/// all but 1% cancelled within a few ms, slots reused LIFO, a tick every
+/// ~25 ms with now and then a stall of up to seconds.
+#[test]
+fn wheel_soak_traffic_expires_exactly_once_never_early() {
+    for seed in 1..=6u64 {
+        let mut rng = Rng::new(seed);
+        let ttl = 200;
+        let mut now: u64 = 1_700_000_000_000 + rng.below(1 << 16);
+        let mut wheel = Wheel::new(now);
+        let mut model: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut free: Vec<u32> = Vec::new();
+        let mut next_slot = 0u32;
+        let mut in_flight: std::collections::VecDeque<u32> = Default::default();
+        let mut leaked: Vec<u32> = Vec::new();
+        let mut expired_total = 0usize;
+        for tick in 0..6_000 {
+            // One drain's worth of operations, all stamped `now` (a wall clock map).
+            let inserts = 50 + rng.below(400);
+            for _ in 0..inserts {
+                let slot = free.pop().unwrap_or_else(|| {
+                    next_slot += 1;
+                    next_slot - 1
+                });
+                wheel.schedule(slot, now + ttl);
+                model.insert(slot, now + ttl);
+                if rng.chance(1) {
+                    leaked.push(slot);
+                } else {
+                    in_flight.push_back(slot);
+                }
+                while in_flight.len() > 256 {
+                    let old = in_flight.pop_front().unwrap();
+                    assert!(model.contains_key(&old), "seed {seed} tick {tick}: in-flight slot {old} expired early");
+                    wheel.cancel(old);
+                    model.remove(&old);
+                    free.push(old);
+                }
+            }
+            now += match rng.below(200) {
+                0 => 64 + rng.below(5_000),
+                1..=5 => 26 + rng.below(80),
+                _ => 20 + rng.below(10),
+            };
+            let before: Vec<u32> = model.keys().copied().collect();
+            expired_total += advance_and_check(&mut wheel, &mut model, now, &format!("soak seed {seed} tick {tick}"));
+            for slot in before {
+                if !model.contains_key(&slot) {
+                    in_flight.retain(|&s| s != slot);
+                    leaked.retain(|&s| s != slot);
+                    free.push(slot);
+                }
+            }
+        }
+        assert!(expired_total > 0);
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Live {
+    site: u32,
+    inserted: u64,
+    deadline: u64,
+}
+
+/// Random operation logs against a model of the ledger, with a fake clock
+/// (TIME words), sites, touch, overwrite, remove with and without a site,
+/// clear, and expiry.
+#[test]
+fn ledger_matches_model_and_live_is_inserts_minus_removes_minus_expired() {
+    for seed in 1..=40u64 {
+        let mut rng = Rng::new(seed);
+        let ttl = [0u64, 1, 7, 100, 5_000][(seed % 5) as usize];
+        let start = [0u64, 1 << 32, 1_700_000_000_000][(seed % 3) as usize] + rng.below(1_000);
+        let mut now = start;
+        let mut ledger = Ledger::new(ttl, now);
+        let mut live: HashMap<u32, Live> = HashMap::new();
+        let mut sites: HashMap<u32, Counts> = HashMap::new();
+        let mut total = Counts::default();
+        let mut expired_ever: HashMap<u32, u64> = HashMap::new(); // slot -> times expired while not re-inserted
+        for step in 0..3_000 {
+            // Like the facade with a custom clock: operations are stamped by
+            // TIME words (without one they would take the drain's clock).
+            let mut log = vec![TIME as i32, now as u32 as i32, (now >> 32) as i32];
+            let ops = 1 + rng.below(20);
+            for _ in 0..ops {
+                if rng.chance(20) {
+                    now += rng.below(3 * ttl.max(1) + 2);
+                    log.extend([TIME as i32, now as u32 as i32, (now >> 32) as i32]);
+                }
+                let slot = rng.below(64) as u32;
+                match (live.get(&slot).copied(), rng.below(12)) {
+                    (None, 0) => {
+                        log.extend([CLEAR as i32, rng.below(3) as i32 + 90]);
+                        for (_, entry) in live.drain() {
+                            let c = sites.entry(entry.site).or_default();
+                            c.live -= 1;
+                            c.removes += 1;
+                            total.live -= 1;
+                            total.removes += 1;
+                        }
+                    }
+                    (None, _) => {
+                        let site = if rng.chance(30) { 0 } else { 2 + rng.below(5) as u32 };
+                        log.extend([word(slot, INSERT), site as i32]);
+                        live.insert(slot, Live { site, inserted: now, deadline: now + ttl });
+                        expired_ever.remove(&slot);
+                        let c = sites.entry(site).or_default();
+                        c.live += 1;
+                        c.inserts += 1;
+                        total.live += 1;
+                        total.inserts += 1;
+                    }
+                    (Some(entry), 0..=2) => {
+                        log.push(word(slot, TOUCH));
+                        live.get_mut(&slot).unwrap().deadline = now + ttl;
+                        let _ = entry;
+                    }
+                    (Some(entry), 3..=4) => {
+                        log.push(word(slot, OVERWRITE));
+                        live.get_mut(&slot).unwrap().deadline = now + ttl;
+                        sites.entry(entry.site).or_default().overwrites += 1;
+                        total.overwrites += 1;
+                    }
+                    (Some(entry), code) => {
+                        if code % 2 == 0 {
+                            log.extend([word(slot, REMOVE_AT), 50 + rng.below(3) as i32]);
+                        } else {
+                            log.push(word(slot, REMOVE));
+                        }
+                        live.remove(&slot);
+                        let c = sites.entry(entry.site).or_default();
+                        c.live -= 1;
+                        c.removes += 1;
+                        total.live -= 1;
+                        total.removes += 1;
+                    }
+                }
+            }
+            // The drain's clock is at least the last stamp.
+            if rng.chance(30) {
+                now += rng.below(2 * ttl.max(1) + 1);
+            }
+            let expired = ledger
+                .drain(&log, now)
+                .unwrap_or_else(|e| panic!("seed {seed} step {step}: {e}"));
+            for e in &expired {
+                let entry = live
+                    .remove(&e.slot)
+                    .unwrap_or_else(|| panic!("seed {seed} step {step}: slot {} expired but is not live", e.slot));
+                assert!(ttl > 0, "seed {seed}: expiry without a TTL");
+                assert!(entry.deadline <= now, "seed {seed} step {step}: slot {} expired early (deadline {}, now {now})", e.slot, entry.deadline);
+                assert_eq!(e.site, entry.site, "seed {seed} step {step}: expired site");
+                assert_eq!(e.age_ms, now - entry.inserted, "seed {seed} step {step}: age of the expired entry");
+                *expired_ever.entry(e.slot).or_default() += 1;
+                assert_eq!(expired_ever[&e.slot], 1, "seed {seed}: slot {} expired twice", e.slot);
+                assert!(ledger.entry(e.slot, now).is_none(), "seed {seed}: an expired slot is still live");
+                let c = sites.entry(entry.site).or_default();
+                c.live -= 1;
+                c.expired += 1;
+                total.live -= 1;
+                total.expired += 1;
+            }
+            // Nothing due is left behind.
+            for (slot, entry) in &live {
+                if ttl > 0 {
+                    assert!(entry.deadline > now, "seed {seed} step {step}: slot {slot} is overdue (deadline {}, now {now}) but did not expire", entry.deadline);
+                }
+                let info = ledger.entry(*slot, now).unwrap_or_else(|| panic!("seed {seed}: live slot {slot} unknown to the ledger"));
+                assert_eq!(info.age_ms, now - entry.inserted, "seed {seed} step {step}: age of slot {slot}");
+                assert_eq!(info.expires_in_ms, (ttl > 0).then(|| entry.deadline - now), "seed {seed} step {step}: expiresIn of slot {slot}");
+                assert_eq!(info.site, entry.site, "seed {seed}: site of slot {slot}");
+            }
+            assert_eq!(ledger.counts(), total, "seed {seed} step {step}: map counts");
+            for site in ledger.sites() {
+                let c = site.counts;
+                assert_eq!(c.live, c.inserts - c.removes - c.expired, "seed {seed}: site {} live != inserts - removes - expired", site.site);
+                assert_eq!(c, sites.get(&site.site).copied().unwrap_or_default(), "seed {seed} step {step}: site {}", site.site);
+            }
+            assert_eq!(ledger.scheduled(), if ttl > 0 { live.len() } else { 0 }, "seed {seed}: scheduled = live");
+        }
+        // An expired slot cannot be removed: it is not live.
+        if let Some((&slot, _)) = expired_ever.iter().find(|(s, _)| !live.contains_key(s)) {
+            assert_eq!(ledger.drain(&[word(slot, REMOVE)], now), Err(LedgerError::NotLive("remove", slot)));
+        }
+    }
+}
+
+#[test]
+fn interner_one_id_per_site_first_stack_kept() {
+    let mut rng = Rng::new(7);
+    let mut interner = Interner::default();
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut first_stack: HashMap<u32, Vec<String>> = HashMap::new();
+    for _ in 0..20_000 {
+        let depth = 1 + rng.below(5) as usize;
+        let frames: Vec<String> = (0..depth).map(|_| format!("f{} (file{}.js:{}:1)", rng.below(50), rng.below(3), rng.below(40))).collect();
+        let refs: Vec<&str> = frames.iter().map(String::as_str).collect();
+        let id = interner.intern(&refs).unwrap();
+        assert!(id > OVERFLOW_SITE);
+        match ids.get(&frames[0]) {
+            Some(&known) => assert_eq!(known, id, "the same site text must keep its id"),
+            None => {
+                assert!(!ids.values().any(|&other| other == id), "two sites share an id");
+                ids.insert(frames[0].clone(), id);
+                first_stack.insert(id, frames.clone());
+            }
+        }
+        assert_eq!(interner.site_text(id), Some(frames[0].as_str()));
+    }
+    for (id, stack) in &first_stack {
+        assert_eq!(interner.site_stack(*id), stack.iter().map(String::as_str).collect::<Vec<_>>(), "site {id} keeps its first stack");
+    }
+}
+
+#[test]
+fn interner_full_table_answers_overflow_and_keeps_old_sites() {
+    let mut interner = Interner::default();
+    let old = interner.intern(&["old (a.js:1:1)"]).unwrap();
+    let mut overflowed_at = None;
+    for i in 0..MAX_ENTRIES + 10 {
+        let frame = format!("g{i} (gen.js:{i}:1)");
+        let id = interner.intern(&[frame.as_str()]).unwrap();
+        if id == OVERFLOW_SITE && overflowed_at.is_none() {
+            overflowed_at = Some(i);
+        }
+    }
+    assert!(overflowed_at.is_some(), "the table must overflow at MAX_ENTRIES");
+    assert_eq!(interner.intern(&["brand new (b.js:1:1)"]), Ok(OVERFLOW_SITE));
+    assert_eq!(interner.intern(&["old (a.js:1:1)"]), Ok(old), "known sites still resolve");
+    assert_eq!(interner.site_text(old), Some("old (a.js:1:1)"));
+    assert!(interner.site_text(OVERFLOW_SITE).unwrap().contains("too many distinct call sites"));
+    assert!(interner.distinct_frames() <= MAX_ENTRIES);
+}
+
+#[test]
+fn oplog_decoding_never_panics_and_round_trips() {
+    let mut rng = Rng::new(11);
+    for _ in 0..20_000 {
+        let len = rng.below(12) as usize;
+        let words: Vec<i32> = (0..len).map(|_| rng.next() as i32).collect();
+        let decoded: Vec<_> = oplog::decode(&words).collect();
+        // At most one error, and it is the last item.
+        if let Some(at) = decoded.iter().position(Result::is_err) {
+            assert_eq!(at, decoded.len() - 1);
+        }
+    }
+    for _ in 0..5_000 {
+        let mut words = Vec::new();
+        let mut expected = Vec::new();
+        for _ in 0..rng.below(10) {
+            let slot = rng.below(1 << 29) as u32;
+            let site = rng.next() as u32;
+            match rng.below(7) {
+                0 => { words.extend([word(slot, INSERT), site as i32]); expected.push(Op::Insert { slot, site }) }
+                1 => { words.push(word(slot, REMOVE)); expected.push(Op::Remove { slot, site: 0 }) }
+                2 => { words.extend([word(slot, REMOVE_AT), site as i32]); expected.push(Op::Remove { slot, site }) }
+                3 => { words.push(word(slot, OVERWRITE)); expected.push(Op::Overwrite { slot }) }
+                4 => { words.push(word(slot, TOUCH)); expected.push(Op::Touch { slot }) }
+                5 => { words.extend([CLEAR as i32, site as i32]); expected.push(Op::Clear { site }) }
+                _ => {
+                    let ms = rng.next();
+                    words.extend([TIME as i32, ms as u32 as i32, (ms >> 32) as u32 as i32]);
+                    expected.push(Op::Time { ms })
+                }
+            }
+        }
+        let decoded: Vec<Op> = oplog::decode(&words).map(Result::unwrap).collect();
+        assert_eq!(decoded, expected);
+    }
+}
+
+/// Any clock a map may be given must not panic the wheel: the JS facade
+/// accepts every finite clock value >= 0, and values within 2^31 ms of 2^64
+/// overflow `elapsed + MAX_DELAY_MS` in Wheel::schedule's clamp.
+#[test]
+fn wheel_does_not_panic_near_the_end_of_time() {
+    for now in [(1u64 << 48), (1 << 63), u64::MAX - (1 << 31), u64::MAX - 2047, u64::MAX - 1, u64::MAX] {
+        let mut wheel = Wheel::new(now);
+        wheel.schedule(0, now.saturating_add(100));
+        let mut out = Vec::new();
+        wheel.advance(now, &mut out);
+        assert!(out.is_empty(), "clock {now}: an entry expired before its deadline");
+        let mut ledger = Ledger::new(100, now);
+        ledger.drain(&[word(0, INSERT), 0], now).unwrap();
+        assert!(ledger.drain(&[], now).unwrap().is_empty(), "clock {now}: an entry expired at once");
+    }
+}
+
+// ---- linking without Node --------------------------------------------------
+// This test binary links the library's rlib, whose napi binding refers to the
+// N-API functions Node provides at load time. Tests never call into the
+// binding, so every N-API function of napi-sys resolves to a stub that fails
+// (status 9, napi_generic_failure) if it were ever called. (The library's own
+// unit tests do not need this: napi-derive leaves its registration out under
+// cfg(test).)
+mod napi_stubs {
+    macro_rules! stubs {
+        ($($name:ident),* $(,)?) => {
+            $(
+                #[no_mangle]
+                pub extern "C" fn $name() -> i32 {
+                    9
+                }
+            )*
+        };
+    }
+    stubs!(
+    napi_acquire_threadsafe_function, napi_add_async_cleanup_hook, napi_add_env_cleanup_hook, napi_add_finalizer,
+    napi_adjust_external_memory, napi_async_destroy, napi_async_init, napi_call_function,
+    napi_call_threadsafe_function, napi_cancel_async_work, napi_check_object_type_tag, napi_close_callback_scope,
+    napi_close_escapable_handle_scope, napi_close_handle_scope, napi_coerce_to_bool, napi_coerce_to_number,
+    napi_coerce_to_object, napi_coerce_to_string, napi_create_array, napi_create_array_with_length,
+    napi_create_arraybuffer, napi_create_async_work, napi_create_bigint_int64, napi_create_bigint_uint64,
+    napi_create_bigint_words, napi_create_buffer, napi_create_buffer_copy, napi_create_dataview,
+    napi_create_date, napi_create_double, napi_create_error, napi_create_external,
+    napi_create_external_arraybuffer, napi_create_external_buffer, napi_create_function, napi_create_int32,
+    napi_create_int64, napi_create_object, napi_create_promise, napi_create_range_error,
+    napi_create_reference, napi_create_string_latin1, napi_create_string_utf16, napi_create_string_utf8,
+    napi_create_symbol, napi_create_threadsafe_function, napi_create_type_error, napi_create_typedarray,
+    napi_create_uint32, napi_define_class, napi_define_properties, napi_delete_async_work,
+    napi_delete_element, napi_delete_property, napi_delete_reference, napi_detach_arraybuffer,
+    napi_escape_handle, napi_fatal_error, napi_fatal_exception, napi_get_all_property_names,
+    napi_get_and_clear_last_exception, napi_get_array_length, napi_get_arraybuffer_info, napi_get_boolean,
+    napi_get_buffer_info, napi_get_cb_info, napi_get_dataview_info, napi_get_date_value,
+    napi_get_element, napi_get_global, napi_get_instance_data, napi_get_last_error_info,
+    napi_get_named_property, napi_get_new_target, napi_get_node_version, napi_get_null,
+    napi_get_property, napi_get_property_names, napi_get_prototype, napi_get_reference_value,
+    napi_get_threadsafe_function_context, napi_get_typedarray_info, napi_get_undefined, napi_get_uv_event_loop,
+    napi_get_value_bigint_int64, napi_get_value_bigint_uint64, napi_get_value_bigint_words, napi_get_value_bool,
+    napi_get_value_double, napi_get_value_external, napi_get_value_int32, napi_get_value_int64,
+    napi_get_value_string_latin1, napi_get_value_string_utf16, napi_get_value_string_utf8, napi_get_value_uint32,
+    napi_get_version, napi_has_element, napi_has_named_property, napi_has_own_property,
+    napi_has_property, napi_instanceof, napi_is_array, napi_is_arraybuffer,
+    napi_is_buffer, napi_is_dataview, napi_is_date, napi_is_detached_arraybuffer,
+    napi_is_error, napi_is_exception_pending, napi_is_promise, napi_is_typedarray,
+    napi_make_callback, napi_module_register, napi_new_instance, napi_object_freeze,
+    napi_object_seal, napi_open_callback_scope, napi_open_escapable_handle_scope, napi_open_handle_scope,
+    napi_queue_async_work, napi_ref_threadsafe_function, napi_reference_ref, napi_reference_unref,
+    napi_reject_deferred, napi_release_threadsafe_function, napi_remove_async_cleanup_hook, napi_remove_env_cleanup_hook,
+    napi_remove_wrap, napi_resolve_deferred, napi_run_script, napi_set_element,
+    napi_set_instance_data, napi_set_named_property, napi_set_property, napi_strict_equals,
+    napi_throw, napi_throw_error, napi_throw_range_error, napi_throw_type_error,
+    napi_type_tag_object, napi_typeof, napi_unref_threadsafe_function, napi_unwrap,
+    napi_wrap, node_api_create_buffer_from_arraybuffer, node_api_create_external_string_latin1, node_api_create_external_string_utf16,
+    node_api_create_object_with_properties, node_api_create_property_key_latin1, node_api_create_property_key_utf16, node_api_create_property_key_utf8,
+    node_api_create_syntax_error, node_api_get_module_file_name, node_api_post_finalizer, node_api_symbol_for,
+    node_api_throw_syntax_error
+    );
+}

@@ -31,6 +31,8 @@ const LOG_HEADROOM = 6 // the longest operation (TIME + INSERT) is 5 words
 // that has removes names a remove site, and a cycle pays one capture, not two.
 const REMOVE_SAMPLE_PERIOD = 16
 const WARNING_INTERVAL_MS = 60_000
+// A clock beyond this is a bug (today is ~2^40.6 ms since 1970).
+const MAX_CLOCK_MS = 2 ** 52
 // The Map holds key -> slot, plus this bit when the insert site was recorded
 // (the site then sits in _siteBySlot): unrecorded entries, the many in
 // 'sampled' mode, cost no extra memory and no extra lookup on delete.
@@ -84,11 +86,16 @@ class HandleMap {
     this._timer = startTicking(this, config.flushInterval)
     liveMaps.add(this._weakSelf)
     if (entries !== null) {
-      for (const entry of entries) {
-        if (entry === null || (typeof entry !== 'object' && typeof entry !== 'function')) {
-          throw new TypeError(`Iterator value ${String(entry)} is not an entry object`)
+      try {
+        for (const entry of entries) {
+          if (entry === null || (typeof entry !== 'object' && typeof entry !== 'function')) {
+            throw new TypeError(`Iterator value ${typeof entry === 'symbol' ? 'a symbol' : String(entry)} is not an entry object`)
+          }
+          this._set(entry[0], entry[1], HandleMap)
         }
-        this._set(entry[0], entry[1], HandleMap)
+      } catch (error) {
+        this._unregister() // a constructor that throws leaves no map behind
+        throw error
       }
     }
   }
@@ -197,11 +204,11 @@ class HandleMap {
   /** Stops the map's timer and takes it out of the registry. The map still works as a Map. */
   close () {
     if (this._closed) return
-    this._flush()
-    this._closed = true
-    clearInterval(this._timer)
-    liveMaps.delete(this._weakSelf)
-    this._native.close()
+    try {
+      this._flush()
+    } finally {
+      this._unregister()
+    }
   }
 
   forEach (callback, thisArg) {
@@ -235,6 +242,13 @@ class HandleMap {
   }
 
   // ---- internals -------------------------------------------------------
+
+  _unregister () {
+    this._closed = true
+    clearInterval(this._timer)
+    liveMaps.delete(this._weakSelf)
+    this._native.close()
+  }
 
   _set (key, value, below) {
     const handle = this._slots.get(key)
@@ -300,8 +314,9 @@ class HandleMap {
   _now () {
     if (this._clock === null) return Date.now()
     const now = this._clock()
-    if (typeof now !== 'number' || !Number.isFinite(now) || now < 0) {
-      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a finite number of ms >= 0, got ${String(now)}`)
+    if (typeof now !== 'number' || !(now >= 0 && now <= MAX_CLOCK_MS)) {
+      const shown = typeof now === 'symbol' ? 'a symbol' : String(now)
+      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a number of ms from 0 to 2^52, got ${shown}`)
     }
     return Math.floor(now)
   }
@@ -353,21 +368,28 @@ class HandleMap {
   _flush () {
     // A custom clock may have moved with no operation: the ledger must hear it.
     if (this._logLength === 0 && this._clock === null) return
-    const length = this._logLength
-    this._logLength = 0
-    this._lastStamp = -1
-    this._native.drain(this._log, length, this._now(), this._oldestSlot(), false)
+    this._drain(false)
   }
 
   /** The timer's work: drain and expire. Returns how many entries expired. */
   _tick () {
     if (this._closed) return 0
-    const length = this._logLength
-    if (length === 0 && this._config.ttl === 0) return 0
-    this._logLength = 0
-    this._lastStamp = -1
-    const expired = this._native.drain(this._log, length, this._now(), this._oldestSlot(), true)
+    if (this._logLength === 0 && this._config.ttl === 0) return 0
+    const expired = this._drain(true)
     return expired === null ? 0 : this._expire(expired)
+  }
+
+  // The clock is read before the log is touched: a clock that throws loses
+  // no operation. Once the ledger has seen the log, it is emptied whatever
+  // happened (a failed drain is not replayed twice).
+  _drain (expire) {
+    const now = this._now()
+    try {
+      return this._native.drain(this._log, this._logLength, now, this._oldestSlot(), expire)
+    } finally {
+      this._logLength = 0
+      this._lastStamp = -1
+    }
   }
 
   _expire (triples) {
@@ -403,6 +425,16 @@ class HandleMap {
     }
   }
 
+  _warnOfTickFailure (error) {
+    const message = error && error.message
+    if (this._lastTickFailure === message) return
+    this._lastTickFailure = message
+    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: its expiry tick failed (${message}); it retries on the next tick`)
+    warning.name = 'HandleLedgerWarning'
+    warning.cause = error
+    process.emitWarning(warning)
+  }
+
   // Strict mode: an expired entry is a leak; say so once per site per minute.
   _warnOfLeak (entry) {
     const site = entry.site || '(site not recorded)'
@@ -432,7 +464,12 @@ function startTicking (map, interval) {
       liveMaps.delete(ref)
       return
     }
-    target._tick()
+    try {
+      target._tick()
+    } catch (error) {
+      // A timer callback that throws would crash the process: warn instead.
+      target._warnOfTickFailure(error)
+    }
   }, interval)
   timer.unref()
   return timer
@@ -441,7 +478,12 @@ function startTicking (map, interval) {
 // Keys in reports are text: strings as they are, anything else as inspect()
 // shows it, bounded so a huge key cannot bloat a report.
 function keyText (key) {
-  const text = typeof key === 'string' ? key : inspect(key, { depth: 1, breakLength: Infinity })
+  let text
+  try {
+    text = typeof key === 'string' ? key : inspect(key, { depth: 1, breakLength: Infinity })
+  } catch {
+    text = `<a ${typeof key} key that cannot be shown>` // hostile inspect hooks must not break a report
+  }
   return text.length > 200 ? text.slice(0, 200) + '...' : text
 }
 

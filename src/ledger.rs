@@ -14,6 +14,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// Slot numbers at or above this are refused (the op log's 29 bits; a JS Map
 /// holds at most 2^24 entries anyway).
 pub const MAX_SLOTS: u32 = 1 << 29;
+/// How far past the current end an insert may land (the facade lands at most
+/// one past it).
+const MAX_SLOT_GAP: usize = 1 << 16;
 const FREE: u32 = u32::MAX;
 const NIL: u32 = u32::MAX;
 /// The pseudo-site of entries whose insert site was not recorded.
@@ -107,6 +110,7 @@ pub enum LedgerError {
     SlotOutOfRange(u32),
     NotLive(&'static str, u32),
     AlreadyLive(u32),
+    OutOfMemory,
 }
 
 impl std::fmt::Display for LedgerError {
@@ -116,6 +120,7 @@ impl std::fmt::Display for LedgerError {
             LedgerError::SlotOutOfRange(slot) => write!(f, "slot {slot} is out of range"),
             LedgerError::NotLive(op, slot) => write!(f, "{op} of slot {slot}, which is not live"),
             LedgerError::AlreadyLive(slot) => write!(f, "insert into slot {slot}, which is live"),
+            LedgerError::OutOfMemory => write!(f, "no memory for one more slot"),
         }
     }
 }
@@ -309,11 +314,18 @@ impl Ledger {
     }
 
     fn insert(&mut self, slot: u32, site: u32, stamp: u64) -> Result<(), LedgerError> {
-        if slot >= MAX_SLOTS {
+        // The facade numbers slots densely (a free one, or the next new one):
+        // a slot far past the end is corrupt input, refused before it can ask
+        // for gigabytes, and an allocation failure is an error, not an abort.
+        let at = slot as usize;
+        if slot >= MAX_SLOTS || at > self.slots.len() + MAX_SLOT_GAP {
             return Err(LedgerError::SlotOutOfRange(slot));
         }
-        let at = slot as usize;
         if at >= self.slots.len() {
+            let more = at + 1 - self.slots.len();
+            self.slots
+                .try_reserve(more)
+                .map_err(|_| LedgerError::OutOfMemory)?;
             self.slots.resize(at + 1, FREE_SLOT);
         }
         if self.slots[at].inserted != FREE {

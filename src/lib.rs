@@ -18,3 +18,6 @@ pub mod report;
 pub mod wheel;
 
 mod binding;
+
+#[cfg(test)]
+mod properties;

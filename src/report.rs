@@ -393,12 +393,23 @@ mod tests {
             Some("never removed: ~8 live, ~8 expired by the TTL")
         );
         let (suspect, reason) = suspicion(
-            &Counts { inserts: 3, expired: 3, ..Counts::default() },
-            &Counts { inserts: 3, expired: 3, ..Counts::default() },
+            &Counts {
+                inserts: 3,
+                expired: 3,
+                ..Counts::default()
+            },
+            &Counts {
+                inserts: 3,
+                expired: 3,
+                ..Counts::default()
+            },
             false,
         );
         assert!(suspect);
-        assert_eq!(reason.as_deref(), Some("entries only ever expire (3 expired), never removed"));
+        assert_eq!(
+            reason.as_deref(),
+            Some("entries only ever expire (3 expired), never removed")
+        );
     }
 
     #[test]

@@ -130,7 +130,8 @@ impl Wheel {
         if index >= self.links.len() {
             self.links.resize(index + 1, FREE_LINK);
         }
-        let when = when.clamp(self.elapsed + 1, self.elapsed + MAX_DELAY_MS);
+        let earliest = self.elapsed.saturating_add(1);
+        let when = when.clamp(earliest, earliest.saturating_add(MAX_DELAY_MS - 1));
         self.push(slot, when);
         self.len += 1;
     }

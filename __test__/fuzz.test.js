@@ -19,8 +19,8 @@ function explain (result) {
 }
 
 for (const seed of SEEDS) {
-  test(`fuzz seed ${seed}: ${CASES_PER_SEED} random cases, HandleMap and the model agree`, t => {
-    const result = fuzz({ seed, cases: CASES_PER_SEED, seconds: 60 })
+  test(`fuzz seed ${seed}: ${CASES_PER_SEED} random cases, HandleMap and the model agree`, async t => {
+    const result = await fuzz({ seed, cases: CASES_PER_SEED, seconds: 60 })
     t.diagnostic(`seed ${seed}: ${result.ops} operations in ${result.cases} cases`)
     assert.ok(result.ok, result.ok ? '' : explain(result))
     assert.equal(result.cases, CASES_PER_SEED)
@@ -46,8 +46,8 @@ const PLANTED = {
 }
 
 for (const [bug, MapClass] of Object.entries(PLANTED)) {
-  test(`the fuzzer finds and minimises a planted bug: ${bug}`, () => {
-    const result = fuzz({ seed: 7, seconds: 60, MapClass })
+  test(`the fuzzer finds and minimises a planted bug: ${bug}`, async () => {
+    const result = await fuzz({ seed: 7, seconds: 60, MapClass })
     assert.equal(result.ok, false, 'the planted bug was not found')
     const f = result.failure
     assert.ok(f.case.ops.length <= 8, `not minimised: ${f.case.ops.length} operations left\n${f.reproduction}`)

@@ -15,7 +15,8 @@
 // Expected classes: TypeError (wrong type), RangeError (right type, out of
 // range), Boom (the caller's own exception, from a getter, trap, toString or
 // callback, propagates unchanged), HandleLeakError (assertEmpty's own).
-// Rows that fail today mark real bugs (see docs/reliability.md).
+// A failing row is a bug; those this table found are listed in
+// the Reliability section of README.md.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')

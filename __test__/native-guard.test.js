@@ -3,10 +3,11 @@
 // input goes straight into the native binding (NativeLedger.drain and the
 // other entry points, bypassing the facade's validation): each call is a JS
 // exception or a harmless answer, the process survives, and a map's figures do
-// not change when the input is refused outright. A real panic (a clock near
-// 2^64 ms, see docs/reliability.md) comes back as an Error carrying the panic
-// text and the native backtrace. Exhausted capacity (a slot number that asks
-// for gigabytes; a full call-site interner) runs in child processes.
+// not change when the input is refused outright. A native panic (the inputs
+// that once panicked are fixed, so binding.panicForTesting provides one) comes
+// back as an Error carrying the panic text and the native backtrace. Exhausted
+// capacity (slot numbers that ask for gigabytes; a full call-site interner)
+// runs in child processes under an address-space limit.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')

@@ -687,8 +687,12 @@ function reproduction ({ config, ops }, failure) {
  * Fuzzes for `seconds` (or `cases` cases, whichever ends first) from `seed`.
  * Resolves `{ ok, seed, cases, ops, failure }`; `failure` carries the
  * minimised case, its reproduction and the JSON to replay it.
+ *
+ * It yields to the event loop every 50 cases: a map's WeakRef (its timer
+ * holds it weakly) keeps it alive until the current job ends, so a job that
+ * never ends would keep every map it ever created (32 KB of op log each).
  */
-function fuzz (options = {}) {
+async function fuzz (options = {}) {
   const {
     seconds = 10,
     seed = (Date.now() ^ process.pid) >>> 0,
@@ -731,6 +735,7 @@ function fuzz (options = {}) {
       }
     }
     if (done % 2000 === 0) log(`  ${done} cases, ${ops} operations`)
+    if (done % 50 === 0) await new Promise(resolve => setImmediate(resolve))
   }
   return { ok: true, seed, cases: done, ops, failure: null }
 }
@@ -739,7 +744,7 @@ function parseCase (json) {
   return JSON.parse(json, (k, v) => (v === 'Infinity' ? Infinity : v))
 }
 
-function main () {
+async function main () {
   const argv = process.argv.slice(2)
   const options = { log: line => console.log(line) }
   let replay = null
@@ -767,7 +772,7 @@ function main () {
     return
   }
   const started = Date.now()
-  const result = fuzz(options)
+  const result = await fuzz(options)
   const secs = (Date.now() - started) / 1000
   if (result.ok) {
     console.log(`fuzz: ${result.ops} operations in ${result.cases} cases, ${secs.toFixed(1)} s (${Math.round(result.ops / secs)} ops/s), seed ${result.seed}: no divergence`)
@@ -783,4 +788,9 @@ function main () {
 
 module.exports = { fuzz, runCase, generateCase, minimise, reproduction, KEY_SPECS }
 
-if (require.main === module) main()
+if (require.main === module) {
+  main().catch(error => {
+    console.error(error)
+    process.exitCode = 1
+  })
+}

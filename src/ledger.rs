@@ -328,6 +328,9 @@ impl Ledger {
                 .map_err(|_| LedgerError::OutOfMemory)?;
             self.slots.resize(at + 1, FREE_SLOT);
         }
+        if let Some(wheel) = self.wheel.as_mut() {
+            wheel.reserve(slot).map_err(|_| LedgerError::OutOfMemory)?;
+        }
         if self.slots[at].inserted != FREE {
             return Err(LedgerError::AlreadyLive(slot));
         }

@@ -69,7 +69,7 @@ struct SiteLink {
     next: u32,
 }
 
-/// Slots are dense small integers: hashing them is one multiply.
+/// Slots and site ids are small integers: hashing them is one multiply.
 #[derive(Default)]
 struct SlotHasher(u64);
 impl Hasher for SlotHasher {
@@ -133,12 +133,15 @@ pub struct Ledger {
     recorded_inserts: u64,
     slots: Vec<Slot>,
     sites: Vec<SiteLedger>,
-    site_index: HashMap<u32, u32>,
+    site_index: SlotMap<u32>,
     /// Recorded entries: their site and insertion-order links per site (oldest
     /// first), so a site's oldest live entry is its list head. Unrecorded
     /// entries (most of them in 'sampled' mode) have none and cost nothing
     /// here; the map's oldest comes from the facade (its Map's first entry).
     site_links: SlotMap<SiteLink>,
+    /// One bit per slot: does it have a `site_links` record? Unrecorded
+    /// entries (all in 'off' mode, most in 'sampled') then cost no hash lookup.
+    recorded: Vec<u64>,
     oldest_slot: u32,
     wheel: Option<Wheel>,
 }
@@ -160,8 +163,9 @@ impl Ledger {
             recorded_inserts: 0,
             slots: Vec::new(),
             sites: vec![unrecorded],
-            site_index: HashMap::from([(0, 0)]),
+            site_index: SlotMap::default(),
             site_links: SlotMap::default(),
+            recorded: Vec::new(),
             oldest_slot: NIL,
             wheel: (ttl_ms > 0).then(|| Wheel::new(now)),
         }
@@ -296,9 +300,31 @@ impl Ledger {
 
     /// Index into `sites` of a live slot's insert site.
     fn site_of(&self, slot: u32) -> usize {
+        if !self.is_recorded(slot) {
+            return UNRECORDED;
+        }
         self.site_links
             .get(&slot)
             .map_or(UNRECORDED, |link| link.site as usize)
+    }
+
+    fn is_recorded(&self, slot: u32) -> bool {
+        self.recorded
+            .get(slot as usize / 64)
+            .is_some_and(|word| word >> (slot % 64) & 1 == 1)
+    }
+
+    fn mark_recorded(&mut self, slot: u32, recorded: bool) {
+        let word = slot as usize / 64;
+        if word >= self.recorded.len() {
+            self.recorded.resize(word + 1, 0);
+        }
+        let bit = 1u64 << (slot % 64);
+        if recorded {
+            self.recorded[word] |= bit;
+        } else {
+            self.recorded[word] &= !bit;
+        }
     }
 
     fn relative(&self, ms: u64) -> u32 {
@@ -403,6 +429,7 @@ impl Ledger {
         self.counts.live = 0;
         self.slots.clear();
         self.site_links.clear();
+        self.recorded.clear();
         self.oldest_slot = NIL;
         if let Some(wheel) = self.wheel.as_mut() {
             wheel.clear();
@@ -425,6 +452,7 @@ impl Ledger {
         self.sites[index].counts.live -= 1;
         if index != UNRECORDED {
             self.unlink(index, slot);
+            self.mark_recorded(slot, false);
         }
         if let Some(wheel) = self.wheel.as_mut() {
             wheel.cancel(slot);
@@ -436,6 +464,9 @@ impl Ledger {
     }
 
     fn site_index_of(&mut self, site: u32) -> u32 {
+        if site == 0 {
+            return UNRECORDED as u32;
+        }
         if let Some(&index) = self.site_index.get(&site) {
             return index;
         }
@@ -459,6 +490,7 @@ impl Ledger {
         } else if let Some(link) = self.site_links.get_mut(&prev) {
             link.next = slot;
         }
+        self.mark_recorded(slot, true);
         self.site_links.insert(
             slot,
             SiteLink {

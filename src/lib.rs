@@ -20,4 +20,6 @@ pub mod wheel;
 mod binding;
 
 #[cfg(test)]
+mod drainbench;
+#[cfg(test)]
 mod properties;

@@ -20,6 +20,4 @@ pub mod wheel;
 mod binding;
 
 #[cfg(test)]
-mod drainbench;
-#[cfg(test)]
 mod properties;

@@ -81,10 +81,19 @@ function measureCycles () {
 function measureMemory (count) {
   const kinds = ['map', 'off', 'sampled', 'all']
   const result = {}
+  const runs = QUICK ? 1 : 3
+  for (const kind of kinds) result[kind] = []
+  // RSS moves by ±10% between identical runs: interleave the kinds, keep the median.
+  for (let run = 0; run < runs; run++) {
+    for (const kind of kinds) {
+      const child = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'memory.js'), kind, String(count)], { encoding: 'utf8' })
+      if (child.status !== 0) throw new Error(`memory.js ${kind} failed: ${child.stderr}`)
+      result[kind].push(JSON.parse(child.stdout))
+    }
+  }
   for (const kind of kinds) {
-    const child = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'memory.js'), kind, String(count)], { encoding: 'utf8' })
-    if (child.status !== 0) throw new Error(`memory.js ${kind} failed: ${child.stderr}`)
-    result[kind] = JSON.parse(child.stdout)
+    const byRss = result[kind].sort((a, b) => a.rssPerEntry - b.rssPerEntry)
+    result[kind] = byRss[Math.floor(byRss.length / 2)]
   }
   return result
 }
@@ -182,7 +191,7 @@ function render (cycles, memory, expiry, reports, captureNs) {
     lines.push(row([name, ns.toFixed(0), `${(ns / base).toFixed(2)}x`, targets[name] || '']))
   }
   lines.push('', `One call-site capture (\`Error.captureStackTrace\`, one structured frame, interned): **${(captureNs / 1000).toFixed(1)} µs** measured alone; inside an optimized hot loop it costs more (V8 rebuilds inlined frames). 'sampled' pays one per ${64} inserts, 'all' one per insert (plus about one per 16 removes).`)
-  lines.push('', `## Memory at ${memory.map.count.toLocaleString('en')} live entries (distinct \`{ id }\` objects as values)`, '')
+  lines.push('', `## Memory at ${memory.map.count.toLocaleString('en')} live entries (distinct \`{ id }\` objects as values; median of ${QUICK ? 1 : 3} fresh processes each)`, '')
   lines.push(row(['container', 'RSS bytes / entry', 'heap bytes / entry', 'RSS ratio to Map', 'target']), row(['---', '---:', '---:', '---:', '---']))
   for (const [kind, m] of Object.entries(memory)) {
     const label = kind === 'map' ? 'Map' : `HandleMap '${kind}' (ttl)`

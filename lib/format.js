@@ -84,4 +84,4 @@ function formatReport (report) {
   return maps.map(formatMap).join('\n\n') + '\n'
 }
 
-module.exports = { formatReport, seconds, shortSite }
+module.exports = { formatReport, seconds, signed, shortSite }

@@ -8,7 +8,7 @@
 // Map names, site strings, stacks, reasons and keys are user data: every one
 // of them goes through escapeHtml(), in text and in attributes alike.
 
-const path = require('node:path')
+const { seconds: duration, signed, shortSite } = require('./format.js')
 
 const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 
@@ -16,23 +16,6 @@ function escapeHtml (value) {
   return String(value).replace(/[&<>"']/g, character => ESCAPES[character])
 }
 
-function duration (ms) {
-  if (ms === null || ms === undefined) return '-'
-  if (ms < 1000) return `${Math.round(ms)}ms`
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`
-  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)}m`
-  return `${(ms / 3_600_000).toFixed(1)}h`
-}
-
-function signed (n) {
-  return n > 0 ? `+${n}` : String(n)
-}
-
-// Absolute paths under the working directory read better relative.
-function shortSite (site) {
-  if (typeof site !== 'string') return '(site not recorded)'
-  return site.split(process.cwd() + path.sep).join('').replace(/file:\/\//g, '')
-}
 
 const STYLE = `
 :root { color-scheme: light dark; --fg: #1b1f24; --muted: #667085; --line: #d0d7de; --bg: #fff; --card: #f6f8fa;

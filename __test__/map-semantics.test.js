@@ -130,6 +130,14 @@ test('toStringTag, iterator protocol and inspect', () => {
   assert.equal(Object.prototype.toString.call(map), '[object HandleMap]')
   assert.equal(map[Symbol.iterator]().next().value[0], 'k')
   assert.equal(typeof map.entries().next, 'function')
+  for (const iterator of [map.keys(), map.values(), map.entries(), map[Symbol.iterator]()]) {
+    assert.equal(Object.prototype.toString.call(iterator), '[object Map Iterator]')
+    assert.equal(iterator[Symbol.iterator](), iterator)
+  }
+  const values = map.values()
+  assert.deepEqual(values.next(), { value: 'v', done: false })
+  assert.deepEqual(values.next(), { value: undefined, done: true })
+  assert.deepEqual(values.next(), { value: undefined, done: true })
   assert.match(require('node:util').inspect(map), /HandleMap\(1\) "tagged" \{ 'k' => 'v' \}/)
   assert.throws(() => map.forEach(null), TypeError)
   map.close()

@@ -220,12 +220,12 @@ class HandleMap {
     return this._slots.keys()
   }
 
-  * values () {
-    for (const handle of this._slots.values()) yield this._entries[((handle & SLOT) << 1) + 1]
+  values () {
+    return new HandleMapIterator(this, this._slots.values(), false)
   }
 
-  * entries () {
-    for (const [key, handle] of this._slots) yield [key, this._entries[((handle & SLOT) << 1) + 1]]
+  entries () {
+    return new HandleMapIterator(this, this._slots.entries(), true)
   }
 
   [Symbol.iterator] () {
@@ -448,6 +448,34 @@ class HandleMap {
     warning.site = entry.site
     warning.ageMs = entry.ageMs
     process.emitWarning(warning)
+  }
+}
+
+// values() and entries() walk the underlying Map's own iterator, so they see
+// exactly the mutations a Map iterator sees (deleted entries skipped, added
+// ones visited, clear() ends them), and read each value when they reach it.
+class HandleMapIterator {
+  constructor (map, inner, withKeys) {
+    this._map = map
+    this._inner = inner
+    this._withKeys = withKeys
+  }
+
+  next () {
+    const step = this._inner.next()
+    if (step.done) return { value: undefined, done: true }
+    const entries = this._map._entries
+    if (!this._withKeys) return { value: entries[((step.value & SLOT) << 1) + 1], done: false }
+    const [key, handle] = step.value
+    return { value: [key, entries[((handle & SLOT) << 1) + 1]], done: false }
+  }
+
+  [Symbol.iterator] () {
+    return this
+  }
+
+  get [Symbol.toStringTag] () {
+    return 'Map Iterator'
   }
 }
 

@@ -6,8 +6,9 @@
 //! tells the ledger about every operation through the operation log
 //! ([`crate::oplog`]). Reading the figures costs O(sites), never O(entries).
 
+use crate::expiry::Expiry;
 use crate::oplog::{self, DecodeError, Op};
-use crate::wheel::{Wheel, MAX_DELAY_MS};
+use crate::wheel::MAX_DELAY_MS;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -143,7 +144,7 @@ pub struct Ledger {
     /// entries (all in 'off' mode, most in 'sampled') then cost no hash lookup.
     recorded: Vec<u64>,
     oldest_slot: u32,
-    wheel: Option<Wheel>,
+    expiry: Option<Expiry>,
 }
 
 impl Ledger {
@@ -167,7 +168,7 @@ impl Ledger {
             site_links: SlotMap::default(),
             recorded: Vec::new(),
             oldest_slot: NIL,
-            wheel: (ttl_ms > 0).then(|| Wheel::new(now)),
+            expiry: (ttl_ms > 0).then(|| Expiry::new(ttl_ms, now)),
         }
     }
 
@@ -221,11 +222,11 @@ impl Ledger {
     /// Takes every entry whose deadline is `<= now` out of the ledger.
     pub fn expire(&mut self, now: u64) -> Vec<Expired> {
         self.now = self.now.max(now);
-        let Some(wheel) = self.wheel.as_mut() else {
+        let Some(expiry) = self.expiry.as_mut() else {
             return Vec::new();
         };
         let mut due = Vec::new();
-        wheel.advance(now, &mut due);
+        expiry.advance(now, &mut due);
         due.into_iter()
             .map(|slot| {
                 let age_ms = self.age_of(slot, now);
@@ -268,7 +269,7 @@ impl Ledger {
         self.live_slot(slot)?;
         let now = now.max(self.now);
         let age_ms = self.age_of(slot, now);
-        let deadline = self.wheel.as_ref().and_then(|w| w.deadline(slot));
+        let deadline = self.expiry.as_ref().and_then(|e| e.deadline(slot));
         Some(EntryInfo {
             inserted_at: now - age_ms,
             age_ms,
@@ -279,12 +280,12 @@ impl Ledger {
 
     /// Number of scheduled expiries (equals live entries when a TTL is set).
     pub fn scheduled(&self) -> usize {
-        self.wheel.as_ref().map_or(0, Wheel::len)
+        self.expiry.as_ref().map_or(0, Expiry::len)
     }
 
     /// The earliest moment something can expire, if anything is scheduled.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.wheel.as_ref().and_then(Wheel::next_deadline)
+        self.expiry.as_ref().and_then(Expiry::next_deadline)
     }
 
     fn is_live(&self, slot: u32) -> bool {
@@ -354,8 +355,8 @@ impl Ledger {
                 .map_err(|_| LedgerError::OutOfMemory)?;
             self.slots.resize(at + 1, FREE_SLOT);
         }
-        if let Some(wheel) = self.wheel.as_mut() {
-            wheel.reserve(slot).map_err(|_| LedgerError::OutOfMemory)?;
+        if let Some(expiry) = self.expiry.as_mut() {
+            expiry.reserve(slot).map_err(|_| LedgerError::OutOfMemory)?;
         }
         if self.slots[at].inserted != FREE {
             return Err(LedgerError::AlreadyLive(slot));
@@ -431,15 +432,14 @@ impl Ledger {
         self.site_links.clear();
         self.recorded.clear();
         self.oldest_slot = NIL;
-        if let Some(wheel) = self.wheel.as_mut() {
-            wheel.clear();
+        if let Some(expiry) = self.expiry.as_mut() {
+            expiry.clear();
         }
     }
 
     fn schedule(&mut self, slot: u32, stamp: u64) {
-        let ttl = self.ttl_ms;
-        if let Some(wheel) = self.wheel.as_mut() {
-            wheel.schedule(slot, stamp.saturating_add(ttl));
+        if let Some(expiry) = self.expiry.as_mut() {
+            expiry.schedule(slot, stamp);
         }
     }
 
@@ -454,8 +454,8 @@ impl Ledger {
             self.unlink(index, slot);
             self.mark_recorded(slot, false);
         }
-        if let Some(wheel) = self.wheel.as_mut() {
-            wheel.cancel(slot);
+        if let Some(expiry) = self.expiry.as_mut() {
+            expiry.cancel(slot);
         }
         if self.oldest_slot == slot {
             self.oldest_slot = NIL;

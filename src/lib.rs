@@ -1,6 +1,7 @@
 //! handle-ledger's native side: the bookkeeping behind `HandleMap`.
 //!
-//! - `wheel`: the expiry schedule (hierarchical timer wheel)
+//! - `expiry`: entries grouped by deadline into generations, timed by the wheel
+//! - `wheel`: the hierarchical timer wheel
 //! - `oplog`: the wire format of operations drained from JS
 //! - `ledger`: one map's figures, per map and per insert site
 //! - `interner`: call-site and stack interning
@@ -9,6 +10,7 @@
 //! - `guard`: panics become JS errors with a native backtrace
 //! - `binding`: the napi entry points (the only module that knows JS)
 
+pub mod expiry;
 pub mod guard;
 pub mod interner;
 pub mod ledger;

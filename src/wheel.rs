@@ -124,13 +124,6 @@ impl Wheel {
 
     /// Schedules `slot` to expire at `when`, replacing any earlier schedule.
     /// A deadline already in the past comes due at the next `advance`.
-    /// Makes room for `slot` ahead of `schedule`, so running out of memory is
-    /// an error the caller sees before it changes anything, not an abort.
-    pub fn reserve(&mut self, slot: u32) -> Result<(), std::collections::TryReserveError> {
-        let needed = (slot as usize + 1).saturating_sub(self.links.len());
-        self.links.try_reserve(needed)
-    }
-
     pub fn schedule(&mut self, slot: u32, when: u64) {
         self.cancel(slot);
         let index = slot as usize;

@@ -4,7 +4,6 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const fs = require('node:fs')
 const path = require('node:path')
 const http = require('node:http')
 const { spawn } = require('node:child_process')
@@ -12,22 +11,9 @@ const { setImmediate: tick, setTimeout: sleep } = require('node:timers/promises'
 const { HandleMap, HandleLeakError, leakCheck } = require('..')
 
 const ROOT = path.join(__dirname, '..')
-const SOURCE_LINES = fs.readFileSync(__filename, 'utf8').split('\n')
+const { markerLines, escapeRegExp } = require('./support/source.js')
 
-/** The 1-based line of this file that ends with the marker `// @tag`. */
-function lineOf (tag) {
-  const marker = '// @' + tag
-  const hits = []
-  SOURCE_LINES.forEach((text, index) => {
-    if (text.trimEnd().endsWith(marker)) hits.push(index + 1)
-  })
-  assert.equal(hits.length, 1, `marker ${marker} must appear exactly once`)
-  return hits[0]
-}
-
-function escapeRegExp (text) {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-}
+const lineOf = markerLines(__filename)
 
 /** `fn (this file:line:col)`, with the line of the `// @fn` marker. */
 function siteRe (fn) {

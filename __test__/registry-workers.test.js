@@ -21,20 +21,10 @@ if (isMainThread) {
 function mainThread () {
   const { test } = require('node:test')
   const assert = require('node:assert/strict')
-  const fs = require('node:fs')
   const { once } = require('node:events')
   const { setTimeout: sleep } = require('node:timers/promises')
 
-  const SOURCE_LINES = fs.readFileSync(__filename, 'utf8').split('\n')
-  function lineOf (tag) {
-    const marker = '// @' + tag
-    const hits = []
-    SOURCE_LINES.forEach((text, index) => {
-      if (text.trimEnd().endsWith(marker)) hits.push(index + 1)
-    })
-    assert.equal(hits.length, 1, `marker ${marker} must appear exactly once`)
-    return hits[0]
-  }
+  const lineOf = require('./support/source.js').markerLines(__filename)
 
   /** Polls `probe` until it returns a truthy value; fails after `ms`. */
   async function eventually (what, probe, ms = 15_000) {

@@ -5,26 +5,12 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const fs = require('node:fs')
 const path = require('node:path')
 const { HandleMap, registry, formatReport } = require('..')
 
-const SOURCE_LINES = fs.readFileSync(__filename, 'utf8').split('\n')
+const { markerLines, escapeRegExp } = require('./support/source.js')
 
-/** The 1-based line of this file that ends with the marker `// @tag`. */
-function lineOf (tag) {
-  const marker = '// @' + tag
-  const hits = []
-  SOURCE_LINES.forEach((text, index) => {
-    if (text.trimEnd().endsWith(marker)) hits.push(index + 1)
-  })
-  assert.equal(hits.length, 1, `marker ${marker} must appear exactly once`)
-  return hits[0]
-}
-
-function escapeRegExp (text) {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-}
+const lineOf = markerLines(__filename)
 
 function siteRe (fn, file = __filename) {
   return new RegExp(`^${escapeRegExp(fn)} \\(${escapeRegExp(file)}:${lineOf(fn)}:\\d+\\)$`)

@@ -234,8 +234,10 @@ test('removedAt: two remove sites in a 3:1 random mix are credited about 3:1', (
     assert.ok(x && y, JSON.stringify(site.removedAt))
     assert.equal(site.removedAt[0], x, 'the larger share comes first')
     assert.ok(Math.abs(x.count + y.count - 4000) <= 1)
+    // About 500 of the 4000 remove sites are observed (1 in 8, at random), so
+    // one standard deviation is ~77 removes: the bounds are ~4 of them.
     assert.ok(Math.abs(x.count - truth.X) / truth.X < 0.1, `removeX credited ${x.count}, true ${truth.X}`)
-    assert.ok(Math.abs(y.count - truth.Y) / truth.Y < 0.2, `removeY credited ${y.count}, true ${truth.Y}`)
+    assert.ok(Math.abs(y.count - truth.Y) / truth.Y < 0.3, `removeY credited ${y.count}, true ${truth.Y}`)
     assert.equal(x.estimated, true, 'remove sites are sampled, so the breakdown is an estimate')
   } finally {
     map.close()

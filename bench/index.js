@@ -194,7 +194,7 @@ function render (cycles, memory, expiry, reports, captureNs) {
   for (const [name, ns] of Object.entries(cycles)) {
     lines.push(row([name, ns.toFixed(0), `${(ns / base).toFixed(2)}x`, targets[name] || '']))
   }
-  lines.push('', `One call-site capture (\`Error.captureStackTrace\`, one structured frame, interned): **${(captureNs / 1000).toFixed(1)} µs** measured alone; inside an optimized hot loop it costs more (V8 rebuilds inlined frames). 'sampled' pays one per ${64} inserts, 'all' one per insert (plus about one per 16 removes).`)
+  lines.push('', `One call-site capture (\`Error.captureStackTrace\`, one structured frame, interned): **${(captureNs / 1000).toFixed(1)} µs** measured alone; inside an optimized hot loop it costs more (V8 rebuilds inlined frames). 'sampled' pays one per ${64} inserts, 'all' one per insert (plus about one per 8 removes).`)
   lines.push('', `## Memory at ${memory.map.count.toLocaleString('en')} live entries (distinct \`{ id }\` objects as values; median of ${QUICK ? 1 : 3} fresh processes each)`, '')
   lines.push(row(['container', 'RSS bytes / entry', 'heap bytes / entry', 'RSS ratio to Map', 'target']), row(['---', '---:', '---:', '---:', '---']))
   for (const [kind, m] of Object.entries(memory)) {

@@ -26,10 +26,12 @@ const CLEAR = 6
 const TIME = 7
 const LOG_WORDS = 8192
 const LOG_HEADROOM = 6 // the longest operation (TIME + INSERT) is 5 words
-// Remove sites are captured for the 1st, 2nd, 4th, 8th... remove of each
-// insert site and otherwise about one in REMOVE_SAMPLE_PERIOD: every site
-// that has removes names a remove site, and a cycle pays one capture, not two.
-const REMOVE_SAMPLE_PERIOD = 16
+// Remove sites are captured for the first REMOVE_SITES_ALWAYS removes of
+// each insert site (small sites are exact) and then at random, about one in
+// REMOVE_SAMPLE_PERIOD: every site that has removes names a remove site, the
+// shares are unbiased, and a cycle pays one capture, not two.
+const REMOVE_SITES_ALWAYS = 8
+const REMOVE_SAMPLE_PERIOD = 8
 const WARNING_INTERVAL_MS = 60_000
 // A clock beyond this is a bug (today is ~2^40.6 ms since 1970).
 const MAX_CLOCK_MS = 2 ** 52
@@ -336,7 +338,7 @@ class HandleMap {
   _isRemoveSampled (site) {
     const count = (this._removeCounts.get(site) || 0) + 1
     this._removeCounts.set(site, count)
-    if ((count & (count - 1)) === 0) return true
+    if (count <= REMOVE_SITES_ALWAYS) return true
     // Random gaps (mean REMOVE_SAMPLE_PERIOD), so a periodic pattern of
     // remove sites is not aliased onto one of them.
     if (--this._removeCountdown > 0) return false

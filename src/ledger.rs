@@ -39,15 +39,12 @@ pub struct SiteLedger {
     /// Interned site id (0 for the "not recorded" group).
     pub site: u32,
     pub counts: Counts,
-    /// Remove sites seen clearing this site's entries, with the number of
-    /// removes each observation stands for (removes between two observations
-    /// are credited to the later one).
+    /// Remove sites seen removing this site's entries one by one, with how
+    /// often each was observed. Remove sites are sampled, at random, so
+    /// reports share the site's removes out in proportion.
     pub removed_at: Vec<(u32, u64)>,
-    /// Removes since the last observed remove site; reports share them out in
-    /// proportion to `removed_at`.
-    pub unattributed_removes: u64,
-    /// False once a remove site was credited with more than its own remove.
-    pub removed_at_batched: bool,
+    /// Entries removed by `clear()`, exactly, per clear site.
+    pub cleared_by: Vec<(u32, u64)>,
     oldest: u32,
     newest: u32,
 }
@@ -387,11 +384,8 @@ impl Ledger {
         self.counts.removes += 1;
         let ledger = &mut self.sites[index];
         ledger.counts.removes += 1;
-        ledger.unattributed_removes += 1;
         if remove_site != 0 {
-            let weight = std::mem::take(&mut ledger.unattributed_removes);
-            ledger.removed_at_batched |= weight > 1;
-            credit(&mut ledger.removed_at, remove_site, weight);
+            credit(&mut ledger.removed_at, remove_site, 1);
         }
         Ok(())
     }
@@ -417,11 +411,8 @@ impl Ledger {
         for ledger in &mut self.sites {
             let live = std::mem::take(&mut ledger.counts.live);
             ledger.counts.removes += live;
-            ledger.unattributed_removes += live;
-            if clear_site != 0 && ledger.unattributed_removes > 0 {
-                let weight = std::mem::take(&mut ledger.unattributed_removes);
-                ledger.removed_at_batched |= weight > 1;
-                credit(&mut ledger.removed_at, clear_site, weight);
+            if clear_site != 0 && live > 0 {
+                credit(&mut ledger.cleared_by, clear_site, live);
             }
             ledger.oldest = NIL;
             ledger.newest = NIL;
@@ -565,7 +556,7 @@ mod tests {
         assert_eq!(site7.counts.overwrites, 1);
         assert_eq!(site7.removed_at, vec![(20, 1)]);
         let site8 = ledger.sites().iter().find(|s| s.site == 8).unwrap();
-        assert_eq!(site8.unattributed_removes, 1);
+        assert!(site8.removed_at.is_empty());
         assert_eq!(ledger.recorded_inserts(), 3);
     }
 
@@ -628,7 +619,7 @@ mod tests {
     }
 
     #[test]
-    fn removes_between_observations_are_credited_to_the_next_one() {
+    fn each_observed_remove_site_is_one_observation() {
         let mut ledger = Ledger::new(0, 0);
         let mut log = vec![];
         for slot in 0..5 {
@@ -641,8 +632,7 @@ mod tests {
         log.push(op(4, REMOVE));
         ledger.drain(&log, 0).unwrap();
         let site = &ledger.sites()[1];
-        assert_eq!(site.removed_at, vec![(40, 1), (41, 3)]);
-        assert_eq!(site.unattributed_removes, 1);
+        assert_eq!(site.removed_at, vec![(40, 1), (41, 1)]);
         assert_eq!(site.counts.removes, 5);
     }
 
@@ -658,7 +648,8 @@ mod tests {
         assert_eq!(ledger.counts().live, 1);
         assert_eq!(ledger.counts().removes, 2);
         assert_eq!(ledger.scheduled(), 1);
-        assert_eq!(ledger.sites()[1].removed_at, vec![(77, 1)]);
+        assert_eq!(ledger.sites()[1].cleared_by, vec![(77, 1)]);
+        assert!(ledger.sites()[1].removed_at.is_empty());
         assert_eq!(ledger.drain(&[], 5_000).unwrap().len(), 1);
     }
 

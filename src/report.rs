@@ -246,27 +246,45 @@ fn suspicion(recorded: &Counts, shown: &Counts, estimated: bool) -> (bool, Optio
     (true, Some(reason))
 }
 
-/// Remove sites with their share of the site's removes. Removes not yet
-/// credited to a remove site are shared out in proportion.
+/// Remove sites with their share of the site's removes. Removes by
+/// `clear()` are exact; the others are shared out in proportion to how often
+/// each remove site was observed (a random sample, so the shares are unbiased).
 fn removed_at(site: &SiteLedger, scale: Scale, interner: &Interner) -> Vec<RemoveSite> {
-    let credited: u64 = site.removed_at.iter().map(|&(_, w)| w).sum();
-    if credited == 0 {
-        return Vec::new();
+    let cleared: u64 = site.cleared_by.iter().map(|&(_, n)| n).sum();
+    let observed: u64 = site.removed_at.iter().map(|&(_, n)| n).sum();
+    let one_by_one = site.counts.removes.saturating_sub(cleared);
+    let text = |remove_site: u32| {
+        interner
+            .site_text(remove_site)
+            .unwrap_or("<unknown>")
+            .to_owned()
+    };
+    let mut out: Vec<RemoveSite> = Vec::new();
+    let mut add = |remove_site: u32, count: f64, estimated: bool| {
+        let count = scale.apply(count.round() as u64) as Number;
+        let site = text(remove_site);
+        match out.iter_mut().find(|r| r.site == site) {
+            Some(found) => {
+                found.count += count;
+                found.estimated |= estimated;
+            }
+            None => out.push(RemoveSite {
+                site,
+                count,
+                estimated,
+            }),
+        }
+    };
+    if observed > 0 {
+        let share = one_by_one as f64 / observed as f64;
+        let estimated = scale.estimated || observed < one_by_one;
+        for &(remove_site, n) in &site.removed_at {
+            add(remove_site, n as f64 * share, estimated);
+        }
     }
-    let estimated = scale.estimated || site.removed_at_batched || site.unattributed_removes > 0;
-    let share = site.counts.removes as f64 / credited as f64;
-    let mut out: Vec<RemoveSite> = site
-        .removed_at
-        .iter()
-        .map(|&(remove_site, weight)| RemoveSite {
-            site: interner
-                .site_text(remove_site)
-                .unwrap_or("<unknown>")
-                .to_owned(),
-            count: scale.apply((weight as f64 * share).round() as u64) as Number,
-            estimated,
-        })
-        .collect();
+    for &(clear_site, n) in &site.cleared_by {
+        add(clear_site, n as f64, scale.estimated);
+    }
     out.sort_by(|a, b| b.count.total_cmp(&a.count));
     out
 }

@@ -118,8 +118,19 @@ fn wheel_uniform_random_traffic_expires_exactly_once_never_early() {
                     model.remove(&slot);
                 }
                 _ => {
-                    now += [0, 1, 63, 64, 65, 4_095, 4_097, 262_144, 700_000, 20_000_000]
-                        [rng.below(10) as usize];
+                    now += [
+                        0,
+                        1,
+                        63,
+                        64,
+                        65,
+                        4_095,
+                        4_097,
+                        262_144,
+                        700_000,
+                        20_000_000,
+                        3_000_000_000,
+                    ][rng.below(11) as usize];
                     advance_and_check(
                         &mut wheel,
                         &mut model,

@@ -9,6 +9,8 @@
 //! "when is the next deadline" a few bit operations, so a tick that expires
 //! nothing is O(levels).
 //!
+//! The random model test lives in `properties.rs`.
+//!
 //! Times are absolute milliseconds (the map's clock). Slots are the map's entry
 //! numbers; the wheel never sees keys or values.
 
@@ -267,21 +269,6 @@ impl Wheel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-
-    /// A small deterministic generator, so failures replay.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
 
     #[test]
     fn expires_at_deadline_not_before() {
@@ -357,57 +344,5 @@ mod tests {
         wheel.advance(10, &mut out);
         assert!(out.is_empty());
         assert_eq!(wheel.next_deadline().map(|d| d <= 60_000), Some(true));
-    }
-
-    /// Random schedules, cancels and advances against a model: every scheduled
-    /// slot expires exactly once, never before its deadline, and never later
-    /// than the first advance past it.
-    #[test]
-    fn model_check_random_operations() {
-        for seed in 1..40u64 {
-            let mut rng = Rng(seed * 0x9E37_79B9_7F4A_7C15);
-            let start = rng.below(1 << 40) + (1 << 33);
-            let mut now = start;
-            let mut wheel = Wheel::new(now);
-            let mut model: BTreeMap<u32, u64> = BTreeMap::new();
-            let mut out = Vec::new();
-            for _ in 0..5_000 {
-                match rng.below(10) {
-                    0..=4 => {
-                        let slot = rng.below(300) as u32;
-                        let span =
-                            [70, 5_000, 300_000, 20_000_000, MAX_DELAY_MS][rng.below(5) as usize];
-                        let when = now + rng.below(span);
-                        wheel.schedule(slot, when);
-                        model.insert(slot, when.max(now + 1));
-                    }
-                    5 | 6 => {
-                        let slot = rng.below(300) as u32;
-                        wheel.cancel(slot);
-                        model.remove(&slot);
-                    }
-                    _ => {
-                        now += [1, 63, 64, 4_097, 700_000, 3_000_000_000][rng.below(6) as usize];
-                        out.clear();
-                        wheel.advance(now, &mut out);
-                        let mut due: Vec<u32> = model
-                            .iter()
-                            .filter(|(_, &w)| w <= now)
-                            .map(|(&s, _)| s)
-                            .collect();
-                        for slot in &due {
-                            model.remove(slot);
-                        }
-                        out.sort_unstable();
-                        due.sort_unstable();
-                        assert_eq!(out, due, "seed {seed} at {now}");
-                    }
-                }
-                assert_eq!(wheel.len(), model.len());
-                for (&slot, &when) in &model {
-                    assert_eq!(wheel.deadline(slot), Some(when));
-                }
-            }
-        }
     }
 }

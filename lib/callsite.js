@@ -8,8 +8,11 @@ const native = require('../binding.js')
 const holder = {}
 const callSitesOf = (_error, callSites) => callSites
 
-// Site ids by `file:line:col` of the top frame, per thread (ids are process-wide).
-const siteIds = new Map()
+// Site ids per thread (ids are process-wide), by script and then by the
+// call's source position: both are what V8 already holds, so a site seen
+// before costs no line/column arithmetic and no new string.
+const siteIdsByScript = new Map()
+let cachedSites = 0
 const MAX_CACHED_SITES = 100_000
 // Site id -> { site, stack } for reports and onExpire, filled lazily.
 const descriptions = new Map()
@@ -49,16 +52,30 @@ function siteOf (below, depth) {
   const top = captureFrames(1, below)[0]
   if (top === undefined) return internFrames(['<native> (unknown location)'])
   // eval'd and new Function code has no file name: its script hash tells scripts apart.
-  const file = top.getFileName() || top.getScriptHash()
-  const key = `${file}:${top.getLineNumber()}:${top.getColumnNumber()}`
-  let id = siteIds.get(key)
+  const script = top.getFileName() || top.getScriptHash()
+  const ids = siteIdsByScript.get(script)
+  const position = top.getPosition()
+  let id = ids === undefined ? undefined : ids.get(position)
   if (id === undefined) {
     const frames = captureFrames(depth, below)
     id = internFrames(frames.length > 0 ? frames.map(frameText) : [frameText(top)])
-    if (siteIds.size >= MAX_CACHED_SITES) siteIds.clear()
-    siteIds.set(key, id)
+    remember(script, position, id)
   }
   return id
+}
+
+function remember (script, position, id) {
+  if (cachedSites >= MAX_CACHED_SITES) { // code generated without end: start over
+    siteIdsByScript.clear()
+    cachedSites = 0
+  }
+  let ids = siteIdsByScript.get(script)
+  if (ids === undefined) {
+    ids = new Map()
+    siteIdsByScript.set(script, ids)
+  }
+  ids.set(position, id)
+  cachedSites++
 }
 
 function internFrames (frames) {

@@ -40,6 +40,8 @@ const MAX_CLOCK_MS = 2 ** 52
 // 'sampled' mode, cost no extra memory and no extra lookup on delete.
 const RECORDED = 1 << 29
 const SLOT = RECORDED - 1
+// Tells drain() to keep the oldest slot it knows. Must match src/binding.rs.
+const KEEP_OLDEST = -2
 
 // The maps of this thread, so a report can flush them first.
 const liveMaps = new Set()
@@ -65,8 +67,10 @@ class HandleMap {
     this._slots = new Map()
     // Keys and values interleaved by slot: [key0, value0, key1, value1, ...].
     // One array grows with less resident slack than two (BENCHMARKS.md).
+    // A free slot's key cell holds the next free slot (-1 ends the list), so
+    // reusing a slot touches only the cache line the entry goes into.
     this._entries = []
-    this._free = []
+    this._freeSlot = -1
     this._nextSlot = 0
     this._log = new Int32Array(LOG_WORDS)
     this._logLength = 0
@@ -129,9 +133,7 @@ class HandleMap {
     this._reserveLog() // before any change: a drain that throws leaves the map as it was
     const slot = handle & SLOT
     this._slots.delete(key)
-    this._entries[slot << 1] = undefined
-    this._entries[(slot << 1) + 1] = undefined
-    this._free.push(slot)
+    this._freeEntry(slot)
     if (handle > SLOT && this._isRemoveSampled(this._takeSite(slot))) {
       this._write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this._config.stackDepth))
     } else {
@@ -145,7 +147,7 @@ class HandleMap {
     this._reserveLog()
     this._slots.clear()
     this._entries = []
-    this._free = []
+    this._freeSlot = -1
     this._nextSlot = 0
     this._siteBySlot.clear()
     this._write2(CLEAR, site)
@@ -271,8 +273,7 @@ class HandleMap {
       site = callsite.siteOf(below, this._config.stackDepth)
       this._countdown = this._nextSampleGap()
     }
-    const free = this._free
-    const fresh = free.length > 0 ? free.pop() : this._nextSlot++
+    const fresh = this._takeFreeSlot()
     if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
     if (site === 0) {
       this._slots.set(key, fresh)
@@ -286,6 +287,19 @@ class HandleMap {
     return this
   }
 
+  _takeFreeSlot () {
+    const slot = this._freeSlot
+    if (slot === -1) return this._nextSlot++
+    this._freeSlot = this._entries[slot << 1]
+    return slot
+  }
+
+  _freeEntry (slot) {
+    this._entries[slot << 1] = this._freeSlot
+    this._entries[(slot << 1) + 1] = undefined
+    this._freeSlot = slot
+  }
+
   _write2 (first, second) {
     const log = this._log
     const at = this._logLength
@@ -294,8 +308,11 @@ class HandleMap {
     this._logLength = at + 2
   }
 
+  // A full log is drained without telling the ledger the map's oldest entry:
+  // finding it walks the Map's deleted cells, and only readers need it (ticks
+  // and reports tell it; the ledger forgets an oldest entry that leaves).
   _reserveLog () {
-    if (this._logLength > LOG_WORDS - LOG_HEADROOM) this._flush()
+    if (this._logLength > LOG_WORDS - LOG_HEADROOM) this._drain(false, KEEP_OLDEST)
   }
 
   // Only maps with a custom clock stamp each operation; others are stamped
@@ -370,24 +387,24 @@ class HandleMap {
   _flush () {
     // A custom clock may have moved with no operation: the ledger must hear it.
     if (this._logLength === 0 && this._clock === null) return
-    this._drain(false)
+    this._drain(false, this._oldestSlot())
   }
 
   /** The timer's work: drain and expire. Returns how many entries expired. */
   _tick () {
     if (this._closed) return 0
     if (this._logLength === 0 && this._config.ttl === 0) return 0
-    const expired = this._drain(true)
+    const expired = this._drain(true, this._oldestSlot())
     return expired === null ? 0 : this._expire(expired)
   }
 
   // The clock is read before the log is touched: a clock that throws loses
   // no operation. Once the ledger has seen the log, it is emptied whatever
   // happened (a failed drain is not replayed twice).
-  _drain (expire) {
+  _drain (expire, oldestSlot) {
     const now = this._now()
     try {
-      return this._native.drain(this._log, this._logLength, now, this._oldestSlot(), expire)
+      return this._native.drain(this._log, this._logLength, now, oldestSlot, expire)
     } finally {
       this._logLength = 0
       this._lastStamp = -1
@@ -402,9 +419,7 @@ class HandleMap {
       const value = this._entries[(slot << 1) + 1]
       this._slots.delete(key)
       this._siteBySlot.delete(slot)
-      this._entries[slot << 1] = undefined
-      this._entries[(slot << 1) + 1] = undefined
-      this._free.push(slot)
+      this._freeEntry(slot)
       const { site, stack } = callsite.describe(triples[i + 1])
       handedOver.push({ key, value, ageMs: triples[i + 2], site, stack })
     }

@@ -31,6 +31,9 @@ fn run<T>(f: impl FnOnce() -> std::result::Result<T, String>) -> Result<T> {
 
 /// Clock values beyond 2^52 ms (year 142,000) are a caller's bug.
 const MAX_CLOCK_MS: f64 = 4_503_599_627_370_496.0;
+/// `drain()`'s `oldest_slot` when the facade did not look (the log was full):
+/// the ledger keeps what it knew, forgetting an oldest entry that left.
+const KEEP_OLDEST: i32 = -2;
 
 fn clock_ms(now: f64) -> std::result::Result<u64, String> {
     if (0.0..=MAX_CLOCK_MS).contains(&now) {
@@ -88,7 +91,8 @@ impl NativeLedger {
         })
     }
 
-    /// Applies `log[0..len]`, records which slot is the map's oldest and,
+    /// Applies `log[0..len]`, records which slot is the map's oldest (unless
+    /// it is `KEEP_OLDEST`: a drain because the log is full) and,
     /// when `expire` is set, expires what is due at `now`. Returns the expired
     /// entries as flat `[slot, site, ageMs, ...]` triples, or `null` for none.
     #[napi]
@@ -109,7 +113,9 @@ impl NativeLedger {
             ledger
                 .apply(words, now)
                 .map_err(|e| format!("handle-ledger ledger out of sync: {e}"))?;
-            ledger.set_oldest_slot(i64::from(oldest_slot));
+            if oldest_slot != KEEP_OLDEST {
+                ledger.set_oldest_slot(i64::from(oldest_slot));
+            }
             let expired = if expire {
                 ledger.expire(now)
             } else {

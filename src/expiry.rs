@@ -62,11 +62,14 @@ impl Expiry {
         self.len == 0
     }
 
-    /// Makes room for `slot` before anything changes, so running out of
-    /// memory is an error rather than an abort.
-    pub fn reserve(&mut self, slot: u32) -> Result<(), TryReserveError> {
-        let needed = (slot as usize + 1).saturating_sub(self.slot_generation.len());
-        self.slot_generation.try_reserve(needed)
+    /// Makes `slot` an index of the schedule (unscheduled). Running out of
+    /// memory is an error, not an abort, and then nothing has changed.
+    pub fn grow_to_hold(&mut self, slot: u32) -> Result<(), TryReserveError> {
+        let len = self.slot_generation.len().max(slot as usize + 1);
+        self.slot_generation
+            .try_reserve(len - self.slot_generation.len())?;
+        self.slot_generation.resize(len, NONE);
+        Ok(())
     }
 
     /// Schedules `slot` to expire `ttl` after `stamp`, replacing any earlier
@@ -74,10 +77,21 @@ impl Expiry {
     /// entry then expires a little late, never early.
     pub fn schedule(&mut self, slot: u32, stamp: u64) {
         self.cancel(slot);
+        self.schedule_unscheduled(slot, stamp);
+    }
+
+    /// [`Expiry::schedule`] for a slot known not to be scheduled (a fresh
+    /// insert): the ledger's hot path, with no cancel to try.
+    #[inline(always)]
+    pub fn schedule_unscheduled(&mut self, slot: u32, stamp: u64) {
         let index = slot as usize;
         if index >= self.slot_generation.len() {
             self.slot_generation.resize(index + 1, NONE);
         }
+        debug_assert_eq!(
+            self.slot_generation[index], NONE,
+            "slot {slot} is scheduled"
+        );
         let id = self.generation_for(stamp);
         let generation = &mut self.generations[id as usize];
         generation.slots.push(slot);
@@ -87,6 +101,7 @@ impl Expiry {
     }
 
     /// Takes `slot` off the schedule; a no-op when it is not scheduled.
+    #[inline]
     pub fn cancel(&mut self, slot: u32) {
         let Some(&id) = self.slot_generation.get(slot as usize) else {
             return;
@@ -98,12 +113,22 @@ impl Expiry {
         self.len -= 1;
         let generation = &mut self.generations[id as usize];
         generation.live -= 1;
-        if generation.live == 0 {
+        let mostly_stale = generation.slots.len() >= COMPACT_MIN
+            && (generation.live as usize) * 4 < generation.slots.len();
+        if generation.live == 0 || mostly_stale {
+            self.tidy(id);
+        }
+    }
+
+    /// After a cancel: an empty generation is dropped, a mostly stale one
+    /// compacted. Out of line: it is rare, and the cancel is hot.
+    #[cold]
+    #[inline(never)]
+    fn tidy(&mut self, id: u32) {
+        if self.generations[id as usize].live == 0 {
             self.wheel.cancel(id);
             self.release(id);
-        } else if generation.slots.len() >= COMPACT_MIN
-            && (generation.live as usize) * 4 < generation.slots.len()
-        {
+        } else {
             self.compact(id);
         }
     }
@@ -146,10 +171,17 @@ impl Expiry {
         self.len = 0;
     }
 
+    #[inline]
     fn generation_for(&mut self, stamp: u64) -> u32 {
         if self.current != NONE && stamp <= self.generations[self.current as usize].stamp {
             return self.current;
         }
+        self.start_generation(stamp)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn start_generation(&mut self, stamp: u64) -> u32 {
         let deadline = stamp.saturating_add(self.ttl_ms);
         let generation = Generation {
             stamp,

@@ -53,17 +53,29 @@ pub struct Decoder<'a> {
 }
 
 impl Decoder<'_> {
+    /// The `n`th word after the operation's first, which must exist.
+    #[inline(always)]
     fn operand(&self, n: usize) -> Result<u32, DecodeError> {
-        self.words
-            .get(self.at + n)
-            .map(|&w| w as u32)
-            .ok_or(DecodeError {
-                offset: self.at,
-                word: self.words[self.at],
-                reason: "operation cut short",
-            })
+        match self.words.get(self.at + n) {
+            Some(&w) => Ok(w as u32),
+            None => Err(self.error("operation cut short")),
+        }
     }
 
+    // Kept out of line: the drain loop stays small, and errors are rare.
+    #[cold]
+    #[inline(never)]
+    fn error(&self, reason: &'static str) -> DecodeError {
+        DecodeError {
+            offset: self.at,
+            word: self.words[self.at],
+            reason,
+        }
+    }
+
+    // Inlined into the drain loop, so the match on the code here and the
+    // ledger's match on the operation fold into one.
+    #[inline(always)]
     fn next_op(&mut self) -> Result<Op, DecodeError> {
         let word = self.words[self.at] as u32;
         let slot = word >> CODE_BITS;
@@ -95,13 +107,7 @@ impl Decoder<'_> {
                 let ms = u64::from(self.operand(1)?) | (u64::from(self.operand(2)?) << 32);
                 (Op::Time { ms }, 3)
             }
-            _ => {
-                return Err(DecodeError {
-                    offset: self.at,
-                    word: word as i32,
-                    reason: "unknown operation code",
-                })
-            }
+            _ => return Err(self.error("unknown operation code")),
         };
         self.at += len;
         Ok(op)
@@ -111,6 +117,7 @@ impl Decoder<'_> {
 impl Iterator for Decoder<'_> {
     type Item = Result<Op, DecodeError>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.at >= self.words.len() {
             return None;

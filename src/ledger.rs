@@ -120,6 +120,12 @@ pub enum LedgerError {
     OutOfMemory,
 }
 
+impl From<DecodeError> for LedgerError {
+    fn from(error: DecodeError) -> Self {
+        LedgerError::Decode(error)
+    }
+}
+
 impl std::fmt::Display for LedgerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -221,21 +227,26 @@ impl Ledger {
 
     fn apply_ops(&mut self, words: &[i32], now: u64, tally: &mut Tally) -> Result<(), LedgerError> {
         let mut stamp = now;
-        for op in oplog::decode(words) {
-            match op.map_err(LedgerError::Decode)? {
-                Op::Time { ms } => stamp = ms,
-                Op::Insert { slot, site } => self.insert(slot, site, stamp, tally)?,
-                Op::Remove { slot, site } => self.remove(slot, site, tally)?,
-                Op::Overwrite { slot } => self.refresh(slot, stamp, true)?,
-                Op::Touch { slot } => self.refresh(slot, stamp, false)?,
+        oplog::apply_each(
+            words,
+            #[inline(always)]
+            |op| match op {
+                Op::Time { ms } => {
+                    stamp = ms;
+                    Ok(())
+                }
+                Op::Insert { slot, site } => self.insert(slot, site, stamp, tally),
+                Op::Remove { slot, site } => self.remove(slot, site, tally),
+                Op::Overwrite { slot } => self.refresh(slot, stamp, true),
+                Op::Touch { slot } => self.refresh(slot, stamp, false),
                 Op::Clear { site } => {
                     // clear() reads the live counts: bring them up to date.
                     self.settle(std::mem::take(tally));
                     self.clear(site);
+                    Ok(())
                 }
-            }
-        }
-        Ok(())
+            },
+        )
     }
 
     /// Adds a drain's unrecorded inserts and removes to the map's counts and

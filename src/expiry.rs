@@ -37,7 +37,6 @@ pub struct Expiry {
     /// The generation that takes new entries stamped at its stamp.
     current: u32,
     slot_generation: Vec<u32>,
-    len: usize,
 }
 
 impl Expiry {
@@ -49,17 +48,18 @@ impl Expiry {
             free_ids: Vec::new(),
             current: NONE,
             slot_generation: Vec::new(),
-            len: 0,
         }
     }
 
-    /// Scheduled entries.
+    /// Scheduled entries: the members of every generation (a free one has
+    /// none). Counted when asked, O(generations), so that scheduling and
+    /// cancelling keep one counter fewer up to date.
     pub fn len(&self) -> usize {
-        self.len
+        self.generations.iter().map(|g| g.live as usize).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.generations.iter().all(|g| g.live == 0)
     }
 
     /// Makes `slot` an index of the schedule (unscheduled). Running out of
@@ -97,7 +97,6 @@ impl Expiry {
         generation.slots.push(slot);
         generation.live += 1;
         self.slot_generation[index] = id;
-        self.len += 1;
     }
 
     /// Takes `slot` off the schedule; a no-op when it is not scheduled.
@@ -110,7 +109,6 @@ impl Expiry {
             return;
         }
         self.slot_generation[slot as usize] = NONE;
-        self.len -= 1;
         let generation = &mut self.generations[id as usize];
         generation.live -= 1;
         let mostly_stale = generation.slots.len() >= COMPACT_MIN
@@ -154,7 +152,6 @@ impl Expiry {
             for slot in slots {
                 if self.slot_generation[slot as usize] == id {
                     self.slot_generation[slot as usize] = NONE;
-                    self.len -= 1;
                     expired.push(slot);
                 }
             }
@@ -168,7 +165,6 @@ impl Expiry {
         self.free_ids.clear();
         self.slot_generation.clear();
         self.current = NONE;
-        self.len = 0;
     }
 
     #[inline]

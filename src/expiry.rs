@@ -37,7 +37,6 @@ pub struct Expiry {
     /// The generation that takes new entries stamped at its stamp.
     current: u32,
     slot_generation: Vec<u32>,
-    len: usize,
 }
 
 impl Expiry {
@@ -49,24 +48,28 @@ impl Expiry {
             free_ids: Vec::new(),
             current: NONE,
             slot_generation: Vec::new(),
-            len: 0,
         }
     }
 
-    /// Scheduled entries.
+    /// Scheduled entries: the members of every generation (a free one has
+    /// none). Counted when asked, O(generations), so that scheduling and
+    /// cancelling keep one counter fewer up to date.
     pub fn len(&self) -> usize {
-        self.len
+        self.generations.iter().map(|g| g.live as usize).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.generations.iter().all(|g| g.live == 0)
     }
 
-    /// Makes room for `slot` before anything changes, so running out of
-    /// memory is an error rather than an abort.
-    pub fn reserve(&mut self, slot: u32) -> Result<(), TryReserveError> {
-        let needed = (slot as usize + 1).saturating_sub(self.slot_generation.len());
-        self.slot_generation.try_reserve(needed)
+    /// Makes `slot` an index of the schedule (unscheduled). Running out of
+    /// memory is an error, not an abort, and then nothing has changed.
+    pub fn grow_to_hold(&mut self, slot: u32) -> Result<(), TryReserveError> {
+        let len = self.slot_generation.len().max(slot as usize + 1);
+        self.slot_generation
+            .try_reserve(len - self.slot_generation.len())?;
+        self.slot_generation.resize(len, NONE);
+        Ok(())
     }
 
     /// Schedules `slot` to expire `ttl` after `stamp`, replacing any earlier
@@ -74,19 +77,30 @@ impl Expiry {
     /// entry then expires a little late, never early.
     pub fn schedule(&mut self, slot: u32, stamp: u64) {
         self.cancel(slot);
+        self.schedule_unscheduled(slot, stamp);
+    }
+
+    /// [`Expiry::schedule`] for a slot known not to be scheduled (a fresh
+    /// insert): the ledger's hot path, with no cancel to try.
+    #[inline(always)]
+    pub fn schedule_unscheduled(&mut self, slot: u32, stamp: u64) {
         let index = slot as usize;
         if index >= self.slot_generation.len() {
             self.slot_generation.resize(index + 1, NONE);
         }
+        debug_assert_eq!(
+            self.slot_generation[index], NONE,
+            "slot {slot} is scheduled"
+        );
         let id = self.generation_for(stamp);
         let generation = &mut self.generations[id as usize];
         generation.slots.push(slot);
         generation.live += 1;
         self.slot_generation[index] = id;
-        self.len += 1;
     }
 
     /// Takes `slot` off the schedule; a no-op when it is not scheduled.
+    #[inline]
     pub fn cancel(&mut self, slot: u32) {
         let Some(&id) = self.slot_generation.get(slot as usize) else {
             return;
@@ -95,15 +109,24 @@ impl Expiry {
             return;
         }
         self.slot_generation[slot as usize] = NONE;
-        self.len -= 1;
         let generation = &mut self.generations[id as usize];
         generation.live -= 1;
-        if generation.live == 0 {
+        let mostly_stale = generation.slots.len() >= COMPACT_MIN
+            && (generation.live as usize) * 4 < generation.slots.len();
+        if generation.live == 0 || mostly_stale {
+            self.tidy(id);
+        }
+    }
+
+    /// After a cancel: an empty generation is dropped, a mostly stale one
+    /// compacted. Out of line: it is rare, and the cancel is hot.
+    #[cold]
+    #[inline(never)]
+    fn tidy(&mut self, id: u32) {
+        if self.generations[id as usize].live == 0 {
             self.wheel.cancel(id);
             self.release(id);
-        } else if generation.slots.len() >= COMPACT_MIN
-            && (generation.live as usize) * 4 < generation.slots.len()
-        {
+        } else {
             self.compact(id);
         }
     }
@@ -129,7 +152,6 @@ impl Expiry {
             for slot in slots {
                 if self.slot_generation[slot as usize] == id {
                     self.slot_generation[slot as usize] = NONE;
-                    self.len -= 1;
                     expired.push(slot);
                 }
             }
@@ -143,13 +165,19 @@ impl Expiry {
         self.free_ids.clear();
         self.slot_generation.clear();
         self.current = NONE;
-        self.len = 0;
     }
 
+    #[inline]
     fn generation_for(&mut self, stamp: u64) -> u32 {
         if self.current != NONE && stamp <= self.generations[self.current as usize].stamp {
             return self.current;
         }
+        self.start_generation(stamp)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn start_generation(&mut self, stamp: u64) -> u32 {
         let deadline = stamp.saturating_add(self.ttl_ms);
         let generation = Generation {
             stamp,

@@ -85,6 +85,15 @@ impl Hasher for SlotHasher {
 }
 type SlotMap<V> = HashMap<u32, V, BuildHasherDefault<SlotHasher>>;
 
+/// Inserts and removes of unrecorded entries during one drain, kept in
+/// registers and added to the counts once at its end: the hot loop then
+/// updates no counters in memory (six per insert+remove otherwise).
+#[derive(Default)]
+struct Tally {
+    inserts: u64,
+    removes: u64,
+}
+
 /// One expired entry, handed back to JS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Expired {
@@ -109,6 +118,12 @@ pub enum LedgerError {
     NotLive(&'static str, u32),
     AlreadyLive(u32),
     OutOfMemory,
+}
+
+impl From<DecodeError> for LedgerError {
+    fn from(error: DecodeError) -> Self {
+        LedgerError::Decode(error)
+    }
 }
 
 impl std::fmt::Display for LedgerError {
@@ -201,19 +216,49 @@ impl Ledger {
     }
 
     pub fn apply(&mut self, words: &[i32], now: u64) -> Result<(), LedgerError> {
-        let mut stamp = now;
-        for op in oplog::decode(words) {
-            match op.map_err(LedgerError::Decode)? {
-                Op::Time { ms } => stamp = ms,
-                Op::Insert { slot, site } => self.insert(slot, site, stamp)?,
-                Op::Remove { slot, site } => self.remove(slot, site)?,
-                Op::Overwrite { slot } => self.refresh(slot, stamp, true)?,
-                Op::Touch { slot } => self.refresh(slot, stamp, false)?,
-                Op::Clear { site } => self.clear(site),
-            }
-        }
+        let mut tally = Tally::default();
+        let applied = self.apply_ops(words, now, &mut tally);
+        // Also after an error: the operations before it were applied.
+        self.settle(tally);
+        applied?;
         self.now = self.now.max(now);
         Ok(())
+    }
+
+    fn apply_ops(&mut self, words: &[i32], now: u64, tally: &mut Tally) -> Result<(), LedgerError> {
+        let mut stamp = now;
+        oplog::apply_each(
+            words,
+            #[inline(always)]
+            |op| match op {
+                Op::Time { ms } => {
+                    stamp = ms;
+                    Ok(())
+                }
+                Op::Insert { slot, site } => self.insert(slot, site, stamp, tally),
+                Op::Remove { slot, site } => self.remove(slot, site, tally),
+                Op::Overwrite { slot } => self.refresh(slot, stamp, true),
+                Op::Touch { slot } => self.refresh(slot, stamp, false),
+                Op::Clear { site } => {
+                    // clear() reads the live counts: bring them up to date.
+                    self.settle(std::mem::take(tally));
+                    self.clear(site);
+                    Ok(())
+                }
+            },
+        )
+    }
+
+    /// Adds a drain's unrecorded inserts and removes to the map's counts and
+    /// to the "not recorded" group's (the two move in step for them).
+    fn settle(&mut self, tally: Tally) {
+        for counts in [&mut self.counts, &mut self.sites[UNRECORDED].counts] {
+            counts.inserts += tally.inserts;
+            counts.removes += tally.removes;
+            // Every tallied remove is of an entry counted live or tallied
+            // inserted: this never underflows.
+            counts.live = counts.live + tally.inserts - tally.removes;
+        }
     }
 
     /// Takes every entry whose deadline is `<= now` out of the ledger.
@@ -229,7 +274,9 @@ impl Ledger {
                 let age_ms = self.age_of(slot, now);
                 let index = self.release(slot);
                 let site = &mut self.sites[index];
+                site.counts.live -= 1;
                 site.counts.expired += 1;
+                self.counts.live -= 1;
                 self.counts.expired += 1;
                 Expired {
                     slot,
@@ -337,7 +384,43 @@ impl Ledger {
         u64::from(age).min(now.saturating_sub(self.epoch))
     }
 
-    fn insert(&mut self, slot: u32, site: u32, stamp: u64) -> Result<(), LedgerError> {
+    #[inline(always)]
+    fn insert(
+        &mut self,
+        slot: u32,
+        site: u32,
+        stamp: u64,
+        tally: &mut Tally,
+    ) -> Result<(), LedgerError> {
+        let at = slot as usize;
+        if at >= self.slots.len() {
+            self.grow_to_hold(slot)?;
+        }
+        if self.slots[at].inserted != FREE {
+            return Err(LedgerError::AlreadyLive(slot));
+        }
+        self.slots[at] = Slot {
+            // One millisecond in 2^32 would read as FREE: shift it by one.
+            inserted: self.relative(stamp).min(FREE - 1),
+        };
+        if site == 0 {
+            tally.inserts += 1;
+        } else {
+            self.insert_recorded(slot, site);
+        }
+        if let Some(expiry) = self.expiry.as_mut() {
+            // A free slot is never scheduled (release and expiry unschedule
+            // it): nothing to cancel first.
+            expiry.schedule_unscheduled(slot, stamp);
+        }
+        Ok(())
+    }
+
+    /// Makes `slot` an index of `slots` (and of the expiry schedule, which
+    /// grows in step, so inserts into known slots never reserve).
+    #[cold]
+    #[inline(never)]
+    fn grow_to_hold(&mut self, slot: u32) -> Result<(), LedgerError> {
         // The facade numbers slots densely (a free one, or the next new one):
         // a slot far past the end is corrupt input, refused before it can ask
         // for gigabytes, and an allocation failure is an error, not an abort.
@@ -345,47 +428,52 @@ impl Ledger {
         if slot >= MAX_SLOTS || at > self.slots.len() + MAX_SLOT_GAP {
             return Err(LedgerError::SlotOutOfRange(slot));
         }
-        if at >= self.slots.len() {
-            let more = at + 1 - self.slots.len();
-            self.slots
-                .try_reserve(more)
-                .map_err(|_| LedgerError::OutOfMemory)?;
-            self.slots.resize(at + 1, FREE_SLOT);
-        }
+        let len = at + 1;
+        self.slots
+            .try_reserve(len - self.slots.len())
+            .map_err(|_| LedgerError::OutOfMemory)?;
         if let Some(expiry) = self.expiry.as_mut() {
-            expiry.reserve(slot).map_err(|_| LedgerError::OutOfMemory)?;
+            expiry
+                .grow_to_hold(slot)
+                .map_err(|_| LedgerError::OutOfMemory)?;
         }
-        if self.slots[at].inserted != FREE {
-            return Err(LedgerError::AlreadyLive(slot));
-        }
-        let index = self.site_index_of(site);
-        self.slots[at] = Slot {
-            // One millisecond in 2^32 would read as FREE: shift it by one.
-            inserted: self.relative(stamp).min(FREE - 1),
-        };
-        self.counts.live += 1;
-        self.counts.inserts += 1;
-        let ledger = &mut self.sites[index as usize];
-        ledger.counts.live += 1;
-        ledger.counts.inserts += 1;
-        if index as usize != UNRECORDED {
-            self.recorded_inserts += 1;
-            self.link_newest(index as usize, slot);
-        }
-        self.schedule(slot, stamp);
+        self.slots.resize(len, FREE_SLOT);
         Ok(())
     }
 
-    fn remove(&mut self, slot: u32, remove_site: u32) -> Result<(), LedgerError> {
+    #[cold]
+    #[inline(never)]
+    fn insert_recorded(&mut self, slot: u32, site: u32) {
+        let index = self.site_index_of(site) as usize;
+        for counts in [&mut self.counts, &mut self.sites[index].counts] {
+            counts.live += 1;
+            counts.inserts += 1;
+        }
+        self.recorded_inserts += 1;
+        self.link_newest(index, slot);
+    }
+
+    #[inline(always)]
+    fn remove(
+        &mut self,
+        slot: u32,
+        remove_site: u32,
+        tally: &mut Tally,
+    ) -> Result<(), LedgerError> {
         if !self.is_live(slot) {
             return Err(LedgerError::NotLive("remove", slot));
         }
         let index = self.release(slot);
-        self.counts.removes += 1;
-        let ledger = &mut self.sites[index];
-        ledger.counts.removes += 1;
+        if index == UNRECORDED {
+            tally.removes += 1;
+        } else {
+            for counts in [&mut self.counts, &mut self.sites[index].counts] {
+                counts.live -= 1;
+                counts.removes += 1;
+            }
+        }
         if remove_site != 0 {
-            credit(&mut ledger.removed_at, remove_site, 1);
+            credit(&mut self.sites[index].removed_at, remove_site, 1);
         }
         Ok(())
     }
@@ -434,23 +522,31 @@ impl Ledger {
         }
     }
 
-    /// Frees a live slot: unscheduled, unlinked, its site's live count down.
-    /// Returns the site index.
+    /// Frees a live slot: unscheduled, unlinked. Returns the site index; the
+    /// caller counts the entry out (as removed or expired).
+    #[inline(always)]
     fn release(&mut self, slot: u32) -> usize {
-        let index = self.site_of(slot);
+        let index = if self.is_recorded(slot) {
+            self.release_recorded(slot)
+        } else {
+            UNRECORDED
+        };
         self.slots[slot as usize] = FREE_SLOT;
-        self.counts.live -= 1;
-        self.sites[index].counts.live -= 1;
-        if index != UNRECORDED {
-            self.unlink(index, slot);
-            self.mark_recorded(slot, false);
-        }
         if let Some(expiry) = self.expiry.as_mut() {
             expiry.cancel(slot);
         }
         if self.oldest_slot == slot {
             self.oldest_slot = NIL;
         }
+        index
+    }
+
+    /// Unlinks a recorded slot from its site's list; returns the site index.
+    #[cold]
+    #[inline(never)]
+    fn release_recorded(&mut self, slot: u32) -> usize {
+        let index = self.unlink(slot);
+        self.mark_recorded(slot, false);
         index
     }
 
@@ -492,10 +588,13 @@ impl Ledger {
         );
     }
 
-    fn unlink(&mut self, index: usize, slot: u32) {
+    /// Takes a recorded slot out of its site's list; returns the site index
+    /// (the "not recorded" group if it has no record).
+    fn unlink(&mut self, slot: u32) -> usize {
         let Some(link) = self.site_links.remove(&slot) else {
-            return;
+            return UNRECORDED;
         };
+        let index = link.site as usize;
         let site = &mut self.sites[index];
         if link.prev == NIL {
             site.oldest = link.next;
@@ -507,6 +606,7 @@ impl Ledger {
         } else if let Some(next) = self.site_links.get_mut(&link.next) {
             next.prev = link.prev;
         }
+        index
     }
 }
 

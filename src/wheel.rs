@@ -121,7 +121,8 @@ impl Wheel {
     /// Every scheduled deadline lies in (elapsed - 1, elapsed + 2^32): its low
     /// 32 bits give it back whole.
     fn absolute(&self, when: u32) -> u64 {
-        self.elapsed + u64::from(when.wrapping_sub(self.elapsed as u32))
+        self.elapsed
+            .saturating_add(u64::from(when.wrapping_sub(self.elapsed as u32)))
     }
 
     /// Schedules `slot` to expire at `when`, replacing any earlier schedule.
@@ -260,7 +261,7 @@ impl Wheel {
         if start <= self.elapsed {
             // Behind us: the bucket's next turn comes one rotation later (only
             // the top level can hold such entries, parked beyond the span).
-            start += span;
+            start = start.saturating_add(span);
         }
         Some((level, bucket, start))
     }

@@ -77,6 +77,14 @@ const CASES = [
     l.report({ limit: 100 }, Date.now())
   }, 'accepted', false],
   ['drain', 'random garbage', l => l.drain(Int32Array.from({ length: 64 }, (_, i) => (i * 0x9e3779b1) | 0), 64, Date.now(), -1, true), 'error'],
+  ['defer', 'log is a string', l => l.defer('abc', 1, Date.now()), 'error'],
+  ['defer', 'len beyond the buffer', l => l.defer(new Int32Array(2), 3, Date.now()), 'error'],
+  ['defer', 'now NaN', l => l.defer(new Int32Array(0), 0, NaN), 'error'],
+  ['defer', 'a corrupt batch: refused at the next drain', l => {
+    l.defer(new Int32Array([op(77, REMOVE)]), 1, Date.now())
+    l.drain(new Int32Array(0), 0, Date.now(), -1, false)
+  }, 'error'],
+  ['defer', 'called on a plain object', () => NativeLedger.prototype.defer.call({}, new Int32Array(0), 0, 0), 'error'],
   ['entryInfo', 'slot -1 (wraps)', l => l.entryInfo(-1, Date.now()), 'accepted'],
   ['entryInfo', 'slot 2^32 + 5', l => l.entryInfo(2 ** 32 + 5, Date.now()), 'accepted'],
   ['entryInfo', 'now NaN', l => l.entryInfo(0, NaN), 'error'],

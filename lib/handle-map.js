@@ -40,8 +40,6 @@ const MAX_CLOCK_MS = 2 ** 52
 // 'sampled' mode, cost no extra memory and no extra lookup on delete.
 const RECORDED = 1 << 29
 const SLOT = RECORDED - 1
-// Tells drain() to keep the oldest slot it knows. Must match src/binding.rs.
-const KEEP_OLDEST = -2
 
 // The maps of this thread, so a report can flush them first.
 const liveMaps = new Set()
@@ -308,11 +306,22 @@ class HandleMap {
     this._logLength = at + 2
   }
 
-  // A full log is drained without telling the ledger the map's oldest entry:
-  // finding it walks the Map's deleted cells, and only readers need it (ticks
-  // and reports tell it; the ledger forgets an oldest entry that leaves).
   _reserveLog () {
-    if (this._logLength > LOG_WORDS - LOG_HEADROOM) this._drain(false, KEEP_OLDEST)
+    if (this._logLength > LOG_WORDS - LOG_HEADROOM) this._deferLog()
+  }
+
+  // A full log goes to the ledger's maintenance thread (a copy, ~32 KB),
+  // so this thread does not wait while it is applied; every reader of the
+  // ledger catches up first. Like a drain, the clock is read before the log
+  // is touched, and once handed over the log is emptied whatever happened.
+  _deferLog () {
+    const now = this._now()
+    try {
+      this._native.defer(this._log, this._logLength, now)
+    } finally {
+      this._logLength = 0
+      this._lastStamp = -1
+    }
   }
 
   // Only maps with a custom clock stamp each operation; others are stamped
@@ -387,24 +396,24 @@ class HandleMap {
   _flush () {
     // A custom clock may have moved with no operation: the ledger must hear it.
     if (this._logLength === 0 && this._clock === null) return
-    this._drain(false, this._oldestSlot())
+    this._drain(false)
   }
 
   /** The timer's work: drain and expire. Returns how many entries expired. */
   _tick () {
     if (this._closed) return 0
     if (this._logLength === 0 && this._config.ttl === 0) return 0
-    const expired = this._drain(true, this._oldestSlot())
+    const expired = this._drain(true)
     return expired === null ? 0 : this._expire(expired)
   }
 
   // The clock is read before the log is touched: a clock that throws loses
   // no operation. Once the ledger has seen the log, it is emptied whatever
   // happened (a failed drain is not replayed twice).
-  _drain (expire, oldestSlot) {
+  _drain (expire) {
     const now = this._now()
     try {
-      return this._native.drain(this._log, this._logLength, now, oldestSlot, expire)
+      return this._native.drain(this._log, this._logLength, now, this._oldestSlot(), expire)
     } finally {
       this._logLength = 0
       this._lastStamp = -1

@@ -10,7 +10,8 @@
 
 use crate::guard::guarded;
 use crate::interner::Interner;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, LedgerError};
+use crate::maintenance;
 use crate::registry::{self, CallSites, MapEntry, MapInfo};
 use crate::report;
 use napi::bindgen_prelude::*;
@@ -31,9 +32,15 @@ fn run<T>(f: impl FnOnce() -> std::result::Result<T, String>) -> Result<T> {
 
 /// Clock values beyond 2^52 ms (year 142,000) are a caller's bug.
 const MAX_CLOCK_MS: f64 = 4_503_599_627_370_496.0;
-/// `drain()`'s `oldest_slot` when the facade did not look (the log was full):
-/// the ledger keeps what it knew, forgetting an oldest entry that left.
-const KEEP_OLDEST: i32 = -2;
+
+fn log_words(log: &[i32], len: u32) -> std::result::Result<&[i32], String> {
+    log.get(..len as usize)
+        .ok_or_else(|| format!("log length {len} exceeds its buffer ({})", log.len()))
+}
+
+fn out_of_sync(error: LedgerError) -> String {
+    format!("handle-ledger ledger out of sync: {error}")
+}
 
 fn clock_ms(now: f64) -> std::result::Result<u64, String> {
     if (0.0..=MAX_CLOCK_MS).contains(&now) {
@@ -91,9 +98,8 @@ impl NativeLedger {
         })
     }
 
-    /// Applies `log[0..len]`, records which slot is the map's oldest (unless
-    /// it is `KEEP_OLDEST`: a drain because the log is full) and,
-    /// when `expire` is set, expires what is due at `now`. Returns the expired
+    /// Applies `log[0..len]` (after any batch handed over by `defer`),
+    /// records which slot is the map's oldest and, when `expire` is set, expires what is due at `now`. Returns the expired
     /// entries as flat `[slot, site, ageMs, ...]` triples, or `null` for none.
     #[napi]
     pub fn drain(
@@ -105,17 +111,14 @@ impl NativeLedger {
         expire: bool,
     ) -> Result<Option<Float64Array>> {
         run(|| {
-            let words = log
-                .get(..len as usize)
-                .ok_or_else(|| format!("log length {len} exceeds its buffer ({})", log.len()))?;
+            let words = log_words(log, len)?;
             let now = clock_ms(now)?;
             let mut ledger = self.entry.ledger.lock();
-            ledger
-                .apply(words, now)
-                .map_err(|e| format!("handle-ledger ledger out of sync: {e}"))?;
-            if oldest_slot != KEEP_OLDEST {
-                ledger.set_oldest_slot(i64::from(oldest_slot));
+            if let Some(error) = self.entry.ledger.take_failure() {
+                return Err(out_of_sync(error));
             }
+            ledger.apply(words, now).map_err(out_of_sync)?;
+            ledger.set_oldest_slot(i64::from(oldest_slot));
             let expired = if expire {
                 ledger.expire(now)
             } else {
@@ -129,6 +132,17 @@ impl NativeLedger {
                 .flat_map(|e| [f64::from(e.slot), f64::from(e.site), e.age_ms as f64])
                 .collect();
             Ok(Some(Float64Array::new(flat)))
+        })
+    }
+
+    /// Hands `log[0..len]` (a full log) over to the maintenance thread, so
+    /// the JS thread does not wait while the ledger applies it. Its errors
+    /// surface at the next `drain`.
+    #[napi]
+    pub fn defer(&self, log: &[i32], len: u32, now: f64) -> Result<()> {
+        run(|| {
+            let words = log_words(log, len)?;
+            maintenance::defer(&self.entry.ledger, words, clock_ms(now)?).map_err(out_of_sync)
         })
     }
 

@@ -4,6 +4,7 @@
 //! - `wheel`: the hierarchical timer wheel
 //! - `oplog`: the wire format of operations drained from JS
 //! - `ledger`: one map's figures, per map and per insert site
+//! - `maintenance`: full op logs applied by a background thread, readers never behind
 //! - `interner`: call-site and stack interning
 //! - `report`: ledgers into bounded, sorted reports
 //! - `registry`: every live map of the process
@@ -14,6 +15,7 @@ pub mod expiry;
 pub mod guard;
 pub mod interner;
 pub mod ledger;
+pub mod maintenance;
 pub mod oplog;
 pub mod registry;
 pub mod report;

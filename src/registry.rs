@@ -4,6 +4,7 @@
 //! one thread never waits on another thread's registry traffic.
 
 use crate::ledger::Ledger;
+use crate::maintenance::DeferredLedger;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -44,7 +45,9 @@ pub struct MapInfo {
 pub struct MapEntry {
     pub id: u64,
     pub info: MapInfo,
-    pub ledger: Mutex<Ledger>,
+    /// Behind its own lock; batches the owner handed over are applied
+    /// before any reader sees it.
+    pub ledger: Arc<DeferredLedger>,
     /// The OS thread (and so JS environment) that owns the map.
     owner: std::thread::ThreadId,
 }
@@ -56,7 +59,7 @@ pub fn register(info: MapInfo, ledger: Ledger) -> Arc<MapEntry> {
     let entry = Arc::new(MapEntry {
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         info,
-        ledger: Mutex::new(ledger),
+        ledger: Arc::new(DeferredLedger::new(ledger)),
         owner: std::thread::current().id(),
     });
     MAPS.lock().push(entry.clone());

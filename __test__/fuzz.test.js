@@ -40,8 +40,12 @@ const PLANTED = {
   'keys() iterates a copy, blind to changes during iteration': class extends HandleMap {
     keys () { return [...super.keys()][Symbol.iterator]() }
   },
-  'purgeExpired() hands nothing to onExpire': class extends HandleMap {
-    _handOver () {}
+  'expired entries never reach onExpire': class extends HandleMap {
+    constructor (first, second) {
+      const withoutOnExpire = options => ({ ...options, onExpire: undefined })
+      if (first != null && typeof first[Symbol.iterator] === 'function') super(first, withoutOnExpire(second))
+      else super(withoutOnExpire(first))
+    }
   }
 }
 

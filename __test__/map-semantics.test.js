@@ -194,6 +194,23 @@ for (const callSites of modes) {
   })
 }
 
+test('no own state shows: JSON, Object.keys, spreading and structuredClone see what they see of a Map', () => {
+  const map = new HandleMap({ name: 'opaque', ttl: 60_000, strict: false })
+  const reference = new Map()
+  for (const [key, value] of [['a', { id: 1 }], [2, 'two']]) {
+    map.set(key, value)
+    reference.set(key, value)
+  }
+  // A logger serialising a context that holds the map must not throw
+  // (timers and WeakRefs inside would make JSON.stringify circular).
+  assert.equal(JSON.stringify({ handles: map }), JSON.stringify({ handles: reference }))
+  assert.deepEqual(Object.keys(map), Object.keys(reference))
+  assert.deepEqual(Object.getOwnPropertyNames(map), Object.getOwnPropertyNames(reference))
+  assert.deepEqual({ ...map }, { ...reference })
+  assert.deepEqual(structuredClone(map), {})
+  map.close()
+})
+
 test('maxSize refuses a new key with RangeError and changes nothing', () => {
   const map = new HandleMap({ maxSize: 2, strict: false })
   map.set('a', 1).set('b', 2)

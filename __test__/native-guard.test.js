@@ -15,6 +15,8 @@ const { spawnSync } = require('node:child_process')
 const path = require('node:path')
 const native = require('../binding.js')
 const { HandleMap } = require('..')
+// The map's native ledger (internal: not exported from index.js).
+const nativeLedgerOf = require('../lib/handle-map.js').internals.nativeLedger
 
 const { NativeLedger } = native
 const INSERT = 1
@@ -132,7 +134,7 @@ test(`native entry points: ${CASES.length + MODULE_CASES.length} corrupt or out-
       const before = figures(map)
       let error = null
       try {
-        call(map._native)
+        call(nativeLedgerOf(map))
       } catch (e) {
         error = e
       }
@@ -176,8 +178,8 @@ test(`native entry points: ${CASES.length + MODULE_CASES.length} corrupt or out-
 test('a drain with a valid prefix and a corrupt tail is an error; the ledger stays usable and balanced', () => {
   const map = victim()
   // INSERT into a fresh slot, then garbage.
-  assert.throws(() => map._native.drain(new Int32Array([op(900, INSERT), 0, 0]), 3, Date.now(), -1, false), /corrupt operation log|out of sync/)
-  const r = map._native.report({ limit: 5 }, Date.now())
+  assert.throws(() => nativeLedgerOf(map).drain(new Int32Array([op(900, INSERT), 0, 0]), 3, Date.now(), -1, false), /corrupt operation log|out of sync/)
+  const r = nativeLedgerOf(map).report({ limit: 5 }, Date.now())
   assert.equal(r.live, r.inserts - r.removes - r.expired)
   map.close()
 })

@@ -7,6 +7,8 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
 const { HandleMap, registry, formatReport } = require('..')
+// The map's native ledger (internal: not exported from index.js).
+const nativeLedgerOf = require('../lib/handle-map.js').internals.nativeLedger
 
 const { markerLines, escapeRegExp } = require('./support/source.js')
 
@@ -69,7 +71,7 @@ test('registry.diff: growth per map and per site, sorted by growth', () => {
     }
 
     const [req, q, ses] = maps
-    assert.equal(req.id, requests._native.id)
+    assert.equal(req.id, nativeLedgerOf(requests).id)
     assert.equal(req.estimated, false, "'all' mode: exact site deltas")
     assert.deepEqual(
       [req.live, req.liveDelta, req.insertsDelta, req.removesDelta, req.expiredDelta],

@@ -21,6 +21,7 @@
 // one whose every trap throws; objects whose toString/valueOf throw).
 
 const { HandleMap, registry } = require('..')
+const nativeLedgerOf = require('../lib/handle-map.js').internals.nativeLedger
 
 // ---- deterministic randomness ------------------------------------------
 
@@ -409,13 +410,13 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
   const doSnapshot = () => {
     performed++
     const snapshot = registry.snapshot()
-    const mine = snapshot.maps.filter(m => m.id === map._native.id)
+    const mine = snapshot.maps.filter(m => m.id === nativeLedgerOf(map).id)
     expect('snapshot', mine.length, 1, 'maps with this id in the snapshot')
     compareFigures('snapshot', mine[0], 'snapshot')
     const figures = { live: model.size, inserts: counts.inserts, removes: counts.removes, expired: counts.expired }
     if (lastSnapshot !== null) {
       const diff = registry.diff(lastSnapshot, snapshot)
-      const d = diff.maps.find(m => m.id === map._native.id)
+      const d = diff.maps.find(m => m.id === nativeLedgerOf(map).id)
       for (const figure of ['live', 'inserts', 'removes', 'expired']) {
         const delta = figures[figure] - lastFigures[figure]
         expect('diff', d === undefined ? 0 : d[`${figure}Delta`], delta, `diff ${figure}Delta`)

@@ -43,8 +43,34 @@ const SLOT = RECORDED - 1
 
 // The maps of this thread, so a report can flush them first.
 const liveMaps = new Set()
+// Filled by HandleMap's static block: see there.
+let internals
 
 class HandleMap {
+  // Private state: nothing of it shows through JSON.stringify, Object.keys or
+  // structuredClone, which see a HandleMap as they see a Map (no own keys).
+  #clock
+  #closed
+  #config
+  #countdown
+  #entries
+  #freeSlot
+  #lastStamp
+  #lastTickFailure
+  #lastWarning
+  #log
+  #logLength
+  #maxSize
+  #native
+  #nextSlot
+  #removeCountdown
+  #removeCounts
+  #sampling
+  #siteBySlot
+  #slots
+  #timer
+  #weakSelf
+
   /**
    * new HandleMap(options) or new HandleMap(entries, options), like Map.
    */
@@ -61,34 +87,34 @@ class HandleMap {
       }
     }
     const config = normalize(options)
-    this._config = config
-    this._slots = new Map()
+    this.#config = config
+    this.#slots = new Map()
     // Keys and values interleaved by slot: [key0, value0, key1, value1, ...].
     // One array grows with less resident slack than two (BENCHMARKS.md).
     // A free slot's key cell holds the next free slot (-1 ends the list), so
     // reusing a slot touches only the cache line the entry goes into.
-    this._entries = []
-    this._freeSlot = -1
-    this._nextSlot = 0
-    this._log = new Int32Array(LOG_WORDS)
-    this._logLength = 0
-    this._clock = config.clock === undefined ? null : config.clock
-    this._lastStamp = -1
+    this.#entries = []
+    this.#freeSlot = -1
+    this.#nextSlot = 0
+    this.#log = new Int32Array(LOG_WORDS)
+    this.#logLength = 0
+    this.#clock = config.clock === undefined ? null : config.clock
+    this.#lastStamp = -1
     // Sampling: 0 = never capture; otherwise capture when the countdown hits 0.
-    this._sampling = config.callSites === 'off' ? 0 : config.sampleRate
-    this._countdown = this._sampling === 0 ? 0 : this._nextSampleGap()
-    this._siteBySlot = new Map()
-    this._maxSize = config.maxSize
-    this._removeCounts = new Map()
-    this._removeCountdown = REMOVE_SAMPLE_PERIOD
-    this._lastWarning = new Map()
-    this._closed = false
-    this._native = new native.NativeLedger(
+    this.#sampling = config.callSites === 'off' ? 0 : config.sampleRate
+    this.#countdown = this.#sampling === 0 ? 0 : this._nextSampleGap()
+    this.#siteBySlot = new Map()
+    this.#maxSize = config.maxSize
+    this.#removeCounts = new Map()
+    this.#removeCountdown = REMOVE_SAMPLE_PERIOD
+    this.#lastWarning = new Map()
+    this.#closed = false
+    this.#native = new native.NativeLedger(
       config.name, config.ttl, config.callSites, config.sampleRate, threadId,
-      config.flushInterval, this._clock === null, this._now()
+      config.flushInterval, this.#clock === null, this._now()
     )
-    this._timer = startTicking(this, config.flushInterval)
-    liveMaps.add(this._weakSelf)
+    this.#timer = this._startTicking(config.flushInterval)
+    liveMaps.add(this.#weakSelf)
     if (entries !== null) {
       try {
         for (const entry of entries) {
@@ -105,20 +131,20 @@ class HandleMap {
   }
 
   get size () {
-    return this._slots.size
+    return this.#slots.size
   }
 
   get name () {
-    return this._config.name
+    return this.#config.name
   }
 
   get (key) {
-    const handle = this._slots.get(key)
-    return handle === undefined ? undefined : this._entries[((handle & SLOT) << 1) + 1]
+    const handle = this.#slots.get(key)
+    return handle === undefined ? undefined : this.#entries[((handle & SLOT) << 1) + 1]
   }
 
   has (key) {
-    return this._slots.has(key)
+    return this.#slots.has(key)
   }
 
   set (key, value) {
@@ -126,47 +152,47 @@ class HandleMap {
   }
 
   delete (key) {
-    const handle = this._slots.get(key)
+    const handle = this.#slots.get(key)
     if (handle === undefined) return false
     this._reserveLog() // before any change: a drain that throws leaves the map as it was
     const slot = handle & SLOT
-    this._slots.delete(key)
+    this.#slots.delete(key)
     this._freeEntry(slot)
     if (handle > SLOT && this._isRemoveSampled(this._takeSite(slot))) {
-      this._write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this._config.stackDepth))
+      this._write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this.#config.stackDepth))
     } else {
-      this._log[this._logLength++] = slot << 3 | REMOVE
+      this.#log[this.#logLength++] = slot << 3 | REMOVE
     }
     return true
   }
 
   clear () {
-    const site = this._sampling === 0 ? 0 : callsite.siteOf(HandleMap.prototype.clear, this._config.stackDepth)
+    const site = this.#sampling === 0 ? 0 : callsite.siteOf(HandleMap.prototype.clear, this.#config.stackDepth)
     this._reserveLog()
-    this._slots.clear()
-    this._entries = []
-    this._freeSlot = -1
-    this._nextSlot = 0
-    this._siteBySlot.clear()
+    this.#slots.clear()
+    this.#entries = []
+    this.#freeSlot = -1
+    this.#nextSlot = 0
+    this.#siteBySlot.clear()
     this._write2(CLEAR, site)
   }
 
   /** Restarts the TTL of `key`; false when the key is not in the map. */
   touch (key) {
-    const handle = this._slots.get(key)
+    const handle = this.#slots.get(key)
     if (handle === undefined) return false
     this._reserveLog()
-    if (this._clock !== null) this._stamp()
-    this._log[this._logLength++] = (handle & SLOT) << 3 | TOUCH
+    if (this.#clock !== null) this._stamp()
+    this.#log[this.#logLength++] = (handle & SLOT) << 3 | TOUCH
     return true
   }
 
   /** `{ insertedAt, ageMs, expiresInMs, site, stack }` of a live key, or undefined. */
   info (key) {
-    const handle = this._slots.get(key)
+    const handle = this.#slots.get(key)
     if (handle === undefined) return undefined
     this._flush()
-    const found = this._native.entryInfo(handle & SLOT, this._now())
+    const found = this.#native.entryInfo(handle & SLOT, this._now())
     if (found === null) return undefined
     const [insertedAt, ageMs, expiresInMs, site] = found
     const { site: siteText, stack } = callsite.describe(site)
@@ -180,19 +206,19 @@ class HandleMap {
   report (options) {
     const { limit, oldest, includeKeys } = reportOptions(options)
     this._flush()
-    const report = this._native.report({ limit }, this._now())
+    const report = this.#native.report({ limit }, this._now())
     if (oldest > 0) report.oldestEntries = this._oldestEntries(oldest, includeKeys)
     return report
   }
 
   /** Throws HandleLeakError (with `.report`) when the map is not empty. */
   assertEmpty (message) {
-    if (this._slots.size === 0) return
+    if (this.#slots.size === 0) return
     const { HandleLeakError } = require('./assertions.js')
     const { formatReport } = require('./format.js')
     const report = this.report({ oldest: 5 })
     const prefix = message === undefined ? '' : `${message}: `
-    throw new HandleLeakError(`${prefix}HandleMap ${JSON.stringify(this.name)} holds ${this._slots.size} entries\n${formatReport(report)}`, report)
+    throw new HandleLeakError(`${prefix}HandleMap ${JSON.stringify(this.name)} holds ${this.#slots.size} entries\n${formatReport(report)}`, report)
   }
 
   /**
@@ -205,7 +231,7 @@ class HandleMap {
 
   /** Stops the map's timer and takes it out of the registry. The map still works as a Map. */
   close () {
-    if (this._closed) return
+    if (this.#closed) return
     try {
       this._flush()
     } finally {
@@ -215,19 +241,19 @@ class HandleMap {
 
   forEach (callback, thisArg) {
     if (typeof callback !== 'function') throw new TypeError(`${inspect(callback)} is not a function`)
-    for (const [key, handle] of this._slots) callback.call(thisArg, this._entries[((handle & SLOT) << 1) + 1], key, this)
+    for (const [key, handle] of this.#slots) callback.call(thisArg, this.#entries[((handle & SLOT) << 1) + 1], key, this)
   }
 
   keys () {
-    return this._slots.keys()
+    return this.#slots.keys()
   }
 
   values () {
-    return new HandleMapIterator(this, this._slots.values(), false)
+    return new HandleMapIterator(this.#slots.values(), this.#valueOf, false)
   }
 
   entries () {
-    return new HandleMapIterator(this, this._slots.entries(), true)
+    return new HandleMapIterator(this.#slots.entries(), this.#valueOf, true)
   }
 
   [Symbol.iterator] () {
@@ -245,69 +271,107 @@ class HandleMap {
 
   // ---- internals -------------------------------------------------------
 
+  // The value stored under a Map handle, read when an iterator reaches it.
+  #valueOf = handle => this.#entries[((handle & SLOT) << 1) + 1]
+
+  // One unref'd interval per map. It holds the map weakly, so a map dropped
+  // without close() is collected (its native ledger then leaves the registry)
+  // and the timer stops itself.
+  _startTicking (interval) {
+    const ref = new WeakRef(this)
+    this.#weakSelf = ref
+    const timer = setInterval(() => {
+      const target = ref.deref()
+      if (target === undefined) {
+        clearInterval(timer)
+        liveMaps.delete(ref)
+        return
+      }
+      try {
+        target._tick()
+      } catch (error) {
+        // A timer callback that throws would crash the process: warn instead.
+        target._warnOfTickFailure(error)
+      }
+    }, interval)
+    timer.unref()
+    return timer
+  }
+
+  // What the rest of the package (registry, route, tests) may reach of a map;
+  // users cannot: it is not exported from index.js.
+  static {
+    internals = {
+      nativeLedger: map => map.#native,
+      flush: map => map._flush(),
+      oldestEntries: (map, count, includeKeys) => map._oldestEntries(count, includeKeys)
+    }
+  }
+
+
   _unregister () {
-    this._closed = true
-    clearInterval(this._timer)
-    liveMaps.delete(this._weakSelf)
-    this._native.close()
+    this.#closed = true
+    clearInterval(this.#timer)
+    liveMaps.delete(this.#weakSelf)
+    this.#native.close()
   }
 
   _set (key, value, below) {
-    const handle = this._slots.get(key)
+    const handle = this.#slots.get(key)
     this._reserveLog()
     if (handle !== undefined) {
       const slot = handle & SLOT
-      if (this._clock !== null) this._stamp()
-      this._entries[(slot << 1) + 1] = value
-      this._log[this._logLength++] = slot << 3 | OVERWRITE
+      if (this.#clock !== null) this._stamp()
+      this.#entries[(slot << 1) + 1] = value
+      this.#log[this.#logLength++] = slot << 3 | OVERWRITE
       return this
     }
-    if (this._slots.size >= this._maxSize) {
-      throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this._config.maxSize}); the entry was not inserted`)
+    if (this.#slots.size >= this.#maxSize) {
+      throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this.#config.maxSize}); the entry was not inserted`)
     }
-    if (this._clock !== null) this._stamp()
+    if (this.#clock !== null) this._stamp()
     let site = 0
-    if (this._sampling !== 0 && --this._countdown === 0) {
-      site = callsite.siteOf(below, this._config.stackDepth)
-      this._countdown = this._nextSampleGap()
+    if (this.#sampling !== 0 && --this.#countdown === 0) {
+      site = callsite.siteOf(below, this.#config.stackDepth)
+      this.#countdown = this._nextSampleGap()
     }
     const fresh = this._takeFreeSlot()
     if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
     if (site === 0) {
-      this._slots.set(key, fresh)
+      this.#slots.set(key, fresh)
     } else {
-      this._slots.set(key, fresh | RECORDED)
-      this._siteBySlot.set(fresh, site)
+      this.#slots.set(key, fresh | RECORDED)
+      this.#siteBySlot.set(fresh, site)
     }
-    this._entries[fresh << 1] = key
-    this._entries[(fresh << 1) + 1] = value
+    this.#entries[fresh << 1] = key
+    this.#entries[(fresh << 1) + 1] = value
     this._write2(fresh << 3 | INSERT, site)
     return this
   }
 
   _takeFreeSlot () {
-    const slot = this._freeSlot
-    if (slot === -1) return this._nextSlot++
-    this._freeSlot = this._entries[slot << 1]
+    const slot = this.#freeSlot
+    if (slot === -1) return this.#nextSlot++
+    this.#freeSlot = this.#entries[slot << 1]
     return slot
   }
 
   _freeEntry (slot) {
-    this._entries[slot << 1] = this._freeSlot
-    this._entries[(slot << 1) + 1] = undefined
-    this._freeSlot = slot
+    this.#entries[slot << 1] = this.#freeSlot
+    this.#entries[(slot << 1) + 1] = undefined
+    this.#freeSlot = slot
   }
 
   _write2 (first, second) {
-    const log = this._log
-    const at = this._logLength
+    const log = this.#log
+    const at = this.#logLength
     log[at] = first
     log[at + 1] = second
-    this._logLength = at + 2
+    this.#logLength = at + 2
   }
 
   _reserveLog () {
-    if (this._logLength > LOG_WORDS - LOG_HEADROOM) this._deferLog()
+    if (this.#logLength > LOG_WORDS - LOG_HEADROOM) this._deferLog()
   }
 
   // A full log goes to the ledger's maintenance thread (a copy, ~32 KB),
@@ -317,10 +381,10 @@ class HandleMap {
   _deferLog () {
     const now = this._now()
     try {
-      this._native.defer(this._log, this._logLength, now)
+      this.#native.defer(this.#log, this.#logLength, now)
     } finally {
-      this._logLength = 0
-      this._lastStamp = -1
+      this.#logLength = 0
+      this.#lastStamp = -1
     }
   }
 
@@ -328,20 +392,20 @@ class HandleMap {
   // with the time of the next drain (never early, late by < flushInterval).
   _stamp () {
     const now = this._now()
-    if (now !== this._lastStamp) {
-      this._lastStamp = now
-      const log = this._log
-      const at = this._logLength
+    if (now !== this.#lastStamp) {
+      this.#lastStamp = now
+      const log = this.#log
+      const at = this.#logLength
       log[at] = TIME
       log[at + 1] = now % 0x100000000 | 0
       log[at + 2] = Math.floor(now / 0x100000000)
-      this._logLength = at + 3
+      this.#logLength = at + 3
     }
   }
 
   _now () {
-    if (this._clock === null) return Date.now()
-    const now = this._clock()
+    if (this.#clock === null) return Date.now()
+    const now = this.#clock()
     if (typeof now !== 'number' || !(now >= 0 && now <= MAX_CLOCK_MS)) {
       const shown = typeof now === 'symbol' ? 'a symbol' : String(now)
       throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a number of ms from 0 to 2^52, got ${shown}`)
@@ -351,33 +415,33 @@ class HandleMap {
 
   _nextSampleGap () {
     // Random gaps averaging sampleRate, so periodic traffic is not aliased.
-    const rate = this._sampling
+    const rate = this.#sampling
     return rate === 1 ? 1 : 1 + Math.floor(Math.random() * (2 * rate - 1))
   }
 
   _takeSite (slot) {
-    const site = this._siteBySlot.get(slot)
-    this._siteBySlot.delete(slot)
+    const site = this.#siteBySlot.get(slot)
+    this.#siteBySlot.delete(slot)
     return site
   }
 
   _isRemoveSampled (site) {
-    const count = (this._removeCounts.get(site) || 0) + 1
-    this._removeCounts.set(site, count)
+    const count = (this.#removeCounts.get(site) || 0) + 1
+    this.#removeCounts.set(site, count)
     if (count <= REMOVE_SITES_ALWAYS) return true
     // Random gaps (mean REMOVE_SAMPLE_PERIOD), so a periodic pattern of
     // remove sites is not aliased onto one of them.
-    if (--this._removeCountdown > 0) return false
-    this._removeCountdown = 1 + Math.floor(Math.random() * (2 * REMOVE_SAMPLE_PERIOD - 1))
+    if (--this.#removeCountdown > 0) return false
+    this.#removeCountdown = 1 + Math.floor(Math.random() * (2 * REMOVE_SAMPLE_PERIOD - 1))
     return true
   }
 
   _oldestEntries (count, includeKeys) {
     const now = this._now()
     const entries = []
-    for (const [key, handle] of this._slots) {
+    for (const [key, handle] of this.#slots) {
       if (entries.length >= count) break
-      const found = this._native.entryInfo(handle & SLOT, now)
+      const found = this.#native.entryInfo(handle & SLOT, now)
       if (found === null) continue
       const { site } = callsite.describe(found[3])
       const entry = { ageMs: found[1], site }
@@ -388,21 +452,21 @@ class HandleMap {
   }
 
   _oldestSlot () {
-    if (this._slots.size === 0) return -1
-    return this._slots.values().next().value & SLOT
+    if (this.#slots.size === 0) return -1
+    return this.#slots.values().next().value & SLOT
   }
 
   /** Applies the op log without expiring anything (safe inside a set()). */
   _flush () {
     // A custom clock may have moved with no operation: the ledger must hear it.
-    if (this._logLength === 0 && this._clock === null) return
+    if (this.#logLength === 0 && this.#clock === null) return
     this._drain(false)
   }
 
   /** The timer's work: drain and expire. Returns how many entries expired. */
   _tick () {
-    if (this._closed) return 0
-    if (this._logLength === 0 && this._config.ttl === 0) return 0
+    if (this.#closed) return 0
+    if (this.#logLength === 0 && this.#config.ttl === 0) return 0
     const expired = this._drain(true)
     return expired === null ? 0 : this._expire(expired)
   }
@@ -413,10 +477,10 @@ class HandleMap {
   _drain (expire) {
     const now = this._now()
     try {
-      return this._native.drain(this._log, this._logLength, now, this._oldestSlot(), expire)
+      return this.#native.drain(this.#log, this.#logLength, now, this._oldestSlot(), expire)
     } finally {
-      this._logLength = 0
-      this._lastStamp = -1
+      this.#logLength = 0
+      this.#lastStamp = -1
     }
   }
 
@@ -424,22 +488,22 @@ class HandleMap {
     const handedOver = []
     for (let i = 0; i < triples.length; i += 3) {
       const slot = triples[i]
-      const key = this._entries[slot << 1]
-      const value = this._entries[(slot << 1) + 1]
-      this._slots.delete(key)
-      this._siteBySlot.delete(slot)
+      const key = this.#entries[slot << 1]
+      const value = this.#entries[(slot << 1) + 1]
+      this.#slots.delete(key)
+      this.#siteBySlot.delete(slot)
       this._freeEntry(slot)
       const { site, stack } = callsite.describe(triples[i + 1])
       handedOver.push({ key, value, ageMs: triples[i + 2], site, stack })
     }
-    this._native.setOldestSlot(this._oldestSlot())
+    this.#native.setOldestSlot(this._oldestSlot())
     for (const entry of handedOver) this._handOver(entry)
     return handedOver.length
   }
 
   _handOver (entry) {
-    if (this._config.strict) this._warnOfLeak(entry)
-    const onExpire = this._config.onExpire
+    if (this.#config.strict) this._warnOfLeak(entry)
+    const onExpire = this.#config.onExpire
     if (onExpire === undefined) return
     try {
       onExpire(entry)
@@ -453,8 +517,8 @@ class HandleMap {
 
   _warnOfTickFailure (error) {
     const message = error && error.message
-    if (this._lastTickFailure === message) return
-    this._lastTickFailure = message
+    if (this.#lastTickFailure === message) return
+    this.#lastTickFailure = message
     const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: its expiry tick failed (${message}); it retries on the next tick`)
     warning.name = 'HandleLedgerWarning'
     warning.cause = error
@@ -465,9 +529,9 @@ class HandleMap {
   _warnOfLeak (entry) {
     const site = entry.site || '(site not recorded)'
     const now = Date.now()
-    const last = this._lastWarning.get(site)
+    const last = this.#lastWarning.get(site)
     if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
-    this._lastWarning.set(site, now)
+    this.#lastWarning.set(site, now)
     const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: an entry inserted at ${site} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
     warning.name = 'HandleLeakWarning'
     warning.map = this.name
@@ -481,19 +545,22 @@ class HandleMap {
 // exactly the mutations a Map iterator sees (deleted entries skipped, added
 // ones visited, clear() ends them), and read each value when they reach it.
 class HandleMapIterator {
-  constructor (map, inner, withKeys) {
-    this._map = map
-    this._inner = inner
-    this._withKeys = withKeys
+  #inner
+  #valueOf
+  #withKeys
+
+  constructor (inner, valueOf, withKeys) {
+    this.#inner = inner
+    this.#valueOf = valueOf
+    this.#withKeys = withKeys
   }
 
   next () {
-    const step = this._inner.next()
+    const step = this.#inner.next()
     if (step.done) return { value: undefined, done: true }
-    const entries = this._map._entries
-    if (!this._withKeys) return { value: entries[((step.value & SLOT) << 1) + 1], done: false }
+    if (!this.#withKeys) return { value: this.#valueOf(step.value), done: false }
     const [key, handle] = step.value
-    return { value: [key, entries[((handle & SLOT) << 1) + 1]], done: false }
+    return { value: [key, this.#valueOf(handle)], done: false }
   }
 
   [Symbol.iterator] () {
@@ -503,30 +570,6 @@ class HandleMapIterator {
   get [Symbol.toStringTag] () {
     return 'Map Iterator'
   }
-}
-
-// One unref'd interval per map. It holds the map weakly, so a map dropped
-// without close() is collected (its native ledger then leaves the registry)
-// and the timer stops itself.
-function startTicking (map, interval) {
-  const ref = new WeakRef(map)
-  map._weakSelf = ref
-  const timer = setInterval(() => {
-    const target = ref.deref()
-    if (target === undefined) {
-      clearInterval(timer)
-      liveMaps.delete(ref)
-      return
-    }
-    try {
-      target._tick()
-    } catch (error) {
-      // A timer callback that throws would crash the process: warn instead.
-      target._warnOfTickFailure(error)
-    }
-  }, interval)
-  timer.unref()
-  return timer
 }
 
 // Keys in reports are text: strings as they are, anything else as inspect()
@@ -545,7 +588,7 @@ function keyText (key) {
 function findLocalMap (id) {
   for (const ref of liveMaps) {
     const map = ref.deref()
-    if (map !== undefined && map._native.id === id) return map
+    if (map !== undefined && internals.nativeLedger(map).id === id) return map
   }
   return undefined
 }
@@ -555,8 +598,8 @@ function flushThisThread () {
   for (const ref of liveMaps) {
     const map = ref.deref()
     if (map === undefined) liveMaps.delete(ref)
-    else map._flush()
+    else internals.flush(map)
   }
 }
 
-module.exports = { HandleMap, flushThisThread, findLocalMap }
+module.exports = { HandleMap, flushThisThread, findLocalMap, internals }

@@ -4,7 +4,7 @@
 // read as their last drain left them (at most their flushInterval old).
 
 const native = require('../binding.js')
-const { flushThisThread, findLocalMap } = require('./handle-map.js')
+const { flushThisThread, findLocalMap, internals } = require('./handle-map.js')
 const { reportOptions } = require('./report-options.js')
 const { Snapshot, diff } = require('./snapshot.js')
 
@@ -19,7 +19,7 @@ const registry = {
     if (oldest > 0) {
       for (const report of maps) {
         const local = findLocalMap(report.id)
-        if (local !== undefined) report.oldestEntries = local._oldestEntries(oldest, includeKeys)
+        if (local !== undefined) report.oldestEntries = internals.oldestEntries(local, oldest, includeKeys)
       }
     }
     return { kind: 'report', pid: process.pid, at: Date.now(), maps }

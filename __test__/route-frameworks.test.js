@@ -94,37 +94,28 @@ async function listen (server) {
 // the framework itself, and its own 404 for an unknown path. What the
 // framework reports as an error (or fastify logs as a warning) goes to
 // `problems`.
+// Express 4 and 5 mount the same README snippet the same way.
+function expressFramework (major, express, version, leaked) {
+  return {
+    name: `Express ${major}`,
+    map: `rf-express${major}`,
+    leaked,
+    version,
+    major,
+    async start (handler, problems) {
+      const app = express()
+      app.get('/before', (req, res) => res.json({ route: 'before' }))
+      runReadmeMount('Express 4 and 5', { app, handler })
+      app.get('/after', (req, res) => res.json({ route: 'after' }))
+      app.use((error, req, res, next) => { problems.push(error); next(error) })
+      return listen(http.createServer(app))
+    }
+  }
+}
+
 const FRAMEWORKS = [
-  {
-    name: 'Express 4',
-    map: 'rf-express4',
-    leaked: 3,
-    version: require('express4/package.json').version,
-    major: 4,
-    async start (handler, problems) {
-      const app = express4()
-      app.get('/before', (req, res) => res.json({ route: 'before' }))
-      runReadmeMount('Express 4 and 5', { app, handler })
-      app.get('/after', (req, res) => res.json({ route: 'after' }))
-      app.use((error, req, res, next) => { problems.push(error); next(error) })
-      return listen(http.createServer(app))
-    }
-  },
-  {
-    name: 'Express 5',
-    map: 'rf-express5',
-    leaked: 4,
-    version: require('express/package.json').version,
-    major: 5,
-    async start (handler, problems) {
-      const app = express5()
-      app.get('/before', (req, res) => res.json({ route: 'before' }))
-      runReadmeMount('Express 4 and 5', { app, handler })
-      app.get('/after', (req, res) => res.json({ route: 'after' }))
-      app.use((error, req, res, next) => { problems.push(error); next(error) })
-      return listen(http.createServer(app))
-    }
-  },
+  expressFramework(4, express4, require('express4/package.json').version, 3),
+  expressFramework(5, express5, require('express/package.json').version, 4),
   {
     name: 'fastify 5',
     map: 'rf-fastify5',

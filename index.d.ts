@@ -66,15 +66,19 @@ export interface RemoveSiteReport {
   estimated: boolean
 }
 
-export interface SiteReport {
-  site: string
-  stack: string[]
+/** The figures a map report and a site report both carry. */
+export interface LedgerCounts {
   live: number
   inserts: number
   removes: number
   expired: number
   overwrites: number
   oldestAgeMs: number | null
+}
+
+export interface SiteReport extends LedgerCounts {
+  site: string
+  stack: string[]
   removedAt: RemoveSiteReport[]
   /** Inserted and never removed, or only ever expired. */
   suspect: boolean
@@ -89,16 +93,10 @@ export interface OldestEntry {
   key?: string
 }
 
-export interface MapReport {
+export interface MapReport extends LedgerCounts {
   id: number
   name: string
   threadId: number
-  live: number
-  inserts: number
-  removes: number
-  expired: number
-  overwrites: number
-  oldestAgeMs: number | null
   ttlMs: number
   callSites: CallSitesMode
   sampleRate: number

@@ -4,22 +4,16 @@
 // bad query, the loopback guard and allow(), 500s, ?seconds=N deltas and the
 // size bound.
 
-const { test, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
 const vm = require('node:vm')
 const { once } = require('node:events')
 const express = require('express')
-const { HandleMap, registry, debugHandles } = require('..')
+const { registry, debugHandles } = require('..')
 const { isLoopbackAddress, negotiateFormat } = require('../lib/debug-handles.js')
 
-const maps = []
-function newMap (options) {
-  const map = new HandleMap(options)
-  maps.push(map)
-  return map
-}
-after(() => { for (const map of maps) map.close() })
+const { newMap } = require('./support/maps.js')
 
 // Two named insert sites: one leaks (never deleted), one cleans up.
 function leakyInsert (map, key) { map.set(key, { socket: key }) }

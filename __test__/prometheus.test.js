@@ -4,7 +4,7 @@
 // from a real /debug/handles?format=prometheus and from a prom-client registry
 // served by Express on /metrics.
 
-const { test, after } = require('node:test')
+const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const http = require('node:http')
 const vm = require('node:vm')
@@ -13,18 +13,12 @@ const { spawnSync } = require('node:child_process')
 const express = require('express')
 const promClient = require('prom-client')
 const parsePrometheus = require('parse-prometheus-text-format')
-const { HandleMap, debugHandles, registerMetrics } = require('..')
+const { debugHandles, registerMetrics } = require('..')
 const { escapeLabelValue, renderMetrics } = require('../lib/prometheus.js')
 
 const PROMTOOL = '/usr/bin/promtool'
 
-const maps = []
-function newMap (options) {
-  const map = new HandleMap(options)
-  maps.push(map)
-  return map
-}
-after(() => { for (const map of maps) map.close() })
+const { newMap } = require('./support/maps.js')
 
 function leakyInsert (map, key) { map.set(key, key) }
 function balancedInsert (map, key) { map.set(key, key) }

@@ -10,30 +10,11 @@
 // ARCHITECTURE.md quotes it ("What is left on the JS thread is the facade").
 
 const { HandleMap } = require('..')
+const { loopFor, median } = require('./cycle.js')
 
 const LIVE = 10_000
 const CYCLES = 100_000
 const ROUNDS = Number(process.argv[2] || 31)
-
-// The same set + get + delete cycle as bench/index.js.
-const CYCLE_SOURCE = `
-  function insertHere (map, key, value) { map.set(key, value) }
-  function removeHere (map, key) { map.delete(key) }
-  return function cycleCost (make, cycles, live) {
-    const map = make()
-    for (let i = 0; i < live; i++) insertHere(map, i, { id: i })
-    let key = live
-    const start = process.hrtime.bigint()
-    for (let i = 0; i < cycles; i++) {
-      insertHere(map, key, { id: key })
-      if (map.get(key) === undefined) throw new Error('lost an entry')
-      removeHere(map, key - live)
-      key++
-    }
-    const ns = Number(process.hrtime.bigint() - start) / cycles
-    if (typeof map.close === 'function') map.close()
-    return ns
-  }`
 
 // The replica, with each mechanism switched by a constant (each variant is
 // compiled from its own source, so none shares type feedback with another).
@@ -99,18 +80,14 @@ const contenders = {
   "HandleMap 'off' (ttl)": () => new HandleMap({ callSites: 'off', ttl: 30_000, strict: false })
 }
 
-function median (values) {
-  return [...values].sort((a, b) => a - b)[values.length >> 1]
-}
-
 function main () {
   const names = Object.keys(contenders)
-  const loops = Object.fromEntries(names.map(name => [name, new Function('process', `// ${name}\n${CYCLE_SOURCE}`)(process)]))
+  const loops = Object.fromEntries(names.map(name => [name, loopFor(name)]))
   for (const name of names) loops[name](contenders[name], CYCLES / 4, LIVE) // warm up
   const ratios = Object.fromEntries(names.map(name => [name, []]))
   for (let round = 0; round < ROUNDS; round++) {
-    const base = loops.Map(contenders.Map, CYCLES, LIVE)
-    for (const name of names) ratios[name].push(name === 'Map' ? 1 : loops[name](contenders[name], CYCLES, LIVE) / base)
+    const base = loops.Map(contenders.Map, CYCLES, LIVE).ns
+    for (const name of names) ratios[name].push(name === 'Map' ? 1 : loops[name](contenders[name], CYCLES, LIVE).ns / base)
   }
   console.log(`set + get + delete, ${LIVE} live entries: median of ${ROUNDS} per-round ratios to a Map`)
   for (const name of names) console.log(`${median(ratios[name]).toFixed(2)}x  ${name}`)

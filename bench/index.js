@@ -10,6 +10,7 @@ const path = require('node:path')
 const os = require('node:os')
 const { LRUCache } = require('lru-cache')
 const { HandleMap, registry } = require('..')
+const { loopFor, median } = require('./cycle.js')
 
 const QUICK = process.argv.includes('--quick')
 const LIVE = 10_000
@@ -33,41 +34,6 @@ const contenders = {
   "HandleMap 'off' (ttl)": () => new HandleMap({ callSites: 'off', ttl: TTL }),
   "HandleMap 'sampled' 1/64 (ttl)": () => new HandleMap({ callSites: 'sampled', sampleRate: 64, ttl: TTL }),
   "HandleMap 'all' (ttl)": () => new HandleMap({ callSites: 'all', ttl: TTL })
-}
-
-// Each contender gets its own copy of the loop (compiled from source), so
-// every call site in it sees one map class, as in a real server. One shared
-// loop would make the call sites megamorphic and charge each contender for
-// the others. The loop is the same text for all.
-const CYCLE_SOURCE = `
-  function insertHere (map, key, value) { map.set(key, value) }
-  function removeHere (map, key) { map.delete(key) }
-  return function cycleCost (make, cycles, live) {
-    const map = make()
-    for (let i = 0; i < live; i++) insertHere(map, i, { id: i })
-    let key = live
-    const cpu = process.cpuUsage()
-    const start = process.hrtime.bigint()
-    for (let i = 0; i < cycles; i++) {
-      insertHere(map, key, { id: key })
-      if (map.get(key) === undefined) throw new Error('lost an entry')
-      removeHere(map, key - live)
-      key++
-    }
-    const ns = Number(process.hrtime.bigint() - start) / cycles
-    const used = process.cpuUsage(cpu)
-    if (typeof map.close === 'function') map.close()
-    return { ns, cpuNs: (used.user + used.system) * 1000 / cycles }
-  }`
-
-function loopFor (name) {
-  // A distinct comment gives each copy its own compiled function.
-  return new Function('process', `// ${name}\n${CYCLE_SOURCE}`)(process)
-}
-
-function median (values) {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]
 }
 
 function measureCycles () {

@@ -308,7 +308,6 @@ class HandleMap {
     }
   }
 
-
   _unregister () {
     this.#closed = true
     clearInterval(this.#timer)
@@ -383,8 +382,7 @@ class HandleMap {
     try {
       this.#native.defer(this.#log, this.#logLength, now)
     } finally {
-      this.#logLength = 0
-      this.#lastStamp = -1
+      this._emptyLog()
     }
   }
 
@@ -479,9 +477,14 @@ class HandleMap {
     try {
       return this.#native.drain(this.#log, this.#logLength, now, this._oldestSlot(), expire)
     } finally {
-      this.#logLength = 0
-      this.#lastStamp = -1
+      this._emptyLog()
     }
+  }
+
+  // The next operation after this starts a fresh log, with its own stamp.
+  _emptyLog () {
+    this.#logLength = 0
+    this.#lastStamp = -1
   }
 
   _expire (triples) {

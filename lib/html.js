@@ -16,7 +16,6 @@ function escapeHtml (value) {
   return String(value).replace(/[&<>"']/g, character => ESCAPES[character])
 }
 
-
 const STYLE = `
 :root { color-scheme: light dark; --fg: #1b1f24; --muted: #667085; --line: #d0d7de; --bg: #fff; --card: #f6f8fa;
   --bad: #b42318; --bad-bg: #fef3f2; --ok: #067647; --chart: #2f6feb; }

@@ -99,8 +99,9 @@ impl NativeLedger {
     }
 
     /// Applies `log[0..len]` (after any batch handed over by `defer`),
-    /// records which slot is the map's oldest and, when `expire` is set, expires what is due at `now`. Returns the expired
-    /// entries as flat `[slot, site, ageMs, ...]` triples, or `null` for none.
+    /// records which slot is the map's oldest and, when `expire` is set,
+    /// expires what is due at `now`. Returns the expired entries as flat
+    /// `[slot, site, ageMs, ...]` triples, or `null` for none.
     #[napi]
     pub fn drain(
         &self,

@@ -550,10 +550,10 @@ impl Ledger {
         index
     }
 
+    /// Index into `sites` of a recorded insert site (never 0: unrecorded
+    /// inserts are tallied, not looked up).
     fn site_index_of(&mut self, site: u32) -> u32 {
-        if site == 0 {
-            return UNRECORDED as u32;
-        }
+        debug_assert_ne!(site, 0, "site 0 is the unrecorded group");
         if let Some(&index) = self.site_index.get(&site) {
             return index;
         }

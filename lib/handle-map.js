@@ -36,7 +36,7 @@ const WARNING_INTERVAL_MS = 60_000
 // A clock beyond this is a bug (today is ~2^40.6 ms since 1970).
 const MAX_CLOCK_MS = 2 ** 52
 // The Map holds key -> slot, plus this bit when the insert site was recorded
-// (the site then sits in _siteBySlot): unrecorded entries, the many in
+// (the site then sits in #siteBySlot): unrecorded entries, the many in
 // 'sampled' mode, cost no extra memory and no extra lookup on delete.
 const RECORDED = 1 << 29
 const SLOT = RECORDED - 1
@@ -102,7 +102,7 @@ class HandleMap {
     this.#lastStamp = -1
     // Sampling: 0 = never capture; otherwise capture when the countdown hits 0.
     this.#sampling = config.callSites === 'off' ? 0 : config.sampleRate
-    this.#countdown = this.#sampling === 0 ? 0 : this._nextSampleGap()
+    this.#countdown = this.#sampling === 0 ? 0 : this.#nextSampleGap()
     this.#siteBySlot = new Map()
     this.#maxSize = config.maxSize
     this.#removeCounts = new Map()
@@ -111,9 +111,9 @@ class HandleMap {
     this.#closed = false
     this.#native = new native.NativeLedger(
       config.name, config.ttl, config.callSites, config.sampleRate, threadId,
-      config.flushInterval, this.#clock === null, this._now()
+      config.flushInterval, this.#clock === null, this.#now()
     )
-    this.#timer = this._startTicking(config.flushInterval)
+    this.#timer = this.#startTicking(config.flushInterval)
     liveMaps.add(this.#weakSelf)
     if (entries !== null) {
       try {
@@ -121,10 +121,10 @@ class HandleMap {
           if (entry === null || (typeof entry !== 'object' && typeof entry !== 'function')) {
             throw new TypeError(`Iterator value ${typeof entry === 'symbol' ? 'a symbol' : String(entry)} is not an entry object`)
           }
-          this._set(entry[0], entry[1], HandleMap)
+          this.#set(entry[0], entry[1], HandleMap)
         }
       } catch (error) {
-        this._unregister() // a constructor that throws leaves no map behind
+        this.#unregister() // a constructor that throws leaves no map behind
         throw error
       }
     }
@@ -148,18 +148,18 @@ class HandleMap {
   }
 
   set (key, value) {
-    return this._set(key, value, HandleMap.prototype.set)
+    return this.#set(key, value, HandleMap.prototype.set)
   }
 
   delete (key) {
     const handle = this.#slots.get(key)
     if (handle === undefined) return false
-    this._reserveLog() // before any change: a drain that throws leaves the map as it was
+    this.#reserveLog() // before any change: a drain that throws leaves the map as it was
     const slot = handle & SLOT
     this.#slots.delete(key)
-    this._freeEntry(slot)
-    if (handle > SLOT && this._isRemoveSampled(this._takeSite(slot))) {
-      this._write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this.#config.stackDepth))
+    this.#freeEntry(slot)
+    if (handle > SLOT && this.#isRemoveSampled(this.#takeSite(slot))) {
+      this.#write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this.#config.stackDepth))
     } else {
       this.#log[this.#logLength++] = slot << 3 | REMOVE
     }
@@ -168,21 +168,21 @@ class HandleMap {
 
   clear () {
     const site = this.#sampling === 0 ? 0 : callsite.siteOf(HandleMap.prototype.clear, this.#config.stackDepth)
-    this._reserveLog()
+    this.#reserveLog()
     this.#slots.clear()
     this.#entries = []
     this.#freeSlot = -1
     this.#nextSlot = 0
     this.#siteBySlot.clear()
-    this._write2(CLEAR, site)
+    this.#write2(CLEAR, site)
   }
 
   /** Restarts the TTL of `key`; false when the key is not in the map. */
   touch (key) {
     const handle = this.#slots.get(key)
     if (handle === undefined) return false
-    this._reserveLog()
-    if (this.#clock !== null) this._stamp()
+    this.#reserveLog()
+    if (this.#clock !== null) this.#stamp()
     this.#log[this.#logLength++] = (handle & SLOT) << 3 | TOUCH
     return true
   }
@@ -191,8 +191,8 @@ class HandleMap {
   info (key) {
     const handle = this.#slots.get(key)
     if (handle === undefined) return undefined
-    this._flush()
-    const found = this.#native.entryInfo(handle & SLOT, this._now())
+    this.#flush()
+    const found = this.#native.entryInfo(handle & SLOT, this.#now())
     if (found === null) return undefined
     const [insertedAt, ageMs, expiresInMs, site] = found
     const { site: siteText, stack } = callsite.describe(site)
@@ -205,9 +205,9 @@ class HandleMap {
    */
   report (options) {
     const { limit, oldest, includeKeys } = reportOptions(options)
-    this._flush()
-    const report = this.#native.report({ limit }, this._now())
-    if (oldest > 0) report.oldestEntries = this._oldestEntries(oldest, includeKeys)
+    this.#flush()
+    const report = this.#native.report({ limit }, this.#now())
+    if (oldest > 0) report.oldestEntries = this.#oldestEntries(oldest, includeKeys)
     return report
   }
 
@@ -226,16 +226,16 @@ class HandleMap {
    * now rather than at the next tick. Returns how many expired.
    */
   purgeExpired () {
-    return this._tick()
+    return this.#tick()
   }
 
   /** Stops the map's timer and takes it out of the registry. The map still works as a Map. */
   close () {
     if (this.#closed) return
     try {
-      this._flush()
+      this.#flush()
     } finally {
-      this._unregister()
+      this.#unregister()
     }
   }
 
@@ -277,7 +277,7 @@ class HandleMap {
   // One unref'd interval per map. It holds the map weakly, so a map dropped
   // without close() is collected (its native ledger then leaves the registry)
   // and the timer stops itself.
-  _startTicking (interval) {
+  #startTicking (interval) {
     const ref = new WeakRef(this)
     this.#weakSelf = ref
     const timer = setInterval(() => {
@@ -288,10 +288,10 @@ class HandleMap {
         return
       }
       try {
-        target._tick()
+        target.#tick()
       } catch (error) {
         // A timer callback that throws would crash the process: warn instead.
-        target._warnOfTickFailure(error)
+        target.#warnOfTickFailure(error)
       }
     }, interval)
     timer.unref()
@@ -303,24 +303,24 @@ class HandleMap {
   static {
     internals = {
       nativeLedger: map => map.#native,
-      flush: map => map._flush(),
-      oldestEntries: (map, count, includeKeys) => map._oldestEntries(count, includeKeys)
+      flush: map => map.#flush(),
+      oldestEntries: (map, count, includeKeys) => map.#oldestEntries(count, includeKeys)
     }
   }
 
-  _unregister () {
+  #unregister () {
     this.#closed = true
     clearInterval(this.#timer)
     liveMaps.delete(this.#weakSelf)
     this.#native.close()
   }
 
-  _set (key, value, below) {
+  #set (key, value, below) {
     const handle = this.#slots.get(key)
-    this._reserveLog()
+    this.#reserveLog()
     if (handle !== undefined) {
       const slot = handle & SLOT
-      if (this.#clock !== null) this._stamp()
+      if (this.#clock !== null) this.#stamp()
       this.#entries[(slot << 1) + 1] = value
       this.#log[this.#logLength++] = slot << 3 | OVERWRITE
       return this
@@ -328,13 +328,13 @@ class HandleMap {
     if (this.#slots.size >= this.#maxSize) {
       throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this.#config.maxSize}); the entry was not inserted`)
     }
-    if (this.#clock !== null) this._stamp()
+    if (this.#clock !== null) this.#stamp()
     let site = 0
     if (this.#sampling !== 0 && --this.#countdown === 0) {
       site = callsite.siteOf(below, this.#config.stackDepth)
-      this.#countdown = this._nextSampleGap()
+      this.#countdown = this.#nextSampleGap()
     }
-    const fresh = this._takeFreeSlot()
+    const fresh = this.#takeFreeSlot()
     if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
     if (site === 0) {
       this.#slots.set(key, fresh)
@@ -344,24 +344,24 @@ class HandleMap {
     }
     this.#entries[fresh << 1] = key
     this.#entries[(fresh << 1) + 1] = value
-    this._write2(fresh << 3 | INSERT, site)
+    this.#write2(fresh << 3 | INSERT, site)
     return this
   }
 
-  _takeFreeSlot () {
+  #takeFreeSlot () {
     const slot = this.#freeSlot
     if (slot === -1) return this.#nextSlot++
     this.#freeSlot = this.#entries[slot << 1]
     return slot
   }
 
-  _freeEntry (slot) {
+  #freeEntry (slot) {
     this.#entries[slot << 1] = this.#freeSlot
     this.#entries[(slot << 1) + 1] = undefined
     this.#freeSlot = slot
   }
 
-  _write2 (first, second) {
+  #write2 (first, second) {
     const log = this.#log
     const at = this.#logLength
     log[at] = first
@@ -369,27 +369,27 @@ class HandleMap {
     this.#logLength = at + 2
   }
 
-  _reserveLog () {
-    if (this.#logLength > LOG_WORDS - LOG_HEADROOM) this._deferLog()
+  #reserveLog () {
+    if (this.#logLength > LOG_WORDS - LOG_HEADROOM) this.#deferLog()
   }
 
   // A full log goes to the ledger's maintenance thread (a copy, ~32 KB),
   // so this thread does not wait while it is applied; every reader of the
   // ledger catches up first. Like a drain, the clock is read before the log
   // is touched, and once handed over the log is emptied whatever happened.
-  _deferLog () {
-    const now = this._now()
+  #deferLog () {
+    const now = this.#now()
     try {
       this.#native.defer(this.#log, this.#logLength, now)
     } finally {
-      this._emptyLog()
+      this.#emptyLog()
     }
   }
 
   // Only maps with a custom clock stamp each operation; others are stamped
   // with the time of the next drain (never early, late by < flushInterval).
-  _stamp () {
-    const now = this._now()
+  #stamp () {
+    const now = this.#now()
     if (now !== this.#lastStamp) {
       this.#lastStamp = now
       const log = this.#log
@@ -401,7 +401,7 @@ class HandleMap {
     }
   }
 
-  _now () {
+  #now () {
     if (this.#clock === null) return Date.now()
     const now = this.#clock()
     if (typeof now !== 'number' || !(now >= 0 && now <= MAX_CLOCK_MS)) {
@@ -411,19 +411,19 @@ class HandleMap {
     return Math.floor(now)
   }
 
-  _nextSampleGap () {
+  #nextSampleGap () {
     // Random gaps averaging sampleRate, so periodic traffic is not aliased.
     const rate = this.#sampling
     return rate === 1 ? 1 : 1 + Math.floor(Math.random() * (2 * rate - 1))
   }
 
-  _takeSite (slot) {
+  #takeSite (slot) {
     const site = this.#siteBySlot.get(slot)
     this.#siteBySlot.delete(slot)
     return site
   }
 
-  _isRemoveSampled (site) {
+  #isRemoveSampled (site) {
     const count = (this.#removeCounts.get(site) || 0) + 1
     this.#removeCounts.set(site, count)
     if (count <= REMOVE_SITES_ALWAYS) return true
@@ -434,8 +434,8 @@ class HandleMap {
     return true
   }
 
-  _oldestEntries (count, includeKeys) {
-    const now = this._now()
+  #oldestEntries (count, includeKeys) {
+    const now = this.#now()
     const entries = []
     for (const [key, handle] of this.#slots) {
       if (entries.length >= count) break
@@ -449,45 +449,45 @@ class HandleMap {
     return entries
   }
 
-  _oldestSlot () {
+  #oldestSlot () {
     if (this.#slots.size === 0) return -1
     return this.#slots.values().next().value & SLOT
   }
 
   /** Applies the op log without expiring anything (safe inside a set()). */
-  _flush () {
+  #flush () {
     // A custom clock may have moved with no operation: the ledger must hear it.
     if (this.#logLength === 0 && this.#clock === null) return
-    this._drain(false)
+    this.#drain(false)
   }
 
   /** The timer's work: drain and expire. Returns how many entries expired. */
-  _tick () {
+  #tick () {
     if (this.#closed) return 0
     if (this.#logLength === 0 && this.#config.ttl === 0) return 0
-    const expired = this._drain(true)
-    return expired === null ? 0 : this._expire(expired)
+    const expired = this.#drain(true)
+    return expired === null ? 0 : this.#expire(expired)
   }
 
   // The clock is read before the log is touched: a clock that throws loses
   // no operation. Once the ledger has seen the log, it is emptied whatever
   // happened (a failed drain is not replayed twice).
-  _drain (expire) {
-    const now = this._now()
+  #drain (expire) {
+    const now = this.#now()
     try {
-      return this.#native.drain(this.#log, this.#logLength, now, this._oldestSlot(), expire)
+      return this.#native.drain(this.#log, this.#logLength, now, this.#oldestSlot(), expire)
     } finally {
-      this._emptyLog()
+      this.#emptyLog()
     }
   }
 
   // The next operation after this starts a fresh log, with its own stamp.
-  _emptyLog () {
+  #emptyLog () {
     this.#logLength = 0
     this.#lastStamp = -1
   }
 
-  _expire (triples) {
+  #expire (triples) {
     const handedOver = []
     for (let i = 0; i < triples.length; i += 3) {
       const slot = triples[i]
@@ -495,17 +495,17 @@ class HandleMap {
       const value = this.#entries[(slot << 1) + 1]
       this.#slots.delete(key)
       this.#siteBySlot.delete(slot)
-      this._freeEntry(slot)
+      this.#freeEntry(slot)
       const { site, stack } = callsite.describe(triples[i + 1])
       handedOver.push({ key, value, ageMs: triples[i + 2], site, stack })
     }
-    this.#native.setOldestSlot(this._oldestSlot())
-    for (const entry of handedOver) this._handOver(entry)
+    this.#native.setOldestSlot(this.#oldestSlot())
+    for (const entry of handedOver) this.#handOver(entry)
     return handedOver.length
   }
 
-  _handOver (entry) {
-    if (this.#config.strict) this._warnOfLeak(entry)
+  #handOver (entry) {
+    if (this.#config.strict) this.#warnOfLeak(entry)
     const onExpire = this.#config.onExpire
     if (onExpire === undefined) return
     try {
@@ -518,7 +518,7 @@ class HandleMap {
     }
   }
 
-  _warnOfTickFailure (error) {
+  #warnOfTickFailure (error) {
     const message = error && error.message
     if (this.#lastTickFailure === message) return
     this.#lastTickFailure = message
@@ -529,7 +529,7 @@ class HandleMap {
   }
 
   // Strict mode: an expired entry is a leak; say so once per site per minute.
-  _warnOfLeak (entry) {
+  #warnOfLeak (entry) {
     const site = entry.site || '(site not recorded)'
     const now = Date.now()
     const last = this.#lastWarning.get(site)

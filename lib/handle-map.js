@@ -151,17 +151,35 @@ class HandleMap {
     return this.#set(key, value, HandleMap.prototype.set)
   }
 
+  // The mutators do everything that can throw (a full log's hand-over, the
+  // clock, a call-site capture, any call at all near the stack's edge, a Map
+  // at its maximum size) before their first change, and then change the map
+  // and log the change with stores and Map builtins only, no call between:
+  // an exception leaves the map and its ledger as they were, never half done.
   delete (key) {
     const handle = this.#slots.get(key)
     if (handle === undefined) return false
-    this.#reserveLog() // before any change: a drain that throws leaves the map as it was
+    this.#reserveLog()
     const slot = handle & SLOT
+    let removeSite = 0
+    if (handle > SLOT && this.#isRemoveSampled(this.#siteBySlot.get(slot))) {
+      removeSite = callsite.siteOf(HandleMap.prototype.delete, this.#config.stackDepth)
+    }
     this.#slots.delete(key)
-    this.#freeEntry(slot)
-    if (handle > SLOT && this.#isRemoveSampled(this.#takeSite(slot))) {
-      this.#write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this.#config.stackDepth))
+    if (handle > SLOT) this.#siteBySlot.delete(slot)
+    const entries = this.#entries
+    entries[slot << 1] = this.#freeSlot
+    entries[(slot << 1) + 1] = undefined
+    this.#freeSlot = slot
+    const log = this.#log
+    const at = this.#logLength
+    if (removeSite === 0) {
+      log[at] = slot << 3 | REMOVE
+      this.#logLength = at + 1
     } else {
-      this.#log[this.#logLength++] = slot << 3 | REMOVE
+      log[at] = slot << 3 | REMOVE_AT
+      log[at + 1] = removeSite
+      this.#logLength = at + 2
     }
     return true
   }
@@ -169,12 +187,17 @@ class HandleMap {
   clear () {
     const site = this.#sampling === 0 ? 0 : callsite.siteOf(HandleMap.prototype.clear, this.#config.stackDepth)
     this.#reserveLog()
+    const fresh = [] // allocated before the first change
     this.#slots.clear()
-    this.#entries = []
+    this.#entries = fresh
     this.#freeSlot = -1
     this.#nextSlot = 0
     this.#siteBySlot.clear()
-    this.#write2(CLEAR, site)
+    const log = this.#log
+    const at = this.#logLength
+    log[at] = CLEAR
+    log[at + 1] = site
+    this.#logLength = at + 2
   }
 
   /** Restarts the TTL of `key`; false when the key is not in the map. */
@@ -334,7 +357,11 @@ class HandleMap {
       site = callsite.siteOf(below, this.#config.stackDepth)
       this.#countdown = this.#nextSampleGap()
     }
-    const fresh = this.#takeFreeSlot()
+    // From here on no call: see the mutators' comment. A Map at its
+    // maximum size throws in the first set, before the slot is taken.
+    const entries = this.#entries
+    const free = this.#freeSlot
+    const fresh = free === -1 ? this.#nextSlot : free
     if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
     if (site === 0) {
       this.#slots.set(key, fresh)
@@ -342,31 +369,22 @@ class HandleMap {
       this.#slots.set(key, fresh | RECORDED)
       this.#siteBySlot.set(fresh, site)
     }
-    this.#entries[fresh << 1] = key
-    this.#entries[(fresh << 1) + 1] = value
-    this.#write2(fresh << 3 | INSERT, site)
+    if (free === -1) this.#nextSlot = fresh + 1
+    else this.#freeSlot = entries[free << 1]
+    entries[fresh << 1] = key
+    entries[(fresh << 1) + 1] = value
+    const log = this.#log
+    const at = this.#logLength
+    log[at] = fresh << 3 | INSERT
+    log[at + 1] = site
+    this.#logLength = at + 2
     return this
-  }
-
-  #takeFreeSlot () {
-    const slot = this.#freeSlot
-    if (slot === -1) return this.#nextSlot++
-    this.#freeSlot = this.#entries[slot << 1]
-    return slot
   }
 
   #freeEntry (slot) {
     this.#entries[slot << 1] = this.#freeSlot
     this.#entries[(slot << 1) + 1] = undefined
     this.#freeSlot = slot
-  }
-
-  #write2 (first, second) {
-    const log = this.#log
-    const at = this.#logLength
-    log[at] = first
-    log[at + 1] = second
-    this.#logLength = at + 2
   }
 
   #reserveLog () {
@@ -382,7 +400,10 @@ class HandleMap {
     try {
       this.#native.defer(this.#log, this.#logLength, now)
     } finally {
-      this.#emptyLog()
+      // Stores, not a call: a call here could overflow the stack after the
+      // ledger took the log, and the next hand-over would apply it twice.
+      this.#logLength = 0
+      this.#lastStamp = -1
     }
   }
 
@@ -415,12 +436,6 @@ class HandleMap {
     // Random gaps averaging sampleRate, so periodic traffic is not aliased.
     const rate = this.#sampling
     return rate === 1 ? 1 : 1 + Math.floor(Math.random() * (2 * rate - 1))
-  }
-
-  #takeSite (slot) {
-    const site = this.#siteBySlot.get(slot)
-    this.#siteBySlot.delete(slot)
-    return site
   }
 
   #isRemoveSampled (site) {
@@ -474,17 +489,14 @@ class HandleMap {
   // happened (a failed drain is not replayed twice).
   #drain (expire) {
     const now = this.#now()
+    const oldestSlot = this.#oldestSlot()
     try {
-      return this.#native.drain(this.#log, this.#logLength, now, this.#oldestSlot(), expire)
+      return this.#native.drain(this.#log, this.#logLength, now, oldestSlot, expire)
     } finally {
-      this.#emptyLog()
+      // Stores, not a call: see #deferLog.
+      this.#logLength = 0
+      this.#lastStamp = -1
     }
-  }
-
-  // The next operation after this starts a fresh log, with its own stamp.
-  #emptyLog () {
-    this.#logLength = 0
-    this.#lastStamp = -1
   }
 
   #expire (triples) {

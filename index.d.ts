@@ -183,6 +183,8 @@ export declare class HandleMap<K = any, V = any> implements Map<K, V> {
   purgeExpired(): number
   /** Stops the timer and leaves the registry; the map still works as a Map. */
   close(): void
+  /** A plain `Map` copy of the entries, in order: for `structuredClone`, `assert.deepStrictEqual` and APIs that need a real Map. */
+  toMap(): Map<K, V>
 }
 
 export declare const registry: {

@@ -135,3 +135,136 @@ for (const callSites of ['all', 'sampled', 'off']) {
     map.close()
   })
 }
+
+// ---- what user callbacks throw --------------------------------------------------
+
+/** Values a callback may throw that break a naive `error.message`. */
+function hostileThrowables () {
+  const revoked = Proxy.revocable({}, {})
+  revoked.revoke()
+  const { proxy: revokedError } = (() => { const r = Proxy.revocable(new Error('x'), {}); r.revoke(); return r })()
+  return {
+    'a revoked Proxy': revoked.proxy,
+    'a revoked Proxy of an Error': revokedError,
+    'an object whose message getter throws': Object.defineProperty({}, 'message', { get () { throw new Error('getter') } }),
+    'a Proxy whose every trap throws': new Proxy({}, { get () { throw new Error('trap') }, getPrototypeOf () { throw new Error('trap') }, has () { throw new Error('trap') } }),
+    'a symbol': Symbol('thrown'),
+    'null': null,
+    'undefined': undefined,
+    'an object whose toString throws': { message: undefined, toString () { throw new Error('toString') } }
+  }
+}
+
+test('a throwing onExpire hands every due entry over, each error a warning described defensively', async () => {
+  for (const [what, thrown] of Object.entries(hostileThrowables())) {
+    const clock = { now: 1000 }
+    const seen = []
+    const map = new HandleMap({
+      name: uniqueName('throwing-onexpire'), ttl: 100, strict: false, flushInterval: 60_000, clock: () => clock.now,
+      onExpire: entry => { seen.push(entry.key); throw thrown }
+    })
+    const warnings = []
+    const onWarning = warning => { if (warning.message.includes(map.name)) warnings.push(warning.message) }
+    process.on('warning', onWarning)
+    try {
+      for (const key of ['a', 'b', 'c', 'd']) map.set(key, key)
+      clock.now += 100
+      assert.equal(map.purgeExpired(), 4, what)
+      assert.deepEqual(seen, ['a', 'b', 'c', 'd'], `${what}: every due entry reached onExpire`)
+      assert.equal(map.size, 0, what)
+      await new Promise(resolve => setImmediate(resolve)) // warnings are emitted on the next tick
+      assert.equal(warnings.length, 4, `${what}: one warning per error`)
+      for (const message of warnings) assert.match(message, /onExpire threw for an entry inserted at .+: \S/, what)
+    } finally {
+      process.off('warning', onWarning)
+      map.close()
+    }
+  }
+})
+
+test('nothing onExpire or clock throws escapes the map\'s timer', () => {
+  // In a child: an exception escaping a timer would kill it.
+  const script = `
+    const { HandleMap } = require(${JSON.stringify(require.resolve('..'))})
+    const revoked = () => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy }
+    const getterThrows = () => Object.defineProperty({}, 'message', { get () { throw new Error('getter') } })
+    let warnings = 0
+    process.on('warning', () => { warnings++ })
+    let expired = 0
+    const maps = []
+    for (const thrown of [revoked, getterThrows]) {
+      maps.push(new HandleMap({ ttl: 5, flushInterval: 2, strict: false, onExpire: () => { expired++; throw thrown() } }))
+      let calls = 0
+      // The clock works for the constructor and the first inserts, then throws.
+      maps.push(new HandleMap({ ttl: 5, flushInterval: 2, strict: false, clock: () => { if (++calls > 3) throw thrown(); return 1000 + calls } }))
+    }
+    for (const map of maps) { map.set('a', 1); map.set('b', 2) }
+    setTimeout(() => { console.log(JSON.stringify({ expired, warnings })) }, 300)
+  `
+  const { spawnSync } = require('node:child_process')
+  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 })
+  assert.equal(child.status, 0, `the child died: ${child.stderr}`)
+  const { expired, warnings } = JSON.parse(child.stdout)
+  assert.equal(expired, 4, 'every entry of the onExpire maps reached onExpire')
+  assert.ok(warnings >= 6, `each failure was a warning (${warnings})`)
+})
+
+// ---- drop-in behaviour ------------------------------------------------------------
+
+test('inspect shows a map that contains itself as [Circular] and keeps to the depth left', () => {
+  const map = new HandleMap({ name: uniqueName('circular') })
+  map.set('self', map)
+  map.set('deep', { a: { b: { c: { d: 1 } } } })
+  const shown = util.inspect(map)
+  assert.ok(shown.length < 200, `${shown.length} characters`)
+  assert.match(shown, /'self' => \[Circular\]/)
+  assert.match(shown, /'deep' => \{ a: \{ b: \[Object\] \} \}/) // as a Map at depth 2
+  assert.equal(util.inspect({ x: { y: map } }, { depth: 1 }), '{ x: { y: [HandleMap] } }')
+  assert.doesNotMatch(util.inspect([map], { depth: 1 }), /d: 1/)
+  map.close()
+})
+
+test('a subclass\'s own helper methods do not change what the map does', () => {
+  const names = ['_set', '_now', '_flush', '_tick', '_drain', '_stamp', '_expire', '_freeEntry', '_reserveLog', '_deferLog', '_startTicking', '_unregister', '_takeFreeSlot', '_handOver', '_oldestSlot']
+  class Mine extends HandleMap {}
+  for (const name of names) Mine.prototype[name] = function () { return 'not a number' }
+  const clock = { now: 1000 }
+  const mine = new Mine([['a', 1], ['b', 2]], { name: uniqueName('subclass'), ttl: 50, clock: () => clock.now, strict: false, flushInterval: 60_000 })
+  assert.equal(mine.size, 2)
+  mine.set('c', 3)
+  assert.deepEqual([...mine], [['a', 1], ['b', 2], ['c', 3]])
+  assert.ok(mine.delete('a'))
+  assert.equal(mine.report().live, 2)
+  assert.equal(mine.info('b').ageMs, 0)
+  clock.now += 50
+  assert.equal(mine.purgeExpired(), 2)
+  assert.equal(mine.size, 0)
+  mine.close()
+})
+
+test('a name with a lone surrogate is refused: the ledger could not store it as given', () => {
+  for (const name of ['a\uD800b', 'end\uDFFF', '\uDC00\uD800']) {
+    assert.throws(() => new HandleMap({ name }), TypeError, JSON.stringify(name))
+  }
+  // Paired surrogates are text, and leakCheck finds the map by that name.
+  const name = `emoji \u{1F600} ${process.pid}`
+  const map = new HandleMap({ name, strict: false })
+  assert.equal(registry.report({ map: name }).maps.length, 1)
+  let held = 0
+  return leakCheck(() => { map.set(held++, 'kept') }, { maps: [map], iterations: 50, settleMs: 0 }).then(
+    () => assert.fail('leakCheck missed the growth'),
+    error => { assert.match(error.message, /\+\d+ live/); map.close() }
+  )
+})
+
+test('toMap() is a plain Map copy, for what needs a real Map', () => {
+  const map = new HandleMap([['a', 1], [2, { b: 2 }]], { name: uniqueName('to-map') })
+  const copy = map.toMap()
+  assert.ok(copy instanceof Map)
+  assert.equal(Object.getPrototypeOf(copy), Map.prototype)
+  assert.deepStrictEqual(copy, new Map([['a', 1], [2, { b: 2 }]]))
+  assert.deepStrictEqual(structuredClone(copy), new Map([['a', 1], [2, { b: 2 }]]))
+  copy.delete('a')
+  assert.ok(map.has('a'), 'a copy, not a view')
+  map.close()
+})

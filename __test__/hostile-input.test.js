@@ -134,6 +134,8 @@ const OPTION_SPECS = {
       ['"\\u007f" (DEL)', 'x\u007f', RangeError],
       ['10 KB of text', 'n'.repeat(10 * 1024), RangeError],
       ['201 characters', 'n'.repeat(201), RangeError],
+      ['"a\\uD800b" (lone surrogate)', 'a\uD800b', TypeError],
+      ['"\\uDFFF" (lone low surrogate)', '\uDFFF', TypeError],
       ['10 KB with control characters', '\r\n'.repeat(5 * 1024), RangeError],
       ['new String("x")', new String('x'), TypeError], // eslint-disable-line no-new-wrappers
       ['200 characters', 'n'.repeat(200), 'accepted'],

@@ -11,7 +11,7 @@
 const { threadId } = require('node:worker_threads')
 const { inspect } = require('node:util')
 const native = require('../binding.js')
-const { normalize } = require('./options.js')
+const { normalize, describe } = require('./options.js')
 const callsite = require('./callsite.js')
 const { reportOptions } = require('./report-options.js')
 
@@ -43,6 +43,8 @@ const SLOT = RECORDED - 1
 
 // The maps of this thread, so a report can flush them first.
 const liveMaps = new Set()
+// The maps being shown by inspect() right now, to show a cycle as [Circular].
+const inspecting = new Set()
 // Filled by HandleMap's static block: see there.
 let internals
 
@@ -287,9 +289,23 @@ class HandleMap {
     return 'HandleMap'
   }
 
+  /** A plain `Map` with this map's entries, in order (for APIs that need a real Map). */
+  toMap () {
+    return new Map(this.entries())
+  }
+
+  // Shown as a Map is: within the depth left (`depth` is what remains of
+  // the caller's), and a map met again inside itself is [Circular].
   [inspect.custom] (depth, options) {
-    const body = inspect(new Map(this.entries()), { ...options, depth: options.depth === null ? null : options.depth })
-    return `HandleMap(${this.size}) ${JSON.stringify(this.name)} ${body.replace(/^Map\(\d+\) /, '')}`
+    if (depth !== null && depth < 0) return options.stylize('[HandleMap]', 'special')
+    if (inspecting.has(this)) return options.stylize('[Circular]', 'special')
+    inspecting.add(this)
+    try {
+      const body = inspect(new Map(this.entries()), { ...options, depth })
+      return `HandleMap(${this.size}) ${JSON.stringify(this.name)} ${body.replace(/^Map\(\d+\) /, '')}`
+    } finally {
+      inspecting.delete(this)
+    }
   }
 
   // ---- internals -------------------------------------------------------
@@ -314,7 +330,9 @@ class HandleMap {
         target.#tick()
       } catch (error) {
         // A timer callback that throws would crash the process: warn instead.
-        target.#warnOfTickFailure(error)
+        try {
+          target.#warnOfTickFailure(error)
+        } catch {} // nothing may escape a timer, not even a failed warning
       }
     }, interval)
     timer.unref()
@@ -426,8 +444,7 @@ class HandleMap {
     if (this.#clock === null) return Date.now()
     const now = this.#clock()
     if (typeof now !== 'number' || !(now >= 0 && now <= MAX_CLOCK_MS)) {
-      const shown = typeof now === 'symbol' ? 'a symbol' : String(now)
-      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a number of ms from 0 to 2^52, got ${shown}`)
+      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a number of ms from 0 to 2^52, got ${describe(now)}`)
     }
     return Math.floor(now)
   }
@@ -512,7 +529,16 @@ class HandleMap {
       handedOver.push({ key, value, ageMs: triples[i + 2], site, stack })
     }
     this.#native.setOldestSlot(this.#oldestSlot())
-    for (const entry of handedOver) this.#handOver(entry)
+    // Each entry is handed over whatever the others' hand-overs did.
+    let failure = null
+    for (const entry of handedOver) {
+      try {
+        this.#handOver(entry)
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+    if (failure !== null) throw failure.error
     return handedOver.length
   }
 
@@ -523,7 +549,7 @@ class HandleMap {
     try {
       onExpire(entry)
     } catch (error) {
-      const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: onExpire threw for an entry inserted at ${entry.site || 'an unrecorded site'}: ${error && error.message}`)
+      const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: onExpire threw for an entry inserted at ${entry.site || 'an unrecorded site'}: ${describeThrown(error)}`)
       warning.name = 'HandleLedgerWarning'
       warning.cause = error
       process.emitWarning(warning)
@@ -531,7 +557,7 @@ class HandleMap {
   }
 
   #warnOfTickFailure (error) {
-    const message = error && error.message
+    const message = describeThrown(error)
     if (this.#lastTickFailure === message) return
     this.#lastTickFailure = message
     const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: its expiry tick failed (${message}); it retries on the next tick`)
@@ -584,6 +610,21 @@ class HandleMapIterator {
 
   get [Symbol.toStringTag] () {
     return 'Map Iterator'
+  }
+}
+
+// What a user callback threw, as text, whatever it is: a revoked Proxy, an
+// object whose `message` getter throws, a symbol. Never throws itself.
+function describeThrown (error) {
+  try {
+    if ((typeof error === 'object' && error !== null) || typeof error === 'function') {
+      const message = error.message
+      if (typeof message !== 'string') return `${describe(error)} without a message`
+      return message.length > 500 ? `${message.slice(0, 500)}...` : message
+    }
+    return typeof error === 'symbol' ? 'a symbol' : String(error)
+  } catch {
+    return 'a thrown value that cannot be described'
   }
 }
 

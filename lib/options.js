@@ -12,6 +12,9 @@ const MAX_TTL_MS = 2 ** 31 - 1
 const MAX_NAME_LENGTH = 200
 // Control characters would corrupt the text report, log lines and metric labels.
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/
+// A lone surrogate is not text: the native ledger (UTF-8) would store a
+// different name than the map reports, and lookups by name would miss it.
+const LONE_SURROGATE = /\p{Surrogate}/u
 
 let warnedAboutEnv = false
 let unnamed = 0
@@ -73,6 +76,7 @@ function normalize (options) {
 
   if (name !== undefined) {
     if (typeof name !== 'string') throw fail(TypeError, 'name', 'a string', name)
+    if (LONE_SURROGATE.test(name)) throw fail(TypeError, 'name', 'well-formed Unicode text (it has a lone surrogate)', name)
     if (name.length === 0 || name.length > MAX_NAME_LENGTH || CONTROL_CHARACTERS.test(name)) {
       throw fail(RangeError, 'name', `1 to ${MAX_NAME_LENGTH} characters without control characters`, name)
     }

@@ -221,7 +221,14 @@ class HandleMap {
     if (found === null) return undefined
     const [insertedAt, ageMs, expiresInMs, site] = found
     const { site: siteText, stack } = callsite.describe(site)
-    return { insertedAt, ageMs, expiresInMs: expiresInMs < 0 ? null : expiresInMs, site: siteText, stack }
+    return {
+      // For display: the wall-clock time, unless the map has its own clock.
+      insertedAt: this.#clock === null ? Date.now() - ageMs : insertedAt,
+      ageMs,
+      expiresInMs: expiresInMs < 0 ? null : expiresInMs,
+      site: siteText,
+      stack
+    }
   }
 
   /**
@@ -428,7 +435,8 @@ class HandleMap {
   // Only maps with a custom clock stamp each operation; others are stamped
   // with the time of the next drain (never early, late by < flushInterval).
   #stamp () {
-    const now = this.#now()
+    // Rounded up: the entry's deadline is never before its true one.
+    const now = Math.ceil(this.#now())
     if (now !== this.#lastStamp) {
       this.#lastStamp = now
       const log = this.#log
@@ -440,13 +448,17 @@ class HandleMap {
     }
   }
 
+  // The map's clock in ms, fractions kept (the ledger rounds stamps up and
+  // "now" down). The default is monotonic: a wall clock stepped by NTP or a
+  // VM resume neither expires entries early nor holds them late. Its origin
+  // is the wall clock at the thread's start, so it reads close to Date.now().
   #now () {
-    if (this.#clock === null) return Date.now()
+    if (this.#clock === null) return monotonicNow()
     const now = this.#clock()
     if (typeof now !== 'number' || !(now >= 0 && now <= MAX_CLOCK_MS)) {
       throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a number of ms from 0 to 2^52, got ${describe(now)}`)
     }
-    return Math.floor(now)
+    return now
   }
 
   #nextSampleGap () {
@@ -569,7 +581,7 @@ class HandleMap {
   // Strict mode: an expired entry is a leak; say so once per site per minute.
   #warnOfLeak (entry) {
     const site = entry.site || '(site not recorded)'
-    const now = Date.now()
+    const now = monotonicNow()
     const last = this.#lastWarning.get(site)
     if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
     this.#lastWarning.set(site, now)
@@ -611,6 +623,10 @@ class HandleMapIterator {
   get [Symbol.toStringTag] () {
     return 'Map Iterator'
   }
+}
+
+function monotonicNow () {
+  return performance.timeOrigin + performance.now()
 }
 
 // What a user callback threw, as text, whatever it is: a revoked Proxy, an

@@ -12,7 +12,7 @@ use crate::guard::guarded;
 use crate::interner::Interner;
 use crate::ledger::{Ledger, LedgerError};
 use crate::maintenance;
-use crate::registry::{self, CallSites, MapEntry, MapInfo};
+use crate::registry::{self, CallSites, ClockAnchor, MapEntry, MapInfo};
 use crate::report;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -42,12 +42,20 @@ fn out_of_sync(error: LedgerError) -> String {
     format!("handle-ledger ledger out of sync: {error}")
 }
 
+/// A clock reading in whole ms, rounded down: for "is it due yet" and ages,
+/// so nothing expires early.
 fn clock_ms(now: f64) -> std::result::Result<u64, String> {
     if (0.0..=MAX_CLOCK_MS).contains(&now) {
         Ok(now as u64)
     } else {
         Err(format!("clock returned {now}: expected ms from 0 to 2^52"))
     }
+}
+
+/// A clock reading in whole ms, rounded up: the stamp of operations that
+/// happened by then, so a deadline is never before the true one.
+fn stamp_ms(now: f64) -> std::result::Result<u64, String> {
+    clock_ms(now).map(|ms| if (ms as f64) < now { ms + 1 } else { ms })
 }
 
 /// A map's ledger, owned by the JS `HandleMap` that created it. Dropping it
@@ -69,7 +77,7 @@ impl NativeLedger {
         sample_rate: u32,
         thread_id: u32,
         flush_interval_ms: u32,
-        wall_clock: bool,
+        default_clock: bool,
         now: f64,
     ) -> Result<Self> {
         hook_thread_cleanup(&env)?;
@@ -85,15 +93,16 @@ impl NativeLedger {
             } else {
                 return Err(format!("ttl {ttl_ms} is not a finite number >= 0"));
             };
+            let now = clock_ms(now)?;
             let info = MapInfo {
                 name,
                 thread_id,
                 call_sites,
                 sample_rate: sample_rate.max(1),
                 flush_interval_ms,
-                wall_clock,
+                clock_anchor: default_clock.then(|| ClockAnchor::new(now)),
             };
-            let entry = registry::register(info, Ledger::new(ttl_ms, clock_ms(now)?));
+            let entry = registry::register(info, Ledger::new(ttl_ms, now));
             Ok(NativeLedger { entry })
         })
     }
@@ -113,12 +122,13 @@ impl NativeLedger {
     ) -> Result<Option<Float64Array>> {
         run(|| {
             let words = log_words(log, len)?;
+            let stamp = stamp_ms(now)?;
             let now = clock_ms(now)?;
             let mut ledger = self.entry.ledger.lock();
             if let Some(error) = self.entry.ledger.take_failure() {
                 return Err(out_of_sync(error));
             }
-            ledger.apply(words, now).map_err(out_of_sync)?;
+            ledger.apply(words, stamp).map_err(out_of_sync)?;
             ledger.set_oldest_slot(i64::from(oldest_slot));
             let expired = if expire {
                 ledger.expire(now)
@@ -143,7 +153,7 @@ impl NativeLedger {
     pub fn defer(&self, log: &[i32], len: u32, now: f64) -> Result<()> {
         run(|| {
             let words = log_words(log, len)?;
-            maintenance::defer(&self.entry.ledger, words, clock_ms(now)?).map_err(out_of_sync)
+            maintenance::defer(&self.entry.ledger, words, stamp_ms(now)?).map_err(out_of_sync)
         })
     }
 

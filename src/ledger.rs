@@ -19,7 +19,13 @@ pub const MAX_SLOTS: u32 = 1 << 29;
 /// one past it).
 const MAX_SLOT_GAP: usize = 1 << 16;
 const FREE: u32 = u32::MAX;
+/// A live slot whose insert time is in `old_inserts`.
+const OLD: u32 = u32::MAX - 1;
 const NIL: u32 = u32::MAX;
+/// Entries older than this move to `old_inserts` at the next sweep, and the
+/// ledger sweeps whenever its clock has advanced this far: a slot's wrapping
+/// 32-bit time is then never more than 2^31 ms behind the clock.
+const SWEEP_MS: u64 = 1 << 30;
 /// The pseudo-site of entries whose insert site was not recorded.
 const UNRECORDED: usize = 0;
 
@@ -49,8 +55,10 @@ pub struct SiteLedger {
     newest: u32,
 }
 
-/// Insert time in ms since the ledger's epoch, wrapping: ages are exact up to
-/// 49 days and a slot costs 4 bytes. FREE marks a slot with no live entry.
+/// Insert time in ms since the ledger's epoch, wrapping every 49.7 days, so a
+/// slot costs 4 bytes: entries older than 12 days (rare, and a leak when they
+/// are) keep their full time in `old_inserts` instead and are marked OLD.
+/// FREE marks a slot with no live entry.
 #[derive(Clone, Copy)]
 struct Slot {
     inserted: u32,
@@ -157,6 +165,10 @@ pub struct Ledger {
     recorded: Vec<u64>,
     oldest_slot: u32,
     expiry: Option<Expiry>,
+    /// Full insert times of the live slots marked OLD.
+    old_inserts: SlotMap<u64>,
+    /// The clock at the last sweep into `old_inserts`.
+    swept_at: u64,
 }
 
 impl Ledger {
@@ -181,6 +193,8 @@ impl Ledger {
             recorded: Vec::new(),
             oldest_slot: NIL,
             expiry: (ttl_ms > 0).then(|| Expiry::new(ttl_ms, now)),
+            old_inserts: SlotMap::default(),
+            swept_at: now,
         }
     }
 
@@ -216,13 +230,12 @@ impl Ledger {
     }
 
     pub fn apply(&mut self, words: &[i32], now: u64) -> Result<(), LedgerError> {
+        self.advance_clock(now);
         let mut tally = Tally::default();
         let applied = self.apply_ops(words, now, &mut tally);
         // Also after an error: the operations before it were applied.
         self.settle(tally);
-        applied?;
-        self.now = self.now.max(now);
-        Ok(())
+        applied
     }
 
     fn apply_ops(&mut self, words: &[i32], now: u64, tally: &mut Tally) -> Result<(), LedgerError> {
@@ -233,6 +246,7 @@ impl Ledger {
             |op| match op {
                 Op::Time { ms } => {
                     stamp = ms;
+                    self.advance_clock(ms);
                     Ok(())
                 }
                 Op::Insert { slot, site } => self.insert(slot, site, stamp, tally),
@@ -263,7 +277,7 @@ impl Ledger {
 
     /// Takes every entry whose deadline is `<= now` out of the ledger.
     pub fn expire(&mut self, now: u64) -> Vec<Expired> {
-        self.now = self.now.max(now);
+        self.advance_clock(now);
         let Some(expiry) = self.expiry.as_mut() else {
             return Vec::new();
         };
@@ -376,12 +390,50 @@ impl Ledger {
         ms.wrapping_sub(self.epoch) as u32
     }
 
+    /// When a live slot's entry was inserted, in the map's clock.
+    fn inserted_at(&self, slot: u32) -> u64 {
+        let inserted = self.slots[slot as usize].inserted;
+        if inserted == OLD {
+            return self.old_inserts.get(&slot).copied().unwrap_or(self.now);
+        }
+        // Exact: no slot outside `old_inserts` is 2^31 ms or more behind the clock.
+        let behind = self.relative(self.now).wrapping_sub(inserted);
+        self.now.saturating_sub(u64::from(behind))
+    }
+
     fn age_of(&self, slot: u32, now: u64) -> u64 {
-        let age = self
-            .relative(now)
-            .wrapping_sub(self.slots[slot as usize].inserted);
-        // A clock that went backwards (a test's fake clock) gives age 0, not 49 days.
-        u64::from(age).min(now.saturating_sub(self.epoch))
+        // A clock that went backwards (a test's fake clock) gives age 0.
+        now.saturating_sub(self.inserted_at(slot))
+    }
+
+    /// Moves the ledger's clock forward (never back). Before it moves 2^30
+    /// ms past the last sweep, slots that old take their full time to
+    /// `old_inserts`, so ages stay exact however long an entry lives.
+    fn advance_clock(&mut self, now: u64) {
+        if now <= self.now {
+            return;
+        }
+        if now - self.swept_at >= SWEEP_MS {
+            self.sweep_old(now);
+        }
+        self.now = now;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn sweep_old(&mut self, now: u64) {
+        for slot in 0..self.slots.len() as u32 {
+            let inserted = self.slots[slot as usize].inserted;
+            if inserted == FREE || inserted == OLD {
+                continue;
+            }
+            let at = self.inserted_at(slot);
+            if now - at >= SWEEP_MS {
+                self.old_inserts.insert(slot, at);
+                self.slots[slot as usize].inserted = OLD;
+            }
+        }
+        self.swept_at = now;
     }
 
     #[inline(always)]
@@ -399,10 +451,14 @@ impl Ledger {
         if self.slots[at].inserted != FREE {
             return Err(LedgerError::AlreadyLive(slot));
         }
-        self.slots[at] = Slot {
-            // One millisecond in 2^32 would read as FREE: shift it by one.
-            inserted: self.relative(stamp).min(FREE - 1),
-        };
+        if self.now - stamp.min(self.now) >= SWEEP_MS {
+            self.insert_old(slot, stamp);
+        } else {
+            self.slots[at] = Slot {
+                // Two milliseconds in 2^32 would read as FREE or OLD: shift them.
+                inserted: self.relative(stamp).min(OLD - 1),
+            };
+        }
         if site == 0 {
             tally.inserts += 1;
         } else {
@@ -414,6 +470,15 @@ impl Ledger {
             expiry.schedule_unscheduled(slot, stamp);
         }
         Ok(())
+    }
+
+    /// A stamp already 2^30 ms behind the clock (a custom clock that went
+    /// back): its full time goes to `old_inserts` at once.
+    #[cold]
+    #[inline(never)]
+    fn insert_old(&mut self, slot: u32, stamp: u64) {
+        self.old_inserts.insert(slot, stamp);
+        self.slots[slot as usize] = Slot { inserted: OLD };
     }
 
     /// Makes `slot` an index of `slots` (and of the expiry schedule, which
@@ -508,6 +573,7 @@ impl Ledger {
         self.counts.removes += self.counts.live;
         self.counts.live = 0;
         self.slots.clear();
+        self.old_inserts.clear();
         self.site_links.clear();
         self.recorded.clear();
         self.oldest_slot = NIL;
@@ -531,6 +597,9 @@ impl Ledger {
         } else {
             UNRECORDED
         };
+        if self.slots[slot as usize].inserted == OLD {
+            self.old_inserts.remove(&slot);
+        }
         self.slots[slot as usize] = FREE_SLOT;
         if let Some(expiry) = self.expiry.as_mut() {
             expiry.cancel(slot);
@@ -696,6 +765,55 @@ mod tests {
         assert_eq!(info.age_ms, 150);
         assert_eq!(info.expires_in_ms, Some(100));
         assert_eq!(ledger.drain(&[], 250).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn ages_stay_exact_past_two_to_the_32_ms() {
+        const DAY: u64 = 86_400_000;
+        let start = 7 * DAY;
+        let mut ledger = Ledger::new(0, start);
+        // Slot 0 from the start, slot 1 recorded, slot 2 ten days later.
+        ledger.drain(&insert(0, 0), start).unwrap();
+        ledger.drain(&insert(1, 9), start).unwrap();
+        ledger.drain(&insert(2, 0), start + 10 * DAY).unwrap();
+        // Days of drains, some with nothing to do, up to 120 days.
+        let mut now = start + 10 * DAY;
+        while now < start + 120 * DAY {
+            now += DAY / 3;
+            ledger.drain(&[], now).unwrap();
+        }
+        let info = ledger.entry(0, now).unwrap();
+        assert_eq!((info.age_ms, info.inserted_at), (120 * DAY, start));
+        assert_eq!(ledger.entry(2, now).unwrap().age_ms, 110 * DAY);
+        ledger.set_oldest_slot(0);
+        assert_eq!(ledger.oldest_age_ms(now), Some(120 * DAY));
+        assert_eq!(
+            ledger.site_oldest_age_ms(&ledger.sites()[1], now),
+            Some(120 * DAY)
+        );
+        // Read later than the last drain (another thread's report).
+        assert_eq!(ledger.oldest_age_ms(now + 60 * DAY), Some(180 * DAY));
+        // A freed slot's old time goes with it.
+        ledger.drain(&[op(0, REMOVE)], now).unwrap();
+        ledger.drain(&insert(0, 0), now).unwrap();
+        assert_eq!(ledger.entry(0, now).unwrap().age_ms, 0);
+        assert_eq!(ledger.old_inserts.len(), 2);
+        ledger.drain(&[CLEAR as i32, 0], now).unwrap();
+        assert!(ledger.old_inserts.is_empty());
+    }
+
+    #[test]
+    fn one_jump_past_two_to_the_32_ms_and_a_stamp_far_behind_the_clock() {
+        let mut ledger = Ledger::new(0, 0);
+        ledger.drain(&insert(0, 0), 0).unwrap();
+        let later = (1 << 32) + 5_000;
+        ledger.drain(&[], later).unwrap();
+        assert_eq!(ledger.entry(0, later).unwrap().age_ms, later);
+        // A custom clock that went far back stamps an insert: its age is exact.
+        let mut log = vec![TIME as i32, 1_000, 0];
+        log.extend(insert(1, 0));
+        ledger.drain(&log, later).unwrap();
+        assert_eq!(ledger.entry(1, later).unwrap().age_ms, later - 1_000);
     }
 
     #[test]

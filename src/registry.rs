@@ -8,6 +8,7 @@ use crate::maintenance::DeferredLedger;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallSites {
@@ -37,9 +38,37 @@ pub struct MapInfo {
     /// How often the owner drains its operation log: the most a figure read
     /// from another thread can lag.
     pub flush_interval_ms: u32,
-    /// True when the map's clock is the wall clock (`Date.now`), so another
-    /// thread can age its entries with its own clock.
-    pub wall_clock: bool,
+    /// Set when the map has the default clock, so another thread can age
+    /// its entries at the owner's time now; `None` for a custom clock (ages
+    /// are then as of the owner's last drain).
+    pub clock_anchor: Option<ClockAnchor>,
+}
+
+/// The owner's default clock (JS `performance.timeOrigin + performance.now()`,
+/// monotonic) read once, with the `Instant` then. Both clocks are monotonic
+/// and run at one rate, so any thread tells the owner's clock now from it,
+/// whatever the wall clock or the reading thread's own time origin did since.
+#[derive(Clone, Copy, Debug)]
+pub struct ClockAnchor {
+    ms: u64,
+    at: Instant,
+}
+
+impl ClockAnchor {
+    /// `ms`: the owner's clock, read just before this call.
+    pub fn new(ms: u64) -> Self {
+        ClockAnchor {
+            ms,
+            at: Instant::now(),
+        }
+    }
+
+    /// The owner's clock now (never ahead of it: the `Instant` was taken
+    /// after the owner read its clock).
+    pub fn now_ms(&self) -> u64 {
+        self.ms
+            .saturating_add(u64::try_from(self.at.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
 }
 
 pub struct MapEntry {
@@ -93,7 +122,7 @@ mod tests {
             call_sites: CallSites::All,
             sample_rate: 1,
             flush_interval_ms: 1000,
-            wall_clock: true,
+            clock_anchor: Some(ClockAnchor::new(0)),
         }
     }
 

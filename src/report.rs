@@ -7,7 +7,6 @@ use crate::interner::Interner;
 use crate::ledger::{Counts, Ledger, SiteLedger};
 use crate::registry::{CallSites, MapEntry};
 use serde::Serialize;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const DEFAULT_SITE_LIMIT: u32 = 20;
 
@@ -78,14 +77,9 @@ pub fn selected(entry: &MapEntry, options: &Options) -> bool {
         .is_none_or(|name| *name == entry.info.name)
 }
 
-fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// `now` is the owner's clock when the owner asks; other threads pass `None`
-/// and the wall clock is used (never earlier than the last drain).
+/// and the owner's clock is told from its anchor (never earlier than the
+/// last drain; a custom clock's map is read as of its last drain).
 pub fn map_report(
     entry: &MapEntry,
     options: &Options,
@@ -94,13 +88,7 @@ pub fn map_report(
 ) -> MapReport {
     let ledger = entry.ledger.lock();
     let now = now
-        .unwrap_or_else(|| {
-            if entry.info.wall_clock {
-                wall_clock_ms()
-            } else {
-                0
-            }
-        })
+        .unwrap_or_else(|| entry.info.clock_anchor.map_or(0, |anchor| anchor.now_ms()))
         .max(ledger.now());
     let counts = ledger.counts();
     let scale = Scale::of(&ledger, entry.info.call_sites);
@@ -302,7 +290,7 @@ mod tests {
             call_sites: mode,
             sample_rate: 4,
             flush_interval_ms: 100,
-            wall_clock: false,
+            clock_anchor: None,
         }
     }
 

@@ -457,6 +457,21 @@ onExpireRow('throws', boom, () => {}, async () => {
   assert.equal(mine.length, 2, 'one HandleLedgerWarning per entry, carrying the Boom as cause')
 })
 onExpireRow('throws a non-Error (a Symbol)', () => { throw Symbol('not an error') }, () => {})
+// Thrown values that break a naive `error.message`: every due entry is still
+// handed over, and each throw is one warning.
+const HOSTILE_THROWN = {
+  'a revoked Proxy': () => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy },
+  'an object whose message getter throws': () => Object.defineProperty({}, 'message', { get: boom }),
+  'a proxy whose traps throw': trapsThrow,
+  'an Error whose message getter throws': () => Object.defineProperty(new Error('x'), 'message', { get: boom })
+}
+for (const [what, make] of Object.entries(HOSTILE_THROWN)) {
+  onExpireRow(`throws ${what}`, () => { throw make() }, () => {}, async fx => {
+    await new Promise(resolve => setImmediate(resolve))
+    const mine = warnings.filter(w => w.name === 'HandleLedgerWarning' && w.message.includes(`"${fx.name}": onExpire threw`))
+    assert.equal(mine.length, 2, 'one warning per entry, described without reading the thrown value unguarded')
+  })
+}
 onExpireRow('is a proxy whose apply trap throws', new Proxy(() => {}, { apply: boom }), () => {})
 let reentrantMap = null
 onExpireRow('re-enters: sets the expired key again', entry => { reentrantMap.set(entry.key, 'back') }, fx => {
@@ -470,6 +485,93 @@ onExpireRow('calls purgeExpired() again', () => assert.equal(reentrantMap.purgeE
 onExpireRow('reads a report and the registry', () => { reentrantMap.report({ oldest: 5, includeKeys: true }); registry.snapshot() }, () => {})
 onExpireRow('closes the map', () => reentrantMap.close(), () => {}, null)
 ROWS[ROWS.length - 1].closed = true
+
+// ---- the stack's edge ----------------------------------------------------------------
+
+const UNWIND = Symbol('unwind')
+/** Recurses until the stack overflows, unwinds `back` frames and calls `fn` there. */
+function nearStackEdge (back, fn) {
+  let remaining = back
+  let outcome
+  function dive () {
+    try {
+      dive()
+    } catch (error) {
+      if (outcome !== undefined) return
+      if (error !== UNWIND && !(error instanceof RangeError)) throw error
+      if (remaining-- > 0) throw UNWIND
+      try {
+        outcome = { value: fn() }
+      } catch (thrown) {
+        outcome = { error: thrown }
+      }
+    }
+  }
+  dive()
+  return outcome
+}
+// Each mutator, called ever further from the stack's edge until it
+// completes: each attempt before throws RangeError and changes nothing.
+const EDGE_CALLS = [
+  ['map.set', 'a new key', map => map.set('edge', 1), model => model.set('edge', 1)],
+  ['map.set', 'an overwrite', map => map.set('a', 'edge'), model => model.set('a', 'edge')],
+  ['map.delete', 'a present key', map => map.delete('a'), model => model.delete('a')],
+  ['map.touch', 'a present key', map => map.touch('a'), () => {}],
+  ['map.clear', '', map => map.clear(), model => model.clear()]
+]
+for (const callSites of ['all', 'sampled', 'off']) {
+  for (const [fn, what, call, mirror] of EDGE_CALLS) {
+    row(fn, `${what} at the stack's edge (callSites '${callSites}')`, 'accepted', ({ map }) => {
+      const before = [...map.entries()]
+      for (let back = 0; back < 10_000; back++) {
+        const outcome = nearStackEdge(back, () => call(map))
+        if (outcome.error === undefined) return
+        assert.ok(outcome.error instanceof RangeError, String(outcome.error))
+        sameEntries([...map.entries()], before, `${back} frames from the edge`)
+        assert.equal(map.report().live, map.size)
+      }
+      assert.fail('never completed')
+    }, { options: { callSites, sampleRate: 2 }, mirror: ({ model }) => mirror(model) })
+  }
+}
+
+// ---- time ------------------------------------------------------------------------------
+
+// The wall clock stepped either way changes nothing for a map on the
+// default (monotonic) clock: no early expiry, no held entry, no odd age.
+for (const [label, offset] of [['forward a minute', 60_000], ['back an hour', -3_600_000], ['forward a year', 365 * 86_400_000]]) {
+  row('map.purgeExpired', `Date.now() stepped ${label} (default clock, TTL 10 s)`, 'accepted', ({ map }) => {
+    const realNow = Date.now
+    Date.now = () => realNow() + offset
+    try {
+      assert.equal(map.purgeExpired(), 0)
+      assert.ok(map.info('a').ageMs < 10_000, 'the age does not follow the wall clock')
+      assert.ok(map.report().oldestAgeMs < 10_000)
+    } finally {
+      Date.now = realNow
+    }
+  }, { options: { clock: undefined }, mirror: () => {} })
+}
+// A custom clock is the map's time, both ways: back, nothing expires and
+// ages are 0; forward past the TTL, everything due expires.
+row('map.purgeExpired', 'clock() stepped back 15 minutes, then past the TTL', 'accepted', ({ map, clock }) => {
+  clock.now -= 900_000
+  assert.equal(map.purgeExpired(), 0)
+  assert.equal(map.info('a').ageMs, 0)
+  clock.now += 900_000 + 10_000
+  assert.equal(map.purgeExpired(), 3)
+}, { mirror: ({ model }) => model.clear() })
+// Entries older than 2^32 ms (49.7 days): ages do not wrap.
+for (const [label, older] of [['2^32 ms', 2 ** 32], ['2^32 + 1 ms', 2 ** 32 + 1], ['a year', 365 * 86_400_000], ['2^40 ms', 2 ** 40]]) {
+  row('map.info / report', `entries ${label} old`, 'accepted', ({ map, clock }) => {
+    clock.now += older
+    assert.equal(map.info('a').ageMs, older)
+    const report = map.report({ oldest: 3 })
+    assert.equal(report.oldestAgeMs, older)
+    assert.deepEqual(report.oldestEntries.map(e => e.ageMs), [older, older, older])
+    assert.equal(Math.max(...report.sites.map(site => site.oldestAgeMs)), older)
+  }, { options: { ttl: 0 }, mirror: () => {} })
+}
 
 // registry.diff.
 row('registry.diff', '(undefined, undefined)', TypeError, () => registry.diff())

@@ -28,6 +28,10 @@ for (const seed of SEEDS) {
   })
 }
 
+function useStack (frames) {
+  return frames === 0 ? 0 : 1 + useStack(frames - 1)
+}
+
 // The fuzzer must be able to fail: maps with planted bugs are caught, and the
 // reproduction is minimised to a few operations.
 const PLANTED = {
@@ -39,6 +43,13 @@ const PLANTED = {
   },
   'keys() iterates a copy, blind to changes during iteration': class extends HandleMap {
     keys () { return [...super.keys()][Symbol.iterator]() }
+  },
+  'delete() throws after the key left the map, near the stack\'s edge': class extends HandleMap {
+    delete (key) {
+      const had = super.delete(key)
+      useStack(16)
+      return had
+    }
   },
   'expired entries never reach onExpire': class extends HandleMap {
     constructor (first, second) {

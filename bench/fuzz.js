@@ -14,6 +14,12 @@
 // onExpire that re-enters the map); info(); the report's figures per map and,
 // with callSites 'all', per insert site (live = inserts - removes - expired);
 // oldest ages; the registry snapshot and diff figures; the maxSize refusal.
+// Also: an onExpire that throws values a naive `error.message` cannot read
+// (every due entry still handed over, one warning each); set/delete/touch/
+// clear called near the stack's edge (completed, or a RangeError and no
+// change); the default monotonic clock (driven through a fake `performance`)
+// with the wall clock (`Date.now`) stepped both ways, which must change
+// nothing; clock jumps past 2^32 ms.
 //
 // Keys: every kind a Map takes (numbers incl. NaN, -0, +-Infinity; strings;
 // booleans, null, undefined; BigInts; symbols incl. registered and well-known;
@@ -88,16 +94,69 @@ function fuzzSetC (map, key, value) { return map.set(key, value) }
 function fuzzIterSet (map, key, value) { return map.set(key, value) }
 function fuzzExpireSet (map, key, value) { return map.set(key, value) }
 function fuzzBulkSet (map, key, value) { return map.set(key, value) }
+function fuzzEdgeSet (map, key, value) { return map.set(key, value) }
 function fuzzConstruct (MapClass, entries, options) { return new MapClass(entries, options) }
 const SETTERS = [fuzzSetA, fuzzSetB, fuzzSetC]
-const SITE_NAMES = new Set(['fuzzSetA', 'fuzzSetB', 'fuzzSetC', 'fuzzIterSet', 'fuzzExpireSet', 'fuzzBulkSet', 'fuzzConstruct'])
+const SITE_NAMES = new Set(['fuzzSetA', 'fuzzSetB', 'fuzzSetC', 'fuzzIterSet', 'fuzzExpireSet', 'fuzzBulkSet', 'fuzzEdgeSet', 'fuzzConstruct'])
 
 function siteLabel (siteText) {
   if (typeof siteText !== 'string') return null
   const match = /^(?:async )?(\w+) \(/.exec(siteText)
   if (match && SITE_NAMES.has(match[1])) return match[1]
   if (/^new /.test(siteText)) return 'fuzzConstruct' // a subclass's constructor
+  if (siteText === '<native> (unknown location)') return 'unknownSite' // captured at the stack's edge
   return `<unexpected site ${siteText}>`
+}
+
+// ---- hostile callbacks and the stack's edge ----------------------------------
+
+// What a 'throwHostile' onExpire throws, by the entry's value; the same text
+// runs here and in a printed reproduction.
+const HOSTILE_THROW_SOURCE = `value => {
+  const kind = typeof value === 'number' ? value % 3 : 0
+  if (kind === 0) { const r = Proxy.revocable({}, {}); r.revoke(); throw r.proxy }
+  if (kind === 1) throw Object.defineProperty({}, 'message', { get () { throw new Error('message getter') } })
+  throw Symbol('thrown')
+}`
+const hostileThrow = new Function(`return ${HOSTILE_THROW_SOURCE}`)() // eslint-disable-line no-new-func
+
+// Recurses until the stack overflows, unwinds `back` frames and calls `fn`:
+// `{ value }` or `{ error }`. The same text runs in a printed reproduction.
+const NEAR_STACK_EDGE_SOURCE = `function nearStackEdge (back, fn) {
+  const UNWIND = {}
+  let remaining = back
+  let outcome
+  function dive () {
+    try {
+      dive()
+    } catch (error) {
+      if (outcome !== undefined) return
+      if (error !== UNWIND && !(error instanceof RangeError)) throw error
+      if (remaining-- > 0) throw UNWIND
+      try { outcome = { value: fn() } } catch (thrown) { outcome = { error: thrown } }
+    }
+  }
+  dive()
+  return outcome
+}`
+const nearStackEdge = new Function(`return ${NEAR_STACK_EDGE_SOURCE}`)() // eslint-disable-line no-new-func
+// How many frames back the last edge operation first completed: the next
+// one starts its sweep a little nearer the edge (cold code needs hundreds
+// of frames, optimized code a few).
+let edgeReach = 0
+
+// The default clock reads performance.timeOrigin + performance.now(): a case
+// on it drives both, so its time is the case's clock, exactly.
+function fakePerformance (read) {
+  const realNow = performance.now
+  const origin = Object.getOwnPropertyDescriptor(performance, 'timeOrigin')
+  Object.defineProperty(performance, 'timeOrigin', { value: 0, configurable: true })
+  performance.now = read
+  return () => {
+    performance.now = realNow
+    if (origin === undefined) delete performance.timeOrigin
+    else Object.defineProperty(performance, 'timeOrigin', origin)
+  }
 }
 
 // ---- case generation --------------------------------------------------------
@@ -114,7 +173,9 @@ function generateCase (seed, maxOps) {
     maxSize: r.chance(0.2) ? r.pick([0, 1, 3, 8, 20]) : Infinity,
     start: r.pick([0, 1000, 2 ** 32 - 3, 1.7e12, 2 ** 40 + 0.5]),
     fractionalClock: r.chance(0.2),
-    onExpire: r.pick(['record', 'record', 'reinsert', 'deleteOther']),
+    // 'default': the monotonic clock, through a fake performance.now.
+    clock: r.chance(0.25) ? 'default' : 'custom',
+    onExpire: r.pick(['record', 'record', 'reinsert', 'deleteOther', 'throwHostile']),
     victim: 0,
     entries: null
   }
@@ -126,7 +187,7 @@ function generateCase (seed, maxOps) {
     config.entries = Array.from({ length: r.below(6) }, () => [key(), r.below(1000)])
   }
   const span = Math.max(1, Math.ceil(ttl))
-  const dt = () => r.pick([0, 1, span - 1, span, span + 1, r.below(3 * span + 1), 1000]) + (config.fractionalClock ? r.pick([0, 0.25, 0.75]) : 0)
+  const dt = () => (r.chance(0.01) ? 2 ** 32 + r.below(5) : r.pick([0, 1, span - 1, span, span + 1, r.below(3 * span + 1), 1000])) + (config.fractionalClock ? r.pick([0, 0.25, 0.75]) : 0)
   const action = () => {
     switch (r.below(9)) {
       case 0: return ['deleteCurrent']
@@ -153,11 +214,19 @@ function generateCase (seed, maxOps) {
     else if (n < 850) ops.push(['purge'])
     else if (n < 890) ops.push(['report', r.pick([0, 0, 1, 3, 50]), r.chance(0.5)])
     else if (n < 910) ops.push(['snapshot'])
-    else if (n < 998) {
+    else if (n < 990) {
       const plan = []
       const actions = r.below(5)
       for (let a = 0; a < actions; a++) plan.push([r.below(12), action()])
       ops.push(['iterate', r.pick(ITERATION_KINDS), plan])
+    } else if (n < 995) {
+      // Sets near the edge only without call sites: a capture that throws
+      // there still spends the sampling countdown (fixed separately).
+      ops.push(['edge', r.pick(config.callSites === 'off' ? ['set', 'set', 'delete', 'touch', 'clear'] : ['delete', 'touch', 'clear']), key(), r.below(1000)])
+    } else if (n < 998 || config.clock === 'default') {
+      // A default-clock case has no bulk: a full log handed over mid-way
+      // stamps its operations at a moment the model does not track.
+      ops.push(['wallStep', r.pick([60_000, -3_600_000, 86_400_000, -1])])
     } else {
       ops.push(['bulk', r.pick([100, 100, 3000]), r.pick([1, 2, 10])])
     }
@@ -207,6 +276,38 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
   // with the clock rounded down.
   const now = () => Math.ceil(clockValue)
   const dueNow = () => Math.floor(clockValue)
+  // On the default clock, operations are stamped by the next drain: until
+  // then an entry's insert time or deadline is pending. `logged` says
+  // whether anything waits in the log (a drain happens only then), and
+  // `ledgerNow` is the ledger's clock: its latest stamp.
+  const onDefaultClock = config.clock === 'default'
+  const pending = new Set()
+  let logged = false
+  let ledgerNow = -Infinity
+  const stamp = entry => {
+    if (onDefaultClock) {
+      pending.add(entry)
+    } else {
+      if (entry.inserted === null) entry.inserted = now()
+      entry.deadline = now() + ttl
+      ledgerNow = Math.max(ledgerNow, now())
+    }
+    logged = true
+  }
+  // A drain (info/report/purge/snapshot). On the default clock a flush
+  // drains only a log with something in it; an expiry tick (`always`) does.
+  const drain = (always = false) => {
+    if (onDefaultClock && !logged && !always) return
+    for (const entry of pending) {
+      if (entry.inserted === null) entry.inserted = now()
+      entry.deadline = now() + ttl
+    }
+    pending.clear()
+    logged = false
+    ledgerNow = Math.max(ledgerNow, now())
+  }
+  // The clock a read ages entries at: the ledger's, or later.
+  const readNow = () => Math.max(dueNow(), ledgerNow)
   const ttl = Math.ceil(config.ttl)
   const recorded = config.callSites === 'all'
   let performed = 0
@@ -232,13 +333,15 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
     const entry = model.get(key)
     if (entry !== undefined) {
       entry.value = value
-      entry.deadline = now() + ttl
+      stamp(entry)
       counts.overwrites++
       siteOf(entry.site).overwrites++
       return 'overwrite'
     }
     if (model.size >= config.maxSize) return 'full'
-    model.set(key, { value, inserted: now(), deadline: now() + ttl, site: label })
+    const fresh = { value, inserted: null, deadline: null, site: label }
+    model.set(key, fresh)
+    stamp(fresh)
     counts.inserts++
     const s = siteOf(label)
     s.inserts++
@@ -249,6 +352,8 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
     const entry = model.get(key)
     if (entry === undefined) return false
     model.delete(key)
+    pending.delete(entry)
+    logged = true
     counts.removes++
     const s = siteOf(entry.site)
     s.removes++
@@ -257,6 +362,8 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
   }
   const modelClear = () => {
     counts.removes += model.size
+    pending.clear()
+    logged = true
     for (const s of sites.values()) {
       s.removes += s.live
       s.live = 0
@@ -294,7 +401,7 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
     const key = keys[keyIndex]
     performed++
     const entry = model.get(key)
-    if (entry !== undefined) entry.deadline = now() + ttl
+    if (entry !== undefined) stamp(entry)
     expect('touch', map.touch(key), entry !== undefined, `touch(${describeValue(key)})`)
   }
 
@@ -302,6 +409,7 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
   let handed = []
   const onExpire = entry => {
     handed.push(entry)
+    if (config.onExpire === 'throwHostile') hostileThrow(entry.value)
     if (config.onExpire === 'reinsert' && typeof entry.value === 'number' && entry.value % 3 === 0 && map.size < config.maxSize) {
       fuzzExpireSet(map, entry.key, entry.value + 1)
     } else if (config.onExpire === 'deleteOther') {
@@ -310,11 +418,22 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
   }
   const doPurge = () => {
     performed++
+    if (ttl > 0 || logged) drain(true)
     const due = ttl > 0 ? [...model].filter(([, e]) => e.deadline <= dueNow()) : []
     handed = []
-    const count = map.purgeExpired()
+    // Warnings counted, not printed: one per onExpire that threw.
+    let warned = 0
+    const realEmitWarning = process.emitWarning
+    process.emitWarning = () => { warned++ }
+    let count
+    try {
+      count = map.purgeExpired()
+    } finally {
+      process.emitWarning = realEmitWarning
+    }
     const got = handed
     handed = []
+    expect('purge', warned, config.onExpire === 'throwHostile' ? got.length : 0, 'warnings for onExpire errors')
     expect('purge', count, due.length, `purgeExpired() at ${now()} (due: ${due.map(([k, e]) => `${describeValue(k)}@${e.deadline}`).join(', ') || 'none'})`)
     expect('purge', got.length, due.length, 'entries handed to onExpire')
     const dueKeys = new Map(due)
@@ -366,7 +485,9 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
 
   const doReport = (oldest, includeKeys) => {
     performed++
+    drain()
     const report = map.report({ limit: 1000, oldest, includeKeys })
+    const now = readNow
     compareFigures('report', report, 'report')
     expect('report', report.overwrites, counts.overwrites, 'report overwrites')
     expect('report', report.at, now(), 'report at')
@@ -413,6 +534,7 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
 
   const doSnapshot = () => {
     performed++
+    drain()
     const snapshot = registry.snapshot()
     const mine = snapshot.maps.filter(m => m.id === nativeLedgerOf(map).id)
     expect('snapshot', mine.length, 1, 'maps with this id in the snapshot')
@@ -433,11 +555,14 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
   const doInfo = keyIndex => {
     const key = keys[keyIndex]
     performed++
-    const info = map.info(key)
     const entry = model.get(key)
+    if (entry !== undefined) drain()
+    const now = readNow
+    const info = map.info(key)
     if (entry === undefined) return expect('info', info, undefined, `info(${describeValue(key)}) of an absent key`)
     if (info === undefined) fail('info', `info(${describeValue(key)}) is undefined for a live key`)
-    expect('info', info.insertedAt, entry.inserted, 'info insertedAt')
+    // On the default clock insertedAt is wall-clock time, for display.
+    if (!onDefaultClock) expect('info', info.insertedAt, entry.inserted, 'info insertedAt')
     expect('info', info.ageMs, now() - entry.inserted, 'info ageMs')
     expect('info', info.expiresInMs, ttl > 0 ? Math.max(0, entry.deadline - now()) : null, 'info expiresInMs')
     if (recorded) expect('info', siteLabel(info.site), entry.site, 'info site')
@@ -514,6 +639,67 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
     }
   }
 
+  // set/delete/touch/clear called ever further from the stack's edge until
+  // it completes (and then as the model says): each attempt before must
+  // throw RangeError and change nothing.
+  const doEdge = (kind, keyIndex, value) => {
+    const key = keys[keyIndex]
+    performed++
+    const calls = {
+      set: () => fuzzEdgeSet(map, key, value),
+      delete: () => map.delete(key),
+      touch: () => map.touch(key),
+      clear: () => map.clear()
+    }
+    // A new key into a full map: its RangeError is the answer.
+    const refused = error => kind === 'set' && !model.has(key) && model.size >= config.maxSize && error instanceof RangeError && /is full/.test(error.message)
+    let outcome
+    for (let back = Math.max(0, edgeReach - 12); ; back++) {
+      outcome = nearStackEdge(back, calls[kind])
+      if (outcome.error === undefined || refused(outcome.error)) {
+        edgeReach = back
+        break
+      }
+      if (!(outcome.error instanceof RangeError)) fail('edge', `${kind} near the stack's edge threw ${outcome.error && outcome.error.stack}`)
+      if (back > 10_000) fail('edge', `${kind} never completed`)
+      expect('edge', map.size, model.size, `size after ${kind} threw RangeError ${back} frames from the edge`)
+      expect('edge', map.has(key), model.has(key), `has(${describeValue(key)}) after ${kind} threw RangeError ${back} frames from the edge`)
+    }
+    switch (kind) {
+      case 'set': {
+        // Near the edge the capture itself may find no frame: the site is
+        // then an unknown location, which the map says.
+        let label = 'fuzzEdgeSet'
+        if (recorded && !model.has(key) && outcome.error === undefined) {
+          drain()
+          label = siteLabel(map.info(key).site)
+          if (label !== 'fuzzEdgeSet' && label !== 'unknownSite') fail('edge', `set near the stack's edge recorded site ${label}`)
+        }
+        const full = modelInsertOrOverwrite(key, value, label) === 'full'
+        if (full !== (outcome.error !== undefined)) fail('edge', `set(${describeValue(key)}) near the stack's edge: ${full ? 'a full map did not refuse it' : `threw ${outcome.error}`}`)
+        if (full) return
+        if (outcome.value !== map) fail('edge', 'set() did not return the map')
+        return
+      }
+      case 'delete': return expect('edge', outcome.value, modelDelete(key), `delete(${describeValue(key)}) near the stack's edge`)
+      case 'touch': {
+        const entry = model.get(key)
+        if (entry !== undefined) stamp(entry)
+        return expect('edge', outcome.value, entry !== undefined, `touch(${describeValue(key)}) near the stack's edge`)
+      }
+      case 'clear': modelClear(); return expect('edge', outcome.value, undefined, 'clear() near the stack\'s edge')
+    }
+  }
+  // The wall clock stepped (NTP, a VM resume): no map may notice.
+  const realDateNow = Date.now
+  let wallOffset = 0
+  const doWallStep = offset => {
+    performed++
+    wallOffset += offset
+    Date.now = () => realDateNow() + wallOffset
+  }
+  const restorePerformance = onDefaultClock ? fakePerformance(() => clockValue) : () => {}
+
   try {
     // Construction (with entries, like Map's constructor).
     at = -1
@@ -525,7 +711,7 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
       maxSize: config.maxSize,
       strict: false,
       flushInterval: 60_000,
-      clock: () => clockValue,
+      clock: onDefaultClock ? undefined : () => clockValue,
       onExpire
     }
     if (config.entries !== null) {
@@ -561,6 +747,8 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
         case 'snapshot': doSnapshot(); break
         case 'iterate': doIterate(op[1], op[2]); break
         case 'bulk': doBulk(op[1], op[2]); break
+        case 'edge': doEdge(op[1], op[2], op[3]); break
+        case 'wallStep': doWallStep(op[1]); break
         default: throw new Error(`unknown op ${op[0]}`)
       }
       expect(op[0], map.size, model.size, `size after ${op[0]}`)
@@ -580,6 +768,9 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
     const check = error instanceof Divergence ? error.check : `exception in ${at >= 0 && at < ops.length ? ops[at][0] : at < 0 ? 'construct' : 'end'}`
     const message = error instanceof Divergence ? error.message : `threw ${error && error.stack}`
     return { ops: performed, failure: { at, check, message } }
+  } finally {
+    Date.now = realDateNow
+    restorePerformance()
   }
 }
 
@@ -649,6 +840,11 @@ function reproduction ({ config, ops }, failure) {
       case 'purge': return `${indent}map.purgeExpired()`
       case 'report': return `${indent}map.report({ limit: 1000, oldest: ${op[1]}, includeKeys: ${op[2]} })`
       case 'snapshot': return `${indent}registry.snapshot()`
+      case 'edge': {
+        const call = op[1] === 'set' ? `map.set(${useKey(op[2])}, ${op[3]})` : op[1] === 'clear' ? 'map.clear()' : `map.${op[1]}(${useKey(op[2])})`
+        return `${indent}for (let back = 0; nearStackEdge(back, () => ${call}).error !== undefined; back++) console.log(map.size)`
+      }
+      case 'wallStep': return `${indent}wallOffset += ${op[1]}; Date.now = () => realDateNow() + wallOffset`
       case 'bulk': return `${indent}for (let i = 0; i < ${op[1]}; i++) map.set(\`bulk\${i}\`, i)\n${indent}for (let i = 0; i < ${op[1]}; i++) if (${op[2]} === 1 || i % ${op[2]} !== 0) map.delete(\`bulk\${i}\`)`
       case 'iterate': {
         const plan = op[2].map(([step, action]) => {
@@ -669,17 +865,24 @@ function reproduction ({ config, ops }, failure) {
   const entries = config.entries === null ? '' : `[${config.entries.map(([k, v]) => `[${useKey(k)}, ${v}]`).join(', ')}], `
   const onExpire = config.onExpire === 'reinsert'
     ? 'entry => { if (typeof entry.value === \'number\' && entry.value % 3 === 0 && map.size < maxSize) map.set(entry.key, entry.value + 1) }'
-    : config.onExpire === 'deleteOther' ? `() => { map.delete(${useKey(config.victim)}) }` : 'entry => {}'
+    : config.onExpire === 'deleteOther'
+      ? `() => { map.delete(${useKey(config.victim)}) }`
+      : config.onExpire === 'throwHostile' ? `entry => { (${HOSTILE_THROW_SOURCE.replace(/\n\s*/g, ' ')})(entry.value) }` : 'entry => {}'
   const keyLines = [...used].sort((a, b) => a - b).map(k => `  ${k}: ${KEY_SPECS[k][0]},`)
   lines.push(
     `const { HandleMap, registry } = require(${JSON.stringify(require('node:path').join(__dirname, '..'))})`,
     ...(keyLines.some(l => l.includes('throwingTraps')) ? ['const throwingTraps = { get () { throw new Error(\'trap\') }, ownKeys () { throw new Error(\'trap\') }, getPrototypeOf () { throw new Error(\'trap\') } }'] : []),
     `let now = ${config.start}`,
+    ...(config.clock === 'default'
+      ? ['// The default clock, driven by `now`', 'Object.defineProperty(performance, \'timeOrigin\', { value: 0 })', 'performance.now = () => now']
+      : []),
+    ...(ops.some(op => op[0] === 'edge') ? [NEAR_STACK_EDGE_SOURCE] : []),
+    ...(ops.some(op => op[0] === 'wallStep') ? ['const realDateNow = Date.now', 'let wallOffset = 0'] : []),
     `const maxSize = ${config.maxSize}`,
     'const keys = {',
     ...keyLines,
     '}',
-    `const map = new HandleMap(${entries}{ ttl: ${config.ttl}, callSites: '${config.callSites}', sampleRate: ${config.sampleRate}, maxSize, strict: false, flushInterval: 60000, clock: () => now, onExpire: ${onExpire} })`,
+    `const map = new HandleMap(${entries}{ ttl: ${config.ttl}, callSites: '${config.callSites}', sampleRate: ${config.sampleRate}, maxSize, strict: false, flushInterval: 60000, ${config.clock === 'default' ? '' : 'clock: () => now, '}onExpire: ${onExpire} })`,
     ...body
   )
   if (failure.at >= ops.length) lines.push(`map.report({ limit: 1000 })   // <- ${failure.check}: ${failure.message.split('\n')[0]}`)

@@ -14,7 +14,7 @@
 //! that generation. Lists are compacted when most members are stale, so
 //! memory stays within a small factor of the live entries.
 
-use crate::wheel::Wheel;
+use crate::wheel::{Wheel, MAX_DELAY_MS};
 use std::collections::TryReserveError;
 
 const NONE: u32 = u32::MAX;
@@ -27,6 +27,8 @@ struct Generation {
     deadline: u64,
     slots: Vec<u32>,
     live: u32,
+    /// Off the wheel, in `parked`: its deadline is beyond the wheel's reach.
+    parked: bool,
 }
 
 pub struct Expiry {
@@ -37,6 +39,11 @@ pub struct Expiry {
     /// The generation that takes new entries stamped at its stamp.
     current: u32,
     slot_generation: Vec<u32>,
+    /// Generations whose deadline lies more than the wheel's longest delay
+    /// past the time it has advanced to (stamped after a long gap between
+    /// expiry ticks, or by a custom clock that jumped): the wheel would clamp
+    /// them and expire them early. They join the wheel once it is close.
+    parked: Vec<u32>,
 }
 
 impl Expiry {
@@ -48,6 +55,7 @@ impl Expiry {
             free_ids: Vec::new(),
             current: NONE,
             slot_generation: Vec::new(),
+            parked: Vec::new(),
         }
     }
 
@@ -139,7 +147,15 @@ impl Expiry {
 
     /// The earliest moment something can expire (a lower bound).
     pub fn next_deadline(&self) -> Option<u64> {
-        self.wheel.next_deadline()
+        let parked = self
+            .parked
+            .iter()
+            .map(|&id| self.generations[id as usize].deadline)
+            .min();
+        match (self.wheel.next_deadline(), parked) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Appends every slot due at `now` to `expired`, oldest generation first
@@ -147,6 +163,9 @@ impl Expiry {
     pub fn advance(&mut self, now: u64, expired: &mut Vec<u32>) {
         let mut due = Vec::new();
         self.wheel.advance(now, &mut due);
+        if !self.parked.is_empty() {
+            self.unpark(now, &mut due);
+        }
         for id in due {
             let slots = std::mem::take(&mut self.generations[id as usize].slots);
             for slot in slots {
@@ -159,8 +178,32 @@ impl Expiry {
         }
     }
 
+    /// Parked generations now due join `due` (after the wheel's: their
+    /// deadlines are later); those now within reach join the wheel.
+    #[cold]
+    #[inline(never)]
+    fn unpark(&mut self, now: u64, due: &mut Vec<u32>) {
+        for id in std::mem::take(&mut self.parked) {
+            let deadline = self.generations[id as usize].deadline;
+            if deadline <= now {
+                self.generations[id as usize].parked = false;
+                due.push(id);
+            } else if self.within_reach(deadline) {
+                self.generations[id as usize].parked = false;
+                self.wheel.schedule(id, deadline);
+            } else {
+                self.parked.push(id);
+            }
+        }
+    }
+
+    fn within_reach(&self, deadline: u64) -> bool {
+        deadline < self.wheel.elapsed().saturating_add(MAX_DELAY_MS)
+    }
+
     pub fn clear(&mut self) {
         self.wheel.clear();
+        self.parked.clear();
         self.generations.clear();
         self.free_ids.clear();
         self.slot_generation.clear();
@@ -184,6 +227,7 @@ impl Expiry {
             deadline,
             slots: Vec::new(),
             live: 0,
+            parked: false,
         };
         let id = match self.free_ids.pop() {
             Some(id) => {
@@ -195,7 +239,12 @@ impl Expiry {
                 (self.generations.len() - 1) as u32
             }
         };
-        self.wheel.schedule(id, deadline);
+        if self.within_reach(deadline) {
+            self.wheel.schedule(id, deadline);
+        } else {
+            self.generations[id as usize].parked = true;
+            self.parked.push(id);
+        }
         self.current = id;
         id
     }
@@ -205,6 +254,9 @@ impl Expiry {
         let generation = &mut self.generations[id as usize];
         generation.slots = Vec::new();
         generation.live = 0;
+        if std::mem::take(&mut generation.parked) {
+            self.parked.retain(|&parked| parked != id);
+        }
         self.free_ids.push(id);
         if self.current == id {
             self.current = NONE;
@@ -232,6 +284,31 @@ impl Expiry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deadline_beyond_the_wheels_reach_is_never_early() {
+        let mut expiry = Expiry::new(5, 1_000);
+        // Stamped 2^32 ms after the wheel last advanced.
+        let stamp = 1_000 + (1 << 32);
+        expiry.schedule(1, stamp);
+        expiry.schedule(2, stamp + 1);
+        assert_eq!(expiry.deadline(1), Some(stamp + 5));
+        assert_eq!(expiry.next_deadline(), Some(stamp + 5));
+        let mut out = Vec::new();
+        for now in [1_000 + (1 << 31), stamp, stamp + 4] {
+            expiry.advance(now, &mut out);
+            assert!(out.is_empty(), "expired early at {now}");
+        }
+        expiry.advance(stamp + 5, &mut out);
+        assert_eq!(out, vec![1]);
+        expiry.advance(stamp + 6, &mut out);
+        assert_eq!(out, vec![1, 2]);
+        // A parked generation emptied by cancels is forgotten.
+        expiry.schedule(3, stamp + (1 << 33));
+        expiry.cancel(3);
+        assert!(expiry.parked.is_empty());
+        assert!(expiry.is_empty());
+    }
 
     #[test]
     fn entries_expire_with_their_generation_in_order() {

@@ -103,6 +103,11 @@ impl Wheel {
         }
     }
 
+    /// The time the wheel has advanced to.
+    pub fn elapsed(&self) -> u64 {
+        self.elapsed
+    }
+
     /// Number of scheduled slots.
     pub fn len(&self) -> usize {
         self.len

@@ -33,13 +33,14 @@ export interface HandleMapOptions<K, V> {
   maxSize?: number
   /** How often the operation log is drained (ms): TTL resolution and cross-thread lag. Default ttl/8 clamped to 10..1000, or 1000 without ttl. */
   flushInterval?: number
-  /** A clock in ms for tests (default Date.now). Operations are then stamped exactly. */
+  /** A clock in ms for tests (default: monotonic, performance.timeOrigin + performance.now(); a stepped wall clock changes nothing). Operations are then stamped exactly. */
   clock?: () => number
   /** Expired entries emit a HandleLeakWarning, once per site per minute. Default on unless NODE_ENV=production; HANDLE_LEDGER_STRICT=0|1 overrides. */
   strict?: boolean
 }
 
 export interface EntryInfo {
+  /** Wall-clock ms (Date.now() - ageMs), for display; with a custom clock, that clock's time. */
   insertedAt: number
   ageMs: number
   /** null when the map has no TTL. */

@@ -438,3 +438,18 @@ test('a worker\'s map read from the main thread ages by the worker\'s clock', as
   worker.postMessage('done')
   await new Promise(resolve => worker.once('exit', resolve))
 })
+
+test('an entry stamped 2^32 ms after the last expiry tick is not expired early', () => {
+  const clock = { now: 1000 }
+  const map = new HandleMap({ name: uniqueName('far-stamp'), ttl: 50, clock: () => clock.now, strict: false, flushInterval: 60_000 })
+  map.set('early', 1)
+  clock.now += 2 ** 32
+  map.set('late', 2) // stamped far past the time expiry last advanced to
+  assert.equal(map.purgeExpired(), 1, 'only the entry inserted 2^32 ms ago')
+  assert.deepEqual([...map.keys()], ['late'])
+  clock.now += 49
+  assert.equal(map.purgeExpired(), 0)
+  clock.now += 1
+  assert.equal(map.purgeExpired(), 1)
+  map.close()
+})

@@ -581,7 +581,7 @@ class HandleMap {
   // Strict mode: an expired entry is a leak; say so once per site per minute.
   #warnOfLeak (entry) {
     const site = entry.site || '(site not recorded)'
-    const now = monotonicNow()
+    const now = Date.now()
     const last = this.#lastWarning.get(site)
     if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
     this.#lastWarning.set(site, now)

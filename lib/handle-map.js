@@ -40,11 +40,20 @@ const MAX_CLOCK_MS = 2 ** 52
 // 'sampled' mode, cost no extra memory and no extra lookup on delete.
 const RECORDED = 1 << 29
 const SLOT = RECORDED - 1
+// The Map also holds this bit for entries inserted by hold()/acquire(): only
+// their own release removes them, and only while this bit is still there.
+const HELD = 1 << 30
+// Bit 30 of an INSERT's site word marks a held insert for the ledger (site
+// ids stay below 2^20): a long-lived held entry is a slow call, not a lost
+// cleanup. Must match src/oplog.rs.
+const HELD_SITE = 1 << 30
 
 // The maps of this thread, so a report can flush them first.
 const liveMaps = new Set()
 // Filled by HandleMap's static block: see there.
 let internals
+// Filled by HandleMap's held-entries static block: how a HeldEntry releases.
+let releaseHeldEntry
 
 class HandleMap {
   // Private state: nothing of it shows through JSON.stringify, Object.keys or
@@ -158,7 +167,7 @@ class HandleMap {
     const slot = handle & SLOT
     this.#slots.delete(key)
     this.#freeEntry(slot)
-    if (handle > SLOT && this.#isRemoveSampled(this.#takeSite(slot))) {
+    if ((handle & RECORDED) !== 0 && this.#isRemoveSampled(this.#takeSite(slot))) {
       this.#write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this.#config.stackDepth))
     } else {
       this.#log[this.#logLength++] = slot << 3 | REMOVE
@@ -267,6 +276,140 @@ class HandleMap {
   [inspect.custom] (depth, options) {
     const body = inspect(new Map(this.entries()), { ...options, depth: options.depth === null ? null : options.depth })
     return `HandleMap(${this.size}) ${JSON.stringify(this.name)} ${body.replace(/^Map\(\d+\) /, '')}`
+  }
+
+  // ---- held entries: removed by handle-ledger, so the cleanup cannot be lost
+
+  // Slot -> serial of the held entry inserted into it. A release removes the
+  // entry only while the key still maps to a held slot with its serial: an
+  // entry that expired, was deleted or cleared, and any newer entry under the
+  // same key (even in the same slot), stays as it is.
+  #heldSerials = []
+  #lastSerial = 0
+
+  /**
+   * Inserts `key` -> `value`, runs `fn(value)`, and removes the entry when fn
+   * returns, throws, or (for a promise) settles; returns what fn returns (a
+   * promise settling the same way, after the removal, when fn returns one).
+   * A live `key` throws and changes nothing. With `options.signal`, returns a
+   * promise, which an abort rejects with `signal.reason` after removing the entry.
+   */
+  hold (key, value, fn, options) {
+    if (typeof fn !== 'function') throw new TypeError(`map.hold(key, value, fn): fn must be a function, got ${shownValue(fn)}`)
+    const signal = signalOf(options)
+    if (signal !== undefined) return this.#holdUntilAborted(key, value, fn, signal)
+    const serial = this.#insertHeld(key, value, HandleMap.prototype.hold)
+    let result
+    try {
+      result = fn(value)
+    } catch (error) {
+      this.#releaseHeld(key, serial)
+      throw error
+    }
+    if (isThenable(result)) return this.#releaseWhenSettled(result, key, serial)
+    this.#releaseHeld(key, serial)
+    return result
+  }
+
+  /**
+   * Inserts `key` -> `value` and returns its handle: `release()` (idempotent)
+   * and `[Symbol.dispose]`, for `using entry = map.acquire(id, ctx)`.
+   * A live `key` throws and changes nothing.
+   */
+  acquire (key, value) {
+    const serial = this.#insertHeld(key, value, HandleMap.prototype.acquire)
+    if (Symbol.dispose !== knownDispose) defineDispose()
+    return new HeldEntry(this, key, serial)
+  }
+
+  async #releaseWhenSettled (pending, key, serial) {
+    try {
+      return await pending
+    } finally {
+      this.#releaseHeld(key, serial)
+    }
+  }
+
+  #holdUntilAborted (key, value, fn, signal) {
+    if (signal.aborted) return Promise.reject(signal.reason)
+    const serial = this.#insertHeld(key, value, HandleMap.prototype.hold)
+    return new Promise((resolve, reject) => {
+      // Whatever ends the hold first (fn settling, or the abort) removes the
+      // entry and settles the promise; what comes later changes nothing.
+      const finish = (settle, outcome) => {
+        signal.removeEventListener('abort', onAbort)
+        try {
+          this.#releaseHeld(key, serial)
+        } catch (error) {
+          reject(error)
+          return
+        }
+        settle(outcome)
+      }
+      const onAbort = () => finish(reject, signal.reason)
+      signal.addEventListener('abort', onAbort, { once: true })
+      let result
+      try {
+        result = fn(value)
+      } catch (error) {
+        finish(reject, error)
+        return
+      }
+      if (!isThenable(result)) {
+        finish(resolve, result)
+        return
+      }
+      // Also after an abort: fn's late rejection is handled here, not unhandled.
+      Promise.resolve(result).then(outcome => finish(resolve, outcome), error => finish(reject, error))
+    })
+  }
+
+  #insertHeld (key, value, below) {
+    if (this.#slots.has(key)) {
+      throw new Error(`HandleMap ${JSON.stringify(this.name)}: key ${keyText(key)} is live; a held key is unique while in flight (nothing was inserted)`)
+    }
+    this.#reserveLog()
+    if (this.#slots.size >= this.#maxSize) {
+      throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this.#config.maxSize}); the entry was not inserted`)
+    }
+    if (this.#clock !== null) this.#stamp()
+    let site = 0
+    if (this.#sampling !== 0 && --this.#countdown === 0) {
+      site = callsite.siteOf(below, this.#config.stackDepth)
+      this.#countdown = this.#nextSampleGap()
+    }
+    const fresh = this.#takeFreeSlot()
+    if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
+    const serial = ++this.#lastSerial
+    this.#heldSerials[fresh] = serial
+    if (site === 0) {
+      this.#slots.set(key, fresh | HELD)
+    } else {
+      this.#slots.set(key, fresh | HELD | RECORDED)
+      this.#siteBySlot.set(fresh, site)
+    }
+    this.#entries[fresh << 1] = key
+    this.#entries[(fresh << 1) + 1] = value
+    this.#write2(fresh << 3 | INSERT, site | HELD_SITE)
+    return serial
+  }
+
+  /** Removes the held entry `serial` if `key` still maps to it; true if it did. */
+  #releaseHeld (key, serial) {
+    if (key === 0) key = 0
+    const handle = this.#slots.get(key)
+    if (handle === undefined || (handle & HELD) === 0 || this.#heldSerials[handle & SLOT] !== serial) return false
+    this.#reserveLog()
+    const slot = handle & SLOT
+    this.#slots.delete(key)
+    this.#freeEntry(slot)
+    if ((handle & RECORDED) !== 0) this.#siteBySlot.delete(slot)
+    this.#log[this.#logLength++] = slot << 3 | REMOVE
+    return true
+  }
+
+  static {
+    releaseHeldEntry = (map, key, serial) => map.#releaseHeld(key, serial)
   }
 
   // ---- internals -------------------------------------------------------
@@ -573,6 +716,79 @@ class HandleMapIterator {
   get [Symbol.toStringTag] () {
     return 'Map Iterator'
   }
+}
+
+// ---- the handle acquire() returns ---------------------------------------
+
+/** A held entry: `release()` removes it once; `[Symbol.dispose]` is release(). */
+class HeldEntry {
+  #map
+  #key
+  #serial
+
+  constructor (map, key, serial) {
+    this.#map = map
+    this.#key = key
+    this.#serial = serial
+  }
+
+  get key () {
+    return this.#key
+  }
+
+  /** True when this call removed the entry; false when released before, or the entry is gone (expired, deleted, cleared). */
+  release () {
+    const map = this.#map
+    if (map === null) return false
+    this.#map = null // released once, whatever follows
+    return releaseHeldEntry(map, this.#key, this.#serial)
+  }
+
+  get [Symbol.toStringTag] () {
+    return 'HeldEntry'
+  }
+}
+
+// Node 18.18+/20.4+ define Symbol.dispose as Symbol.for('nodejs.dispose'); a
+// runtime with explicit resource management has its own Symbol.dispose; one
+// without either gets a polyfill, maybe after this module loads. The handle
+// answers to each that exists when acquire() runs.
+let knownDispose
+function defineDispose () {
+  knownDispose = Symbol.dispose
+  if (typeof knownDispose !== 'symbol') return
+  Object.defineProperty(HeldEntry.prototype, knownDispose, {
+    value: disposeHeldEntry, writable: true, configurable: true
+  })
+}
+function disposeHeldEntry () {
+  this.release()
+}
+Object.defineProperty(HeldEntry.prototype, Symbol.for('nodejs.dispose'), {
+  value: disposeHeldEntry, writable: true, configurable: true
+})
+defineDispose()
+
+function isThenable (value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
+}
+
+// The AbortSignal of hold()'s options, checked as Node checks one; undefined for none.
+function signalOf (options) {
+  if (options === undefined) return undefined
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`map.hold(key, value, fn, options): options must be an object, got ${shownValue(options)}`)
+  }
+  const signal = options.signal
+  if (signal === undefined) return undefined
+  if (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
+    throw new TypeError(`map.hold(key, value, fn, options): options.signal must be an AbortSignal, got ${shownValue(signal)}`)
+  }
+  return signal
+}
+
+function shownValue (value) {
+  return typeof value === 'symbol' ? 'a symbol' : inspect(value, { depth: 0, breakLength: Infinity })
 }
 
 // Keys in reports are text: strings as they are, anything else as inspect()

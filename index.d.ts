@@ -85,6 +85,11 @@ export interface SiteReport extends LedgerCounts {
   reason: string | null
   /** Scaled from sampled inserts ('sampled' mode). */
   estimated: boolean
+  /**
+   * Inserted by `hold()`/`acquire()`, which remove their entries when the call
+   * ends: never suspect (a long-lived held entry is a slow call).
+   */
+  held: boolean
 }
 
 export interface OldestEntry {
@@ -183,6 +188,38 @@ export declare class HandleMap<K = any, V = any> implements Map<K, V> {
   purgeExpired(): number
   /** Stops the timer and leaves the registry; the map still works as a Map. */
   close(): void
+  /**
+   * Inserts `key` -> `value`, runs `fn(value)`, and removes the entry when fn
+   * returns, throws or settles; returns what fn returns (for a promise, one that
+   * settles after the removal). Throws, inserting nothing, when `key` is live.
+   * With `options.signal` it returns a promise, and an abort removes the entry
+   * and rejects with `signal.reason`.
+   */
+  hold<R>(key: K, value: V, fn: (value: V) => R, options: HoldOptions & { signal: AbortSignal }): Promise<Awaited<R>>
+  hold<R>(key: K, value: V, fn: (value: V) => R, options?: HoldOptions): R extends PromiseLike<infer T> ? Promise<T> : R
+  /**
+   * Inserts `key` -> `value` until the handle is released or disposed
+   * (`using entry = map.acquire(id, ctx)`). Throws, inserting nothing, when `key` is live.
+   */
+  acquire(key: K, value: V): HeldEntry<K>
+}
+
+export interface HoldOptions {
+  /** Aborting it removes the entry and rejects hold()'s promise with `signal.reason`. */
+  signal?: AbortSignal
+}
+
+/** The handle `acquire()` returns. */
+export interface HeldEntry<K = any> extends Disposable {
+  readonly key: K
+  /**
+   * Removes the entry: true the first time, false when released before or when
+   * the entry is gone (expired, deleted, cleared); never removes a newer entry
+   * under the same key.
+   */
+  release(): boolean
+  /** release(), for `using`. */
+  [Symbol.dispose](): void
 }
 
 export declare const registry: {

@@ -138,6 +138,8 @@ export interface SiteDiff {
   expiredDelta: number
   suspect: boolean
   reason: string | null
+  /** hold()/acquire() inserts at this site (see SiteReport.held). */
+  held: boolean
 }
 
 export interface MapDiff {

@@ -319,3 +319,29 @@ test('held entries in sampled and off modes still behave, and the ledger agrees 
     for (const site of report.sites) assert.equal(site.held, true)
   }
 })
+
+test('text, HTML and diff renderings mark held sites', () => {
+  const { formatReport, registry } = require('..')
+  const { renderReportPage, renderDiffPage } = require('../lib/html.js')
+  const map = newMap({ name: 'hold-rendered' })
+  const before = registry.snapshot({ map: 'hold-rendered' })
+  const heldLine = thisLine() + 1
+  const handle = map.acquire('held', 1)
+  const plainLine = thisLine() + 1
+  map.set('plain', 2)
+  const lineOf = (text, line) => text.split('\n').find(l => l.includes(`hold.test.js:${line}:`))
+  const text = formatReport(map.report())
+  assert.match(lineOf(text, heldLine), /\[held: removed when its call ends\]$/)
+  assert.doesNotMatch(lineOf(text, plainLine), /held/)
+  const page = renderReportPage(registry.report({ map: 'hold-rendered' }))
+  const rows = page.split('<tr class="site').slice(1)
+  const rowAt = line => rows.find(row => row.includes(`hold.test.js:${line}:`))
+  assert.match(rowAt(heldLine), /<td class="status"><span class="muted">held<\/span><\/td>/)
+  assert.match(rowAt(plainLine), /<td class="status">&#9888; suspect<\/td>/)
+  const diff = registry.diff(before, registry.snapshot({ map: 'hold-rendered' }))
+  const diffSites = diff.maps[0].sites
+  assert.deepEqual(diffSites.map(site => site.held).sort(), [false, true])
+  assert.match(lineOf(formatReport(diff), heldLine), /\[held: removed when its call ends\]$/)
+  assert.match(renderDiffPage(diff), /<td class="status"><span class="muted">held<\/span><\/td>/)
+  handle.release()
+})

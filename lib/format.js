@@ -24,6 +24,10 @@ function shortSite (site) {
   return site.split(cwd).join('').replace(/file:\/\//g, '')
 }
 
+// hold()/acquire() sites: handle-ledger removes their entries, so a long-lived
+// one is a slow call, never a lost cleanup.
+const HELD_MARK = '  [held: removed when its call ends]'
+
 // Control characters in user data must not forge extra report lines.
 function clean (text) {
   return String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
@@ -40,7 +44,8 @@ function mapHeader (map) {
 function siteLines (site, estimated) {
   const approx = estimated ? '~' : ''
   const lines = [`  ${approx}${site.live} live (${approx}${site.inserts} in, ${approx}${site.removes} out` +
-    `${site.expired ? `, ${approx}${site.expired} expired` : ''})  oldest ${seconds(site.oldestAgeMs)}  ${clean(shortSite(site.site))}`]
+    `${site.expired ? `, ${approx}${site.expired} expired` : ''})  oldest ${seconds(site.oldestAgeMs)}  ${clean(shortSite(site.site))}` +
+    `${site.held ? HELD_MARK : ''}`]
   if (site.suspect) lines.push(`       ${clean(site.reason)}`)
   for (const remove of site.removedAt.slice(0, 3)) {
     lines.push(`       removed at ${clean(shortSite(remove.site))}  ${remove.estimated ? '~' : ''}${remove.count}`)
@@ -63,7 +68,7 @@ function formatDiffMap (map) {
   const lines = [header]
   for (const site of map.sites) {
     lines.push(`  ${signed(site.liveDelta)} live (${signed(site.insertsDelta)} in, ${signed(site.removesDelta)} out` +
-      `${site.expiredDelta ? `, ${signed(site.expiredDelta)} expired` : ''})  now ${site.live} live  ${clean(shortSite(site.site))}`)
+      `${site.expiredDelta ? `, ${signed(site.expiredDelta)} expired` : ''})  now ${site.live} live  ${clean(shortSite(site.site))}${site.held ? HELD_MARK : ''}`)
     if (site.suspect) lines.push(`       ${clean(site.reason)}`)
   }
   return lines.join('\n')

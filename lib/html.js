@@ -119,7 +119,7 @@ function stackDetails (site) {
 
 function siteRow (site) {
   const approx = site.estimated ? '~' : ''
-  const status = site.suspect ? '&#9888; suspect' : '<span class="muted">ok</span>'
+  const status = site.suspect ? '&#9888; suspect' : `<span class="muted">${site.held ? 'held' : 'ok'}</span>`
   const reason = site.suspect && site.reason ? `<div class="reason">${escapeHtml(site.reason)}</div>` : ''
   return `<tr class="site${site.suspect ? ' suspect' : ''}" data-suspect="${site.suspect ? 'true' : 'false'}">` +
     `<td class="status">${status}</td>` +
@@ -199,7 +199,7 @@ function renderReportPage (report, { history = null, query = {} } = {}) {
 
 function diffRow (site) {
   return `<tr class="site${site.suspect ? ' suspect' : ''}" data-suspect="${site.suspect ? 'true' : 'false'}">` +
-    `<td class="status">${site.suspect ? '&#9888; suspect' : ''}</td>` +
+    `<td class="status">${site.suspect ? '&#9888; suspect' : site.held ? '<span class="muted">held</span>' : ''}</td>` +
     `<td class="num live-delta">${signed(site.liveDelta)}</td><td class="num">${signed(site.insertsDelta)}</td>` +
     `<td class="num">${signed(site.removesDelta)}</td><td class="num">${signed(site.expiredDelta)}</td>` +
     `<td class="num">${site.live}</td><td>${stackDetails(site)}` +

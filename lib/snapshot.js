@@ -25,14 +25,16 @@ function deltas (now, before) {
 }
 
 function diffSites (now, before) {
-  const older = new Map((before ? before.sites : []).map(site => [site.site, site]))
+  // A line's held inserts and its plain sets are two sites.
+  const keyOf = site => site.held ? `held ${site.site}` : site.site
+  const older = new Map((before ? before.sites : []).map(site => [keyOf(site), site]))
   const sites = (now ? now.sites : []).map(site => {
-    const previous = older.get(site.site)
-    older.delete(site.site)
-    return { site: site.site, stack: site.stack, live: site.live, ...deltas(site, previous), suspect: site.suspect, reason: site.reason }
+    const previous = older.get(keyOf(site))
+    older.delete(keyOf(site))
+    return { site: site.site, stack: site.stack, live: site.live, ...deltas(site, previous), suspect: site.suspect, reason: site.reason, held: Boolean(site.held) }
   })
   // Sites gone from the newer snapshot (their map was closed): everything left.
-  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack, live: 0, ...deltas(null, gone), suspect: false, reason: null })
+  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack, live: 0, ...deltas(null, gone), suspect: false, reason: null, held: Boolean(gone.held) })
   return sites
     .filter(site => FIGURES.some(figure => site[`${figure}Delta`] !== 0))
     .sort((a, b) => b.liveDelta - a.liveDelta || b.insertsDelta - a.insertsDelta)

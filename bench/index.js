@@ -11,6 +11,7 @@ const os = require('node:os')
 const { LRUCache } = require('lru-cache')
 const { HandleMap, registry } = require('..')
 const { loopFor, median } = require('./cycle.js')
+const { measureHold, renderHold } = require('./hold.js')
 
 const QUICK = process.argv.includes('--quick')
 const LIVE = 10_000
@@ -166,7 +167,7 @@ function row (cells) {
   return `| ${cells.join(' | ')} |`
 }
 
-function render ({ wall: cycles, cpu }, memory, expiry, reports, captureNs) {
+function render ({ wall: cycles, cpu }, memory, expiry, reports, captureNs, hold) {
   const base = cycles.Map
   const naive = cycles['naive instrumented Map']
   const lines = []
@@ -184,6 +185,9 @@ function render ({ wall: cycles, cpu }, memory, expiry, reports, captureNs) {
     lines.push(row([name, ns.toFixed(0), `${(ns / base).toFixed(2)}x`, targets[name] || '', `${cpu[name].toFixed(0)} (${(cpu[name] / cpu.Map).toFixed(2)}x)`]))
   }
   lines.push('', "The ratio is the JS thread's time, what a server's event loop pays. A full operation log (every ~2,700 cycles) is applied by the ledger's maintenance thread; the last column is CPU time of the whole process (that thread, V8's GC helpers and the JS thread) per cycle, from `process.cpuUsage()`.")
+  lines.push('', '## hold() vs set + call + delete', '')
+  lines.push('`map.hold(key, value, fn)` with a sync `fn`, against `set`, one call of the same closure and `delete` in a `finally` (`node bench/hold.js`):', '')
+  lines.push(renderHold(hold))
   lines.push('', `One call-site capture (\`Error.captureStackTrace\`, one structured frame, interned): **${(captureNs / 1000).toFixed(1)} µs** measured alone; inside an optimized hot loop it costs more (V8 rebuilds inlined frames). 'sampled' pays one per ${64} inserts, 'all' one per insert (plus about one per 8 removes).`)
   const { pinned, defaults } = memory
   lines.push('', `## Memory at ${pinned.map.count.toLocaleString('en')} live entries (distinct \`{ id }\` objects as values; median of ${QUICK ? 1 : 3} fresh processes each)`, '')
@@ -214,7 +218,9 @@ function main () {
   console.log('reports...')
   const reports = measureReports()
   const captureNs = measureCapture()
-  const markdown = render(cycles, memory, expiry, reports, captureNs)
+  console.log('hold...')
+  const hold = measureHold({ quick: QUICK })
+  const markdown = render(cycles, memory, expiry, reports, captureNs, hold)
   console.log('\n' + markdown)
   if (!QUICK) fs.writeFileSync(path.join(__dirname, '..', 'BENCHMARKS.md'), markdown + '\n')
 }

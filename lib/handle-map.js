@@ -284,7 +284,9 @@ class HandleMap {
   // entry only while the key still maps to a held slot with its serial: an
   // entry that expired, was deleted or cleared, and any newer entry under the
   // same key (even in the same slot), stays as it is.
-  #heldSerials = []
+  // A typed array, grown by doubling: a plain array written first at a high
+  // slot would turn sparse (a dictionary), and cost a hash lookup per hold.
+  #heldSerials = new Float64Array(0)
   #lastSerial = 0
 
   /**
@@ -381,6 +383,7 @@ class HandleMap {
     const fresh = this.#takeFreeSlot()
     if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
     const serial = ++this.#lastSerial
+    if (fresh >= this.#heldSerials.length) this.#growHeldSerials(fresh)
     this.#heldSerials[fresh] = serial
     if (site === 0) {
       this.#slots.set(key, fresh | HELD)
@@ -394,9 +397,14 @@ class HandleMap {
     return serial
   }
 
+  #growHeldSerials (slot) {
+    const grown = new Float64Array(Math.max(64, 2 ** Math.ceil(Math.log2(slot + 1))))
+    grown.set(this.#heldSerials)
+    this.#heldSerials = grown
+  }
+
   /** Removes the held entry `serial` if `key` still maps to it; true if it did. */
   #releaseHeld (key, serial) {
-    if (key === 0) key = 0
     const handle = this.#slots.get(key)
     if (handle === undefined || (handle & HELD) === 0 || this.#heldSerials[handle & SLOT] !== serial) return false
     this.#reserveLog()

@@ -14,6 +14,8 @@ export interface ExpiredEntry<K, V> {
   site: string | null
   /** The insert site's stack, innermost frame first. */
   stack: string[]
+  /** Inserted by hold()/acquire(): a call that outlived the TTL, not a lost cleanup (no strict-mode warning). */
+  held: boolean
 }
 
 export interface HandleMapOptions<K, V> {

@@ -345,3 +345,26 @@ test('text, HTML and diff renderings mark held sites', () => {
   assert.match(renderDiffPage(diff), /<td class="status"><span class="muted">held<\/span><\/td>/)
   handle.release()
 })
+
+test('a held entry that expires reaches onExpire marked held, without a strict-mode leak warning', async () => {
+  const clock = clockAt(0)
+  const expired = []
+  const map = newMap({ name: 'hold-strict', ttl: 100, clock: clock.read, strict: true, onExpire: entry => expired.push(entry) })
+  const warnings = []
+  const onWarning = warning => warnings.push(warning)
+  process.on('warning', onWarning)
+  try {
+    map.acquire('held', 1)
+    map.set('plain', 2)
+    clock.now = 100
+    assert.equal(map.purgeExpired(), 2)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.deepEqual(expired.map(entry => [entry.key, entry.held]).sort(), [['held', true], ['plain', false]])
+    const leaks = warnings.filter(warning => warning.name === 'HandleLeakWarning')
+    assert.equal(leaks.length, 1, 'only the plain entry is warned of')
+    assert.match(leaks[0].message, /hold\.test\.js:\d+:\d+\) expired/)
+    assert.equal(leaks[0].site, expired.find(entry => entry.key === 'plain').site)
+  } finally {
+    process.off('warning', onWarning)
+  }
+})

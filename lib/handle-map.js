@@ -644,11 +644,12 @@ class HandleMap {
       const slot = triples[i]
       const key = this.#entries[slot << 1]
       const value = this.#entries[(slot << 1) + 1]
+      const held = (this.#slots.get(key) & HELD) !== 0
       this.#slots.delete(key)
       this.#siteBySlot.delete(slot)
       this.#freeEntry(slot)
       const { site, stack } = callsite.describe(triples[i + 1])
-      handedOver.push({ key, value, ageMs: triples[i + 2], site, stack })
+      handedOver.push({ key, value, ageMs: triples[i + 2], site, stack, held })
     }
     this.#native.setOldestSlot(this.#oldestSlot())
     for (const entry of handedOver) this.#handOver(entry)
@@ -656,7 +657,8 @@ class HandleMap {
   }
 
   #handOver (entry) {
-    if (this.#config.strict) this.#warnOfLeak(entry)
+    // A held entry that expires is a call still running, not a lost cleanup.
+    if (this.#config.strict && !entry.held) this.#warnOfLeak(entry)
     const onExpire = this.#config.onExpire
     if (onExpire === undefined) return
     try {

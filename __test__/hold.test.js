@@ -368,3 +368,69 @@ test('a held entry that expires reaches onExpire marked held, without a strict-m
     process.off('warning', onWarning)
   }
 })
+
+// Random acquire/release/hold against plain set/delete/clear and TTL expiry,
+// over a few keys so that slots and keys are reused all the time: each
+// release answers true exactly when its own entry is still there, and the
+// map always holds what the model holds.
+test('random held and plain operations over few keys match a model', () => {
+  let seed = 0x2545f491
+  const below = n => {
+    seed ^= seed << 13; seed >>>= 0
+    seed ^= seed >>> 17
+    seed ^= seed << 5; seed >>>= 0
+    return seed % n
+  }
+  const clock = clockAt(0)
+  const ttl = 50
+  const map = newMap({ name: 'hold-model', ttl, clock: clock.read, strict: false })
+  const model = new Map() // key -> { value, holder, deadline }
+  const handles = []
+  let lastHolder = 0
+  const sameValue = { shared: true }
+  const valueFor = () => (below(3) === 0 ? sameValue : { n: below(1000) })
+  for (let step = 0; step < 20_000; step++) {
+    const key = below(6)
+    const op = below(10)
+    if (op <= 2) {
+      const value = valueFor()
+      if (model.has(key)) {
+        assert.throws(() => map.acquire(key, value), /is live/)
+      } else {
+        handles.push({ handle: map.acquire(key, value), id: ++lastHolder, key })
+        model.set(key, { value, holder: lastHolder, deadline: clock.now + ttl })
+      }
+    } else if (op <= 4 && handles.length > 0) {
+      const [h] = handles.splice(below(handles.length), 1)
+      const entry = model.get(h.key)
+      const own = entry !== undefined && entry.holder === h.id
+      assert.equal(h.handle.release(), own, `step ${step}: release of key ${h.key}`)
+      if (own) model.delete(h.key)
+      if (below(4) === 0) assert.equal(h.handle.release(), false, 'released twice')
+    } else if (op === 5) {
+      const value = valueFor()
+      map.set(key, value)
+      const entry = model.get(key)
+      model.set(key, { value, holder: entry === undefined ? null : entry.holder, deadline: clock.now + ttl })
+    } else if (op === 6) {
+      assert.equal(map.delete(key), model.delete(key))
+    } else if (op === 7) {
+      const value = valueFor()
+      if (model.has(key)) {
+        assert.throws(() => map.hold(key, value, () => {}), /is live/)
+      } else {
+        assert.equal(map.hold(key, value, held => map.get(key) === held), true)
+      }
+    } else if (op === 8) {
+      clock.now += below(30)
+      map.purgeExpired()
+      for (const [k, entry] of model) if (entry.deadline <= clock.now) model.delete(k)
+    } else if (below(50) === 0) {
+      map.clear()
+      model.clear()
+    }
+    assert.equal(map.size, model.size, `step ${step}: size`)
+    for (const [k, entry] of model) assert.equal(map.get(k), entry.value, `step ${step}: value of ${k}`)
+  }
+  assert.equal(map.report().live, model.size)
+})

@@ -434,3 +434,13 @@ test('random held and plain operations over few keys match a model', () => {
   }
   assert.equal(map.report().live, model.size)
 })
+
+test('a result whose then getter throws: hold throws that error and the entry is removed', async () => {
+  const map = newMap({ name: 'hold-hostile-then' })
+  const failure = new Error('then getter')
+  const hostile = () => ({ get then () { throw failure } })
+  assert.throws(() => map.hold('a', 1, hostile), error => error === failure)
+  assert.equal(map.has('a'), false)
+  await assert.rejects(map.hold('b', 1, hostile, { signal: new AbortController().signal }), error => error === failure)
+  assert.equal(map.has('b'), false)
+})

@@ -281,11 +281,10 @@ class HandleMap {
   // ---- held entries: removed by handle-ledger, so the cleanup cannot be lost
 
   // Slot -> serial of the held entry inserted into it. A release removes the
-  // entry only while the key still maps to a held slot with its serial: an
-  // entry that expired, was deleted or cleared, and any newer entry under the
-  // same key (even in the same slot), stays as it is.
-  // A typed array, grown by doubling: a plain array written first at a high
-  // slot would turn sparse (a dictionary), and cost a hash lookup per hold.
+  // entry only while the key still maps to a held slot with its serial, so a
+  // newer entry under the same key (even in the same slot) stays as it is.
+  // A typed array grown by doubling: a plain array first written at a high
+  // slot turns sparse (a dictionary) and costs a hash lookup per hold.
   #heldSerials = new Float64Array(0)
   #lastSerial = 0
 
@@ -304,11 +303,12 @@ class HandleMap {
     let result
     try {
       result = fn(value)
+      // Inside the try: a `then` getter that throws must not keep the entry.
+      if (isThenable(result)) return this.#releaseWhenSettled(result, key, serial)
     } catch (error) {
       this.#releaseHeld(key, serial)
       throw error
     }
-    if (isThenable(result)) return this.#releaseWhenSettled(result, key, serial)
     this.#releaseHeld(key, serial)
     return result
   }
@@ -351,13 +351,15 @@ class HandleMap {
       const onAbort = () => finish(reject, signal.reason)
       signal.addEventListener('abort', onAbort, { once: true })
       let result
+      let thenable
       try {
         result = fn(value)
+        thenable = isThenable(result)
       } catch (error) {
         finish(reject, error)
         return
       }
-      if (!isThenable(result)) {
+      if (!thenable) {
         finish(resolve, result)
         return
       }

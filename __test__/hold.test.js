@@ -444,3 +444,39 @@ test('a result whose then getter throws: hold throws that error and the entry is
   await assert.rejects(map.hold('b', 1, hostile, { signal: new AbortController().signal }), error => error === failure)
   assert.equal(map.has('b'), false)
 })
+
+// Node 20 defines Symbol.dispose and will not let it go; a fresh V8 context
+// (vm) has none, so handle-ledger's module is evaluated there to see a runtime
+// without it, and then with a polyfill installed after the module loaded.
+test('without Symbol.dispose a handle works through release(), and a later polyfill is picked up', () => {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const vm = require('node:vm')
+  const { createRequire } = require('node:module')
+  const file = path.join(__dirname, '..', 'lib', 'handle-map.js')
+  const context = vm.createContext({ process, setInterval, clearInterval })
+  assert.equal(vm.runInContext('typeof Symbol.dispose', context), 'undefined')
+  const wrapper = vm.runInContext(`(function (exports, require, module) {${fs.readFileSync(file, 'utf8')}\n})`, context, { filename: file })
+  const module = { exports: {} }
+  wrapper(module.exports, createRequire(file), module)
+  context.HandleMap = module.exports.HandleMap
+  const outcome = JSON.parse(vm.runInContext(`
+    const map = new HandleMap({ name: 'hold-no-dispose', callSites: 'off' })
+    const before = map.acquire('a', 1)
+    const result = { withoutDispose: Object.getOwnPropertySymbols(Object.getPrototypeOf(before)).map(String) }
+    result.released = [before.release(), before.release(), map.has('a')]
+    Symbol.dispose = Symbol('Symbol.dispose') // a polyfill, installed late
+    const after = map.acquire('b', 2)
+    after[Symbol.dispose]()
+    result.disposed = [map.has('b'), after.release()]
+    const node = map.acquire('c', 3)
+    node[Symbol.for('nodejs.dispose')]()
+    result.nodeDisposed = map.has('c')
+    map.close()
+    JSON.stringify(result)
+  `, context))
+  assert.deepEqual(outcome.withoutDispose.sort(), ['Symbol(Symbol.toStringTag)', 'Symbol(nodejs.dispose)'])
+  assert.deepEqual(outcome.released, [true, false, false])
+  assert.deepEqual(outcome.disposed, [false, false])
+  assert.equal(outcome.nodeDisposed, false)
+})

@@ -200,7 +200,8 @@ export declare class HandleMap<K = any, V = any> implements Map<K, V> {
    * and rejects with `signal.reason`.
    */
   hold<R>(key: K, value: V, fn: (value: V) => R, options: HoldOptions & { signal: AbortSignal }): Promise<Awaited<R>>
-  hold<R>(key: K, value: V, fn: (value: V) => R, options?: HoldOptions): R extends PromiseLike<infer T> ? Promise<T> : R
+  hold<R>(key: K, value: V, fn: (value: V) => R, options?: HoldOptions & { signal?: undefined }): R extends PromiseLike<infer T> ? Promise<T> : R
+  hold<R>(key: K, value: V, fn: (value: V) => R, options?: HoldOptions): Promise<Awaited<R>> | (R extends PromiseLike<infer T> ? Promise<T> : R)
   /**
    * Inserts `key` -> `value` until the handle is released or disposed
    * (`using entry = map.acquire(id, ctx)`). Throws, inserting nothing, when `key` is live.

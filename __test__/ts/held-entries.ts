@@ -45,6 +45,11 @@ function typeErrors (): void {
   map.acquire('8', call)
   // @ts-expect-error release() answers whether it removed the entry
   const nothing: void = map.acquire(8, call).release()
+  const maybeSignal: AbortSignal | undefined = Math.random() > 2 ? undefined : new AbortController().signal
+  // @ts-expect-error with a signal that may be there, the result may be a promise
+  const notSure: number = map.hold(9, call, (held) => held.id, { signal: maybeSignal })
+  const eitherWay: number | Promise<number> = map.hold(9, call, (held) => held.id, { signal: maybeSignal })
+  const noSignal: number = map.hold(9, call, (held) => held.id, {})
 }
 
 async function main (): Promise<void> {

@@ -587,13 +587,14 @@ function keyText (key) {
   return text.length > 200 ? text.slice(0, 200) + '...' : text
 }
 
-/** The live map of this thread with registry id `id`, if any. */
-function findLocalMap (id) {
+/** This thread's live maps by registry id: one pass, however many maps a report covers. */
+function localMapsById () {
+  const byId = new Map()
   for (const ref of liveMaps) {
     const map = ref.deref()
-    if (map !== undefined && internals.nativeLedger(map).id === id) return map
+    if (map !== undefined) byId.set(internals.nativeLedger(map).id, map)
   }
-  return undefined
+  return byId
 }
 
 /** Drains the op logs of this thread's maps, so a report is current. */
@@ -605,4 +606,4 @@ function flushThisThread () {
   }
 }
 
-module.exports = { HandleMap, flushThisThread, findLocalMap, internals }
+module.exports = { HandleMap, flushThisThread, localMapsById, internals }

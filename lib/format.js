@@ -24,7 +24,8 @@ function shortSite (site) {
   return site.split(cwd).join('').replace(/file:\/\//g, '')
 }
 
-// Control characters in user data must not forge extra report lines.
+// Control characters in user data (names, file paths) must not forge extra
+// lines or terminal escapes in reports, warnings and error messages.
 function clean (text) {
   return String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
 }
@@ -84,4 +85,4 @@ function formatReport (report) {
   return maps.map(formatMap).join('\n\n') + '\n'
 }
 
-module.exports = { formatReport, seconds, signed, shortSite }
+module.exports = { formatReport, seconds, signed, shortSite, clean }

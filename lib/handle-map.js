@@ -14,6 +14,7 @@ const native = require('../binding.js')
 const { normalize } = require('./options.js')
 const callsite = require('./callsite.js')
 const { reportOptions } = require('./report-options.js')
+const { clean } = require('./format.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`.
 // Must match src/oplog.rs.
@@ -535,7 +536,7 @@ class HandleMap {
     const last = this.#lastWarning.get(site)
     if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
     this.#lastWarning.set(site, now)
-    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: an entry inserted at ${site} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
+    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: an entry inserted at ${clean(site)} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
     warning.name = 'HandleLeakWarning'
     warning.map = this.name
     warning.site = entry.site

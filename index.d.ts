@@ -253,7 +253,7 @@ export interface LeakCheckOptions {
 export declare function leakCheck(fn: (iteration: number) => unknown, options?: LeakCheckOptions): Promise<Diff>
 
 export interface DebugHandlesOptions {
-  /** Replaces the default rule (loopback clients without forwarding headers); only `true` lets a request in. */
+  /** Replaces the default rule (a loopback peer, no forwarding headers, a loopback Host); only `true` lets a request in. */
   allow?: (req: IncomingMessage) => boolean | Promise<boolean>
   /** Default sites per map (`?limit` overrides, 1..1000). */
   limit?: number
@@ -265,6 +265,8 @@ export interface DebugHandlesOptions {
   oldest?: number
   /** Show those entries' keys (values are never shown). */
   includeKeys?: boolean
+  /** `?seconds=N` requests waiting at once (1..1000, default 4); one more gets 429 with Retry-After. */
+  maxDeltas?: number
   /** Called once per distinct error message that produced a 500. */
   onError?: (error: unknown) => void
 }
@@ -273,7 +275,7 @@ export type DebugHandlesHandler = (req: IncomingMessage, res: ServerResponse, ne
 
 export declare const debugHandles: {
   (options?: DebugHandlesOptions): DebugHandlesHandler
-  /** The default guard, for an `allow` rule that extends it. */
+  /** The default guard (loopback peer, no forwarding headers, loopback Host), for an `allow` rule that extends it. */
   loopbackOnly(req: IncomingMessage): boolean
 }
 

@@ -344,6 +344,17 @@ test('text, HTML and diff renderings mark held sites', () => {
   assert.match(lineOf(formatReport(diff), heldLine), /\[held: removed when its call ends\]$/)
   assert.match(renderDiffPage(diff), /<td class="status"><span class="muted">held<\/span><\/td>/)
   handle.release()
+  map.delete('plain')
+  // One call expression that both sets and acquires: two sites with one text.
+  // The route's ?seconds=N diff starts from a compact snapshot, which must keep them apart too.
+  const { compactSnapshot } = require('../lib/snapshot.js')
+  const insertBoth = round => { for (const method of ['set', 'acquire']) map[method](`${method}${round}`, round) }
+  insertBoth(1)
+  const older = compactSnapshot(registry.snapshot({ map: 'hold-rendered' }))
+  insertBoth(2)
+  const fromCompact = registry.diff(older, registry.snapshot({ map: 'hold-rendered' }))
+  const changed = fromCompact.maps[0].sites.map(site => [site.held, site.insertsDelta, site.live])
+  assert.deepEqual(changed.sort(), [[false, 1, 2], [true, 1, 2]])
 })
 
 test('a held entry that expires reaches onExpire marked held, without a strict-mode leak warning', async () => {

@@ -501,7 +501,9 @@ for (const [label, value, expect] of [['null', null, TypeError], ['5', 5, TypeEr
 for (const [label, value, expect] of [
   ['null', null, TypeError], ['5', 5, TypeError], ['{ bogus: 1 }', { bogus: 1 }, TypeError], ['{ limit: -1 }', { limit: -1 }, RangeError],
   ['{ limit: NaN }', { limit: NaN }, RangeError], ['{ includeKeys: "yes" }', { includeKeys: 'yes' }, TypeError], ['{ allow: 5 }', { allow: 5 }, TypeError],
-  ['{ onError: "log" }', { onError: 'log' }, TypeError], ['{}', {}, 'accepted']
+  ['{ onError: "log" }', { onError: 'log' }, TypeError], ['{}', {}, 'accepted'],
+  ['{ maxDeltas: 0 }', { maxDeltas: 0 }, RangeError], ['{ maxDeltas: 1.5 }', { maxDeltas: 1.5 }, RangeError], ['{ maxDeltas: Infinity }', { maxDeltas: Infinity }, RangeError],
+  ['{ maxDeltas: "4" }', { maxDeltas: '4' }, RangeError], ['{ maxDeltas: 1000 }', { maxDeltas: 1000 }, 'accepted']
 ]) {
   row('debugHandles', label, expect, () => { debugHandles(value) })
 }

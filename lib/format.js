@@ -28,7 +28,8 @@ function shortSite (site) {
 // one is a slow call, never a lost cleanup.
 const HELD_MARK = '  [held: removed when its call ends]'
 
-// Control characters in user data must not forge extra report lines.
+// Control characters in user data (names, file paths) must not forge extra
+// lines or terminal escapes in reports, warnings and error messages.
 function clean (text) {
   return String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
 }
@@ -89,4 +90,4 @@ function formatReport (report) {
   return maps.map(formatMap).join('\n\n') + '\n'
 }
 
-module.exports = { formatReport, seconds, signed, shortSite }
+module.exports = { formatReport, seconds, signed, shortSite, clean }

@@ -14,6 +14,7 @@ const native = require('../binding.js')
 const { normalize } = require('./options.js')
 const callsite = require('./callsite.js')
 const { reportOptions } = require('./report-options.js')
+const { clean } = require('./format.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`.
 // Must match src/oplog.rs.
@@ -690,7 +691,7 @@ class HandleMap {
     const last = this.#lastWarning.get(site)
     if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
     this.#lastWarning.set(site, now)
-    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: an entry inserted at ${site} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
+    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: an entry inserted at ${clean(site)} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
     warning.name = 'HandleLeakWarning'
     warning.map = this.name
     warning.site = entry.site
@@ -815,13 +816,14 @@ function keyText (key) {
   return text.length > 200 ? text.slice(0, 200) + '...' : text
 }
 
-/** The live map of this thread with registry id `id`, if any. */
-function findLocalMap (id) {
+/** This thread's live maps by registry id: one pass, however many maps a report covers. */
+function localMapsById () {
+  const byId = new Map()
   for (const ref of liveMaps) {
     const map = ref.deref()
-    if (map !== undefined && internals.nativeLedger(map).id === id) return map
+    if (map !== undefined) byId.set(internals.nativeLedger(map).id, map)
   }
-  return undefined
+  return byId
 }
 
 /** Drains the op logs of this thread's maps, so a report is current. */
@@ -833,4 +835,4 @@ function flushThisThread () {
   }
 }
 
-module.exports = { HandleMap, flushThisThread, findLocalMap, internals }
+module.exports = { HandleMap, flushThisThread, localMapsById, internals }

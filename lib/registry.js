@@ -4,7 +4,7 @@
 // read as their last drain left them (at most their flushInterval old).
 
 const native = require('../binding.js')
-const { flushThisThread, findLocalMap, internals } = require('./handle-map.js')
+const { flushThisThread, localMapsById, internals } = require('./handle-map.js')
 const { reportOptions } = require('./report-options.js')
 const { Snapshot, diff } = require('./snapshot.js')
 
@@ -17,9 +17,10 @@ const registry = {
     flushThisThread()
     const maps = native.registryReport({ map, limit })
     if (oldest > 0) {
+      const localMaps = localMapsById()
       for (const report of maps) {
-        const local = findLocalMap(report.id)
-        if (local !== undefined) report.oldestEntries = internals.oldestEntries(local, oldest, includeKeys)
+        const localMap = localMaps.get(report.id)
+        if (localMap !== undefined) report.oldestEntries = internals.oldestEntries(localMap, oldest, includeKeys)
       }
     }
     return { kind: 'report', pid: process.pid, at: Date.now(), maps }

@@ -34,10 +34,39 @@ function diffSites (now, before) {
     return { site: site.site, stack: site.stack, live: site.live, ...deltas(site, previous), suspect: site.suspect, reason: site.reason, held: Boolean(site.held) }
   })
   // Sites gone from the newer snapshot (their map was closed): everything left.
-  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack, live: 0, ...deltas(null, gone), suspect: false, reason: null, held: Boolean(gone.held) })
+  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack || [], live: 0, ...deltas(null, gone), suspect: false, reason: null, held: Boolean(gone.held) })
   return sites
     .filter(site => FIGURES.some(figure => site[`${figure}Delta`] !== 0))
     .sort((a, b) => b.liveDelta - a.liveDelta || b.insertsDelta - a.insertsDelta)
+}
+
+function compactSite (site) {
+  return { site: site.site, held: site.held, live: site.live, inserts: site.inserts, removes: site.removes, expired: site.expired }
+}
+
+function compactMap (map) {
+  return {
+    id: map.id,
+    name: map.name,
+    threadId: map.threadId,
+    estimated: map.estimated,
+    live: map.live,
+    inserts: map.inserts,
+    removes: map.removes,
+    expired: map.expired,
+    sites: map.sites.map(compactSite)
+  }
+}
+
+/**
+ * What diff() reads of an older snapshot and nothing else: per map and per
+ * site the figures and the site text, without stacks, remove sites or
+ * reasons (most of a full snapshot's memory). A ?seconds=N request holds one
+ * while it waits. Sites gone by the newer snapshot (a closed map) come out of
+ * the diff without their stack.
+ */
+function compactSnapshot (snapshot) {
+  return new Snapshot(snapshot.pid, snapshot.at, snapshot.maps.map(compactMap))
 }
 
 function checkSnapshot (value, which) {
@@ -68,4 +97,4 @@ function diff (older, newer) {
   return { kind: 'diff', from: older.at, to: newer.at, durationMs: newer.at - older.at, maps }
 }
 
-module.exports = { Snapshot, diff }
+module.exports = { Snapshot, diff, compactSnapshot }

@@ -11,6 +11,7 @@ const os = require('node:os')
 const { LRUCache } = require('lru-cache')
 const { HandleMap, registry } = require('..')
 const { loopFor, median } = require('./cycle.js')
+const { measureChannels, renderChannels } = require('./channels.js')
 
 const QUICK = process.argv.includes('--quick')
 const LIVE = 10_000
@@ -214,7 +215,9 @@ function main () {
   console.log('reports...')
   const reports = measureReports()
   const captureNs = measureCapture()
-  const markdown = render(cycles, memory, expiry, reports, captureNs)
+  console.log('diagnostics channels...')
+  const channels = measureChannels(QUICK)
+  const markdown = render(cycles, memory, expiry, reports, captureNs) + '\n' + renderChannels(channels) + '\n'
   console.log('\n' + markdown)
   if (!QUICK) fs.writeFileSync(path.join(__dirname, '..', 'BENCHMARKS.md'), markdown + '\n')
 }

@@ -184,3 +184,13 @@ test('node prints the code and the detail of a leak warning on stderr', () => {
   assert.match(child.stderr, /\[HANDLE_LEDGER_EXPIRED\] HandleLeakWarning: HandleMap "printed": an entry inserted at/)
   assert.match(child.stderr, /\nRemove the entry on every path out of /)
 })
+
+test('a bad HANDLE_LEDGER_CALLSITES warns with code HANDLE_LEDGER_BAD_ENV', () => {
+  const script = `
+    process.on('warning', warning => console.log(JSON.stringify({ name: warning.name, code: warning.code, detail: warning.detail })))
+    const { HandleMap } = require(${JSON.stringify(require.resolve('..'))})
+    new HandleMap().close()`
+  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, HANDLE_LEDGER_CALLSITES: 'bogus' } })
+  assert.equal(child.status, 0, child.stderr)
+  assert.deepEqual(JSON.parse(child.stdout), { name: 'HandleLedgerWarning', code: 'HANDLE_LEDGER_BAD_ENV', detail: 'Set it to one of all, sampled, off, or unset it.' })
+})

@@ -15,12 +15,26 @@ if (isMainThread) mainThread()
 else workerThread()
 
 function workerThread () {
+  if (workerData.churn) return churn(workerData)
   // Inserts, removes some, drains (so the main thread sees the figures) and
   // exits without close(): the thread's teardown takes the map out.
   const map = new HandleMap({ name: workerData.name, flushInterval: 10 })
   for (let i = 0; i < workerData.inserts; i++) map.set(i, i)
   for (let i = 0; i < workerData.removes; i++) map.delete(i)
   registry.report({ limit: 0 })
+  parentPort.postMessage('drained')
+}
+
+// Maps of one name opened, filled, drained and closed in a loop; the last
+// one is left open for the thread's exit to take out.
+function churn ({ name, maps, inserts }) {
+  for (let m = 0; m < maps; m++) {
+    const map = new HandleMap({ name })
+    for (let i = 0; i < inserts; i++) map.set(i, i)
+    map.delete(0)
+    if (m < maps - 1) map.close()
+    else registry.report({ map: name, limit: 0 })
+  }
   parentPort.postMessage('drained')
 }
 
@@ -128,6 +142,28 @@ function mainThread () {
       assert.deepEqual(seen, [10, 30, 60], 'each exited worker adds its inserts')
     } finally {
       await server.close()
+    }
+  })
+
+  test('read while worker threads open and close maps of one name, a counter never goes down', async () => {
+    const { counterTotals } = require('../lib/prometheus.js')
+    const name = 'counters-churn'
+    const workers = [0, 1, 2].map(() => new Worker(__filename, { workerData: { churn: true, name, maps: 200, inserts: 20 } }))
+    const exited = Promise.all(workers.map(worker => once(worker, 'exit')))
+    let running = true
+    exited.then(() => { running = false })
+    const readings = []
+    while (running) {
+      const [totals] = counterTotals(name)
+      if (totals !== undefined) readings.push([totals.inserts, totals.removes])
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    const [final] = counterTotals(name)
+    assert.deepEqual([final.inserts, final.removes], [3 * 200 * 20, 3 * 200], 'every map of every worker counted once')
+    assert.equal(final.liveMaps, 0)
+    assert.ok(readings.length > 10, `read while the workers ran (${readings.length} readings)`)
+    for (let i = 1; i < readings.length; i++) {
+      assert.ok(readings[i][0] >= readings[i - 1][0] && readings[i][1] >= readings[i - 1][1], `reading ${i} went down: ${readings[i - 1]} -> ${readings[i]}`)
     }
   })
 

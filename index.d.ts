@@ -124,6 +124,8 @@ export interface RegistryReport {
 
 export interface Snapshot {
   kind: 'snapshot'
+  /** The version of the saved JSON (2); registry.diff() refuses a newer one. */
+  schemaVersion: number
   pid: number
   at: number
   maps: MapReport[]
@@ -160,6 +162,7 @@ export interface MapDiff {
 
 export interface Diff {
   kind: 'diff'
+  schemaVersion: number
   from: number
   to: number
   durationMs: number
@@ -285,7 +288,71 @@ export interface RegisterMetricsOptions {
   sitesPerMap?: number
   /** Only this map name. */
   map?: string
+  /** Prepended to every metric name, as in prom-client's collectDefaultMetrics. */
+  prefix?: string
+  /** Constant labels on every series, as in collectDefaultMetrics (not 'map' or 'site'). */
+  labels?: Record<string, string | number>
 }
 
-/** Registers handle-ledger's gauges with a prom-client registry, for servers that already expose /metrics. */
+/**
+ * Registers handle-ledger's metrics with a prom-client registry, for servers that already expose /metrics.
+ * Counters keep the totals of closed maps of the same name: they never go down.
+ */
 export declare function registerMetrics(client: unknown, options?: RegisterMetricsOptions): { names: string[], unregister(): void }
+
+export interface RegisterOpenTelemetryOptions {
+  /** Only this map name. */
+  map?: string
+  /** Per-site series per map name (default 10, at most 100). */
+  sitesPerMap?: number
+  /** Constant attributes on every data point. */
+  attributes?: Record<string, string | number | boolean>
+}
+
+/**
+ * Registers observable instruments on an OpenTelemetry Meter (from @opentelemetry/api, an optional
+ * peer dependency): handle_ledger.inserts/removes/expired (counters, closed maps included),
+ * handle_ledger.live, handle_ledger.oldest_age (s) and handle_ledger.site.live (gauges).
+ */
+export declare function registerOpenTelemetry(meter: unknown, options?: RegisterOpenTelemetryOptions): { names: string[], unregister(): void }
+
+/** debugHandles options plus where the route answers. */
+export interface MountOptions extends DebugHandlesOptions {
+  /** Default '/debug/handles'. */
+  path?: string
+}
+
+/** Fastify plugin: `fastify.register(handleLedgerFastify, { path, prefix, ...debugHandles options })`. Encapsulated. */
+export declare function handleLedgerFastify(fastify: any, options?: MountOptions): Promise<void>
+
+/** Koa middleware: `app.use(handleLedgerKoa(options))`; other paths go on to `next()`. */
+export declare function handleLedgerKoa(options?: MountOptions): (ctx: any, next: () => Promise<unknown>) => Promise<unknown>
+
+/** Express (4 and 5) / connect router: `app.use(handleLedgerExpress(options))`; other paths go on to `next()`. */
+export declare function handleLedgerExpress(options?: MountOptions): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void
+
+/** Message of the diagnostics channel 'handle-ledger:expire': one per expired entry. */
+export interface ExpireMessage<K = unknown, V = unknown> {
+  map: string
+  mapId: number
+  key: K
+  value: V
+  ageMs: number
+  site: string | null
+  stack: string[]
+}
+
+/** Message of the diagnostics channel 'handle-ledger:suspect': once per suspect site of a map. */
+export interface SuspectMessage {
+  map: string
+  mapId: number
+  threadId: number
+  site: string
+  stack: string[]
+  live: number
+  oldestAgeMs: number | null
+  reason: string
+}
+
+/** The `code` of handle-ledger's process warnings (for 'warning' handlers and Node 21+'s --disable-warning). */
+export type WarningCode = 'HANDLE_LEDGER_EXPIRED' | 'HANDLE_LEDGER_CALLBACK_FAILED' | 'HANDLE_LEDGER_TICK_FAILED' | 'HANDLE_LEDGER_BAD_ENV'

@@ -12,6 +12,7 @@ const { LRUCache } = require('lru-cache')
 const { HandleMap, registry } = require('..')
 const { loopFor, median } = require('./cycle.js')
 const { measureHold, renderHold } = require('./hold.js')
+const { measureChannels, renderChannels } = require('./channels.js')
 
 const QUICK = process.argv.includes('--quick')
 const LIVE = 10_000
@@ -220,7 +221,9 @@ function main () {
   const captureNs = measureCapture()
   console.log('hold...')
   const hold = measureHold({ quick: QUICK })
-  const markdown = render(cycles, memory, expiry, reports, captureNs, hold)
+  console.log('diagnostics channels...')
+  const channels = measureChannels(QUICK)
+  const markdown = render(cycles, memory, expiry, reports, captureNs, hold) + '\n' + renderChannels(channels) + '\n'
   console.log('\n' + markdown)
   if (!QUICK) fs.writeFileSync(path.join(__dirname, '..', 'BENCHMARKS.md'), markdown + '\n')
 }

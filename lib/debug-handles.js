@@ -275,7 +275,7 @@ function renderer (format, query, settings, history) {
   switch (format) {
     case 'json': return data => JSON.stringify(data) + '\n'
     case 'text': return data => formatReport(data) + textNotes(data)
-    case 'prometheus': return data => prometheus.renderMetrics(data, { sitesPerMap: settings.sitesPerMap })
+    case 'prometheus': return data => prometheus.renderMetrics(data, { sitesPerMap: settings.sitesPerMap, map: query.map })
     case 'html': return data => data.kind === 'diff'
       ? renderDiffPage(data, { query })
       : renderReportPage(data, { history, query })

@@ -15,6 +15,7 @@ const { normalize } = require('./options.js')
 const callsite = require('./callsite.js')
 const { reportOptions } = require('./report-options.js')
 const { clean } = require('./format.js')
+const { expireChannel, publishExpired } = require('./channels.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`.
 // Must match src/oplog.rs.
@@ -655,6 +656,7 @@ class HandleMap {
       handedOver.push({ key, value, ageMs: triples[i + 2], site, stack, held })
     }
     this.#native.setOldestSlot(this.#oldestSlot())
+    if (expireChannel.hasSubscribers) publishExpired(this.name, this.#native.id, handedOver)
     for (const entry of handedOver) this.#handOver(entry)
     return handedOver.length
   }
@@ -669,6 +671,8 @@ class HandleMap {
     } catch (error) {
       const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: onExpire threw for an entry inserted at ${entry.site || 'an unrecorded site'}: ${error && error.message}`)
       warning.name = 'HandleLedgerWarning'
+      warning.code = 'HANDLE_LEDGER_CALLBACK_FAILED'
+      warning.detail = 'The entry had already left the map; fix onExpire (or catch inside it) so expiry work is not lost.'
       warning.cause = error
       process.emitWarning(warning)
     }
@@ -680,6 +684,8 @@ class HandleMap {
     this.#lastTickFailure = message
     const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: its expiry tick failed (${message}); it retries on the next tick`)
     warning.name = 'HandleLedgerWarning'
+    warning.code = 'HANDLE_LEDGER_TICK_FAILED'
+    warning.detail = 'Usually a custom clock() that threw or returned a bad value; the same failure is not repeated until it changes.'
     warning.cause = error
     process.emitWarning(warning)
   }
@@ -693,6 +699,8 @@ class HandleMap {
     this.#lastWarning.set(site, now)
     const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: an entry inserted at ${clean(site)} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
     warning.name = 'HandleLeakWarning'
+    warning.code = 'HANDLE_LEDGER_EXPIRED'
+    warning.detail = `Remove the entry on every path out of ${site}, or raise the map's ttl if it is meant to live longer.`
     warning.map = this.name
     warning.site = entry.site
     warning.ageMs = entry.ageMs

@@ -47,7 +47,7 @@ function defaultCallSites () {
     if (MODES.includes(fromEnv)) return fromEnv
     if (!warnedAboutEnv) {
       warnedAboutEnv = true
-      process.emitWarning(`HANDLE_LEDGER_CALLSITES=${JSON.stringify(fromEnv)} is not one of ${MODES.join(', ')}; ignored`, 'HandleLedgerWarning')
+      process.emitWarning(`HANDLE_LEDGER_CALLSITES=${JSON.stringify(fromEnv)} is not one of ${MODES.join(', ')}; ignored`, { type: 'HandleLedgerWarning', code: 'HANDLE_LEDGER_BAD_ENV', detail: `Set it to one of ${MODES.join(', ')}, or unset it.` })
     }
   }
   return process.env.NODE_ENV === 'production' ? 'sampled' : 'all'

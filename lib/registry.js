@@ -7,6 +7,7 @@ const native = require('../binding.js')
 const { flushThisThread, localMapsById, internals } = require('./handle-map.js')
 const { reportOptions } = require('./report-options.js')
 const { Snapshot, diff } = require('./snapshot.js')
+const { publishSuspects } = require('./channels.js')
 
 const ALL_SITES = 2 ** 32 - 1
 
@@ -16,6 +17,7 @@ const registry = {
     const { map, limit, oldest, includeKeys } = reportOptions(options)
     flushThisThread()
     const maps = native.registryReport({ map, limit })
+    publishSuspects(maps) // diagnostics_channel: only when subscribed
     if (oldest > 0) {
       const localMaps = localMapsById()
       for (const report of maps) {

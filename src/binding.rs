@@ -295,6 +295,36 @@ pub fn registry_report(env: &Env, options: ReportOptions) -> Result<Unknown<'_>>
     env.to_js_value(&reports)
 }
 
+/// Lifetime counters of one map name: its live and closed maps summed.
+#[napi(object)]
+pub struct NameTotals {
+    pub name: String,
+    pub inserts: f64,
+    pub removes: f64,
+    pub expired: f64,
+    pub live_maps: u32,
+    pub closed_maps: f64,
+}
+
+/// Lifetime counters by map name (`map`: only that name), closed and
+/// collected maps included, so they never decrease (see `registry.rs`).
+#[napi]
+pub fn registry_totals(map: Option<String>) -> Result<Vec<NameTotals>> {
+    run(|| {
+        Ok(registry::totals_by_name(map.as_deref())
+            .into_iter()
+            .map(|totals| NameTotals {
+                name: totals.name,
+                inserts: totals.inserts as f64,
+                removes: totals.removes as f64,
+                expired: totals.expired as f64,
+                live_maps: totals.live_maps,
+                closed_maps: totals.closed_maps as f64,
+            })
+            .collect())
+    })
+}
+
 /// Panics inside the guard, so tests can check that a native panic reaches JS
 /// as an Error with the panic text and a native backtrace (no input of the
 /// public API panics; this is the guard's end-to-end check).

@@ -76,6 +76,31 @@ test('a burst right after start-up is recorded: the first captures are always ta
   assert.ok(run.captures >= FIRST_CAPTURES && run.captures < FIRST_CAPTURES + 100, `${run.captures} captures`)
 })
 
+test('after a quiet spell, a hot map takes a short run of captures, not a burst of hundreds', () => {
+  let now = 0
+  const budget = new CaptureBudget(0.01, seeded(3), () => now)
+  const hot = count => {
+    const gaps = []
+    let countdown = 1
+    for (let i = 0; i < count; i++) {
+      now += 0.001
+      if (--countdown === 0) {
+        const start = now
+        now += 0.01
+        countdown = budget.nextGap(start)
+        gaps.push(countdown)
+      }
+    }
+    return gaps
+  }
+  hot(3_000_000) // past the start-up allowance, in debt
+  now += 60_000 // a quiet minute, then the same rate again
+  const gaps = hot(1_000_000)
+  const run = gaps.findIndex(gap => gap > 1)
+  // 1% of 100 ms is 1 ms of credit: about 100 captures of 10 us.
+  assert.ok(run >= 50 && run <= 110, `${run} captures in a row`)
+})
+
 test('gaps are random (geometric), not periodic, and average what the budget allows', () => {
   const run = simulate({ share: 0.01, insertMs: 0.001, captureMs: 0.01, inserts: 5_000_000 })
   const steady = run.gaps.slice(FIRST_CAPTURES + 200)

@@ -9,13 +9,17 @@
 // only a capture reads the clock, before and after, and hands its cost here:
 //
 // - Capture time is paid from a credit that grows by `share` of the elapsed
-//   time (a token bucket). It starts full, and holds at most `share` of
-//   BURST_WINDOW_MS, so a map inserting in a burst right after start-up still
-//   names its sites; the first FIRST_CAPTURES of a map are always taken.
+//   time (a token bucket). It starts full at `share` of BURST_WINDOW_MS, so
+//   a map inserting in a burst right after start-up still names its sites;
+//   the first FIRST_CAPTURES of a map are always taken (and leave no debt).
+//   Once the map has been in debt, the bucket holds only `share` of
+//   STEADY_WINDOW_MS: a credit regained during a long gap is spent in a
+//   short run of captures, not in a burst of hundreds.
 // - While the credit is positive every insert is recorded: a map whose
 //   captures fit the budget is exact.
 // - In debt, the next capture comes once the credit has grown back: the
-//   wait divided by the time one insert took lately gives the mean gap, and
+//   wait divided by the time one insert took lately (over the last few
+//   gaps, weighted by their inserts) gives the mean gap, and
 //   the gap is drawn from a geometric distribution of that mean. Random gaps
 //   keep periodic traffic from aliasing onto one site, and each recorded
 //   insert stands for the unrecorded ones before it (the ledger weighs it so).
@@ -24,6 +28,9 @@
 //   within one flush interval, not after the old gap ran out.
 
 const BURST_WINDOW_MS = 2000
+const STEADY_WINDOW_MS = 100
+// The time per insert is averaged over gaps whose weight halves each gap.
+const RATE_MEMORY = 0.5
 const FIRST_CAPTURES = 1000
 const MAX_GAP = 2 ** 30
 
@@ -34,6 +41,8 @@ class CaptureBudget {
   #credit
   #lastAccrual = null
   #lastInsertCapture = null
+  #recentMs = 0
+  #recentInserts = 0
   // Inserts since the last insert capture, once the current gap runs out.
   #gap = 1
   #captures = 0
@@ -62,11 +71,15 @@ class CaptureBudget {
    */
   nextGap (start) {
     const end = this.now()
-    const perInsert = this.#lastInsertCapture === null ? 0 : Math.max(0, start - this.#lastInsertCapture) / this.#gap
+    if (this.#lastInsertCapture !== null) this.#observe(Math.max(0, start - this.#lastInsertCapture), this.#gap)
     this.#spend(start, end)
+    // The first captures are a one-off allowance: they may empty the credit
+    // but leave no debt (a debt made at start-up rates would be repaid at the
+    // rate of start-up, with a silence far longer than needed).
+    if (this.#captures < FIRST_CAPTURES && this.#credit < 0) this.#credit = 0
     this.#lastInsertCapture = end
     this.#captures++
-    this.#gap = this.#gapFor(perInsert)
+    this.#gap = this.#gapFor(this.#perInsertMs(0, 0))
     return this.#gap
   }
 
@@ -79,8 +92,8 @@ class CaptureBudget {
     if (left <= 1 || this.#lastInsertCapture === null) return left
     this.#accrue(now)
     const passed = this.#gap - left
-    const perInsert = Math.max(0, now - this.#lastInsertCapture) / Math.max(1, passed)
-    const rest = this.#gapFor(perInsert)
+    // The gap in progress counts as if it ended now.
+    const rest = this.#gapFor(this.#perInsertMs(Math.max(0, now - this.#lastInsertCapture), passed))
     if (rest >= left) return left // the rate did not fall: keep the gap drawn
     this.#gap = passed + rest
     return rest
@@ -94,6 +107,18 @@ class CaptureBudget {
   #spend (start, end) {
     this.#accrue(end)
     this.#credit -= Math.max(0, end - start)
+    if (this.#credit < 0 && this.#captures >= FIRST_CAPTURES) this.#capacity = Math.min(this.#capacity, this.#share * STEADY_WINDOW_MS)
+  }
+
+  #observe (ms, inserts) {
+    this.#recentMs = this.#recentMs * RATE_MEMORY + ms
+    this.#recentInserts = this.#recentInserts * RATE_MEMORY + inserts
+  }
+
+  // Time per insert (ms) lately, with `ms` over `inserts` of a gap in progress.
+  #perInsertMs (ms, inserts) {
+    const total = this.#recentInserts * RATE_MEMORY + inserts
+    return total > 0 ? (this.#recentMs * RATE_MEMORY + ms) / total : 0
   }
 
   #accrue (now) {

@@ -48,6 +48,11 @@ function runUpstream () {
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }))
 }
 
+function cpuMs () {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
+}
+
 function runApp (contender, upstreamPort) {
   const { options } = CONTENDERS[contender]
   const pending = contender === 'Map'
@@ -101,7 +106,7 @@ function runApp (contender, upstreamPort) {
       size: pending.size,
       estimated: report && report.estimated,
       sites: report ? report.sites.length : 0,
-      cpuMs: process.cpuUsage().user / 1000
+      cpuMs: cpuMs()
     })
   })
 }
@@ -132,7 +137,7 @@ function load (port, seconds) {
     autocannon({ url: `http://127.0.0.1:${port}/status`, connections: CONNECTIONS, duration: seconds }, (error, result) => {
       if (error) return reject(error)
       if (result.errors > 0 || result.non2xx > 0) return reject(new Error(`${result.errors} errors, ${result.non2xx} non-2xx`))
-      resolve({ rps: result.requests.total / (result.duration || seconds), p99: result.latency.p99 })
+      resolve({ requests: result.requests.total, rps: result.requests.total / (result.duration || seconds), p99: result.latency.p99 })
     })
   })
 }
@@ -154,17 +159,24 @@ async function drive () {
     for (const name of names) apps[name] = await startChild(['--app', name, String(upstream.port)], CONTENDERS[name].env)
     console.log(`bench:server: ${names.length} contenders, ${rounds} rounds of ${seconds} s each, ${CONNECTIONS} connections, ${CALLS} upstream calls per request`)
     for (const name of names) await load(apps[name].port, 1) // warm up (JIT, sockets)
-    const ratios = Object.fromEntries(names.map(name => [name, { rps: [], p99: [], raw: [] }]))
+    const ratios = Object.fromEntries(names.map(name => [name, { rps: [], p99: [], cpu: [], raw: [] }]))
     for (let round = 0; round < rounds; round++) {
       const order = names.map((_, i) => names[(i + round) % names.length])
       const figures = {}
-      for (const name of order) figures[name] = await load(apps[name].port, seconds)
+      for (const name of order) {
+        const before = (await ask(apps[name].child)).cpuMs
+        figures[name] = await load(apps[name].port, seconds)
+        // The app's CPU time per request: what the map costs, much less moved
+        // than req/s by other processes competing for the cores.
+        figures[name].cpuUs = ((await ask(apps[name].child)).cpuMs - before) * 1000 / figures[name].requests
+      }
       for (const name of names) {
         ratios[name].rps.push(figures[name].rps / figures.Map.rps)
         ratios[name].p99.push(figures[name].p99 / figures.Map.p99)
+        ratios[name].cpu.push(figures[name].cpuUs / figures.Map.cpuUs)
         ratios[name].raw.push(figures[name])
       }
-      console.log(`round ${round + 1}: ` + names.map(name => `${name} ${figures[name].rps.toFixed(0)} req/s p99 ${figures[name].p99} ms`).join(' | '))
+      console.log(`round ${round + 1}: ` + names.map(name => `${name} ${figures[name].rps.toFixed(0)} req/s p99 ${figures[name].p99} ms ${figures[name].cpuUs.toFixed(0)} us CPU/req`).join(' | '))
     }
     const states = {}
     for (const name of names) states[name] = await ask(apps[name].child)
@@ -181,16 +193,16 @@ function render ({ rounds, seconds, ratios, states }) {
   const row = cells => `| ${cells.join(' | ')} |`
   const lines = [SECTION_START, '## A real server, end to end (`npm run bench:server`)', '']
   lines.push(`Written on ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} x ${os.cpus()[0].model.trim()}, Node ${process.version}. A loopback HTTP app whose every request makes ${CALLS} upstream calls (keep-alive), each call's context held in the map from request to reply; autocannon, ${CONNECTIONS} connections, ${rounds} rounds of ${seconds} s, contenders alternated in each round (rotating order). Ratios are each round's figure over the Map's of the same round; the table gives the median and the range over the rounds.`, '')
-  lines.push(row(['contender', 'req/s (median)', 'req/s ratio to Map', 'range', 'p99 latency ratio to Map', 'range', 'target', 'site figures at the end']))
-  lines.push(row(['---', '---:', '---:', '---', '---:', '---', '---', '---']))
-  for (const [name, { rps, p99, raw }] of Object.entries(ratios)) {
+  lines.push(row(['contender', 'req/s (median)', 'req/s ratio to Map', 'range', 'p99 latency ratio to Map', 'range', 'app CPU per request, ratio to Map', 'range', 'target', 'site figures at the end']))
+  lines.push(row(['---', '---:', '---:', '---', '---:', '---', '---:', '---', '---', '---']))
+  for (const [name, { rps, p99, cpu, raw }] of Object.entries(ratios)) {
     const target = name.startsWith('HandleMap defaults') ? '>= 0.99x req/s, p99 <= 1.02x' : ''
     const state = states[name]
     const sites = name === 'Map' ? '' : state.sites === 0 ? 'none (counts only)' : `${state.sites} site${state.sites === 1 ? '' : 's'}, ${state.estimated ? 'estimated' : 'exact'}`
     const range = values => `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`
-    lines.push(row([name, median(raw.map(r => r.rps)).toFixed(0), `${median(rps).toFixed(3)}x`, range(rps), `${median(p99).toFixed(3)}x`, range(p99), target, sites]))
+    lines.push(row([name, median(raw.map(r => r.rps)).toFixed(0), `${median(rps).toFixed(3)}x`, range(rps), `${median(p99).toFixed(3)}x`, range(p99), `${median(cpu).toFixed(3)}x (${median(raw.map(r => r.cpuUs)).toFixed(0)} µs)`, range(cpu), target, sites]))
   }
-  lines.push('', 'The machine is shared (2 cores, other jobs building): the Map\'s own req/s moves by several percent between rounds, so read a ratio against its range.')
+  lines.push('', "The machine is shared (2 cores, other jobs building): the Map's own req/s moves between rounds, so read a ratio against its range. The app's CPU time per request (user + system, measured around each run) moves much less when other processes compete for the cores, so it is the steadier figure of what the map costs.")
   lines.push(SECTION_END)
   return lines.join('\n')
 }

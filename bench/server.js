@@ -202,7 +202,7 @@ function render ({ rounds, seconds, ratios, states }) {
     const range = values => `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`
     lines.push(row([name, median(raw.map(r => r.rps)).toFixed(0), `${median(rps).toFixed(3)}x`, range(rps), `${median(p99).toFixed(3)}x`, range(p99), `${median(cpu).toFixed(3)}x (${median(raw.map(r => r.cpuUs)).toFixed(0)} µs)`, range(cpu), target, sites]))
   }
-  lines.push('', "The machine is shared (2 cores, other jobs building): the Map's own req/s moves between rounds, so read a ratio against its range. The app's CPU time per request (user + system, measured around each run) moves much less when other processes compete for the cores, so it is the steadier figure of what the map costs.")
+  lines.push('', "The machine is shared (2 cores, other jobs building): the Map's own req/s moves between rounds, so read a ratio against its range. The app's CPU time per request (user + system, measured around each run) is not stretched by waiting for a core, but cache and frequency effects of other jobs still move it. On a loaded machine, no ratio here resolves 1%.")
   lines.push(SECTION_END)
   return lines.join('\n')
 }

@@ -3,7 +3,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-export type CallSitesMode = 'all' | 'sampled' | 'off'
+export type CallSitesMode = 'auto' | 'all' | 'sampled' | 'off'
 
 export interface ExpiredEntry<K, V> {
   key: K
@@ -25,10 +25,19 @@ export interface HandleMapOptions<K, V> {
   ttl?: number
   /** Receives each expired entry; if it throws, a warning is emitted and expiry goes on. */
   onExpire?: (entry: ExpiredEntry<K, V>) => void
-  /** Default 'all', or 'sampled' when NODE_ENV=production; HANDLE_LEDGER_CALLSITES overrides the default. */
+  /**
+   * Default 'auto' (NODE_ENV does not change it; HANDLE_LEDGER_CALLSITES overrides the default).
+   * 'auto' records every insert while capturing stays within `captureBudget`, then samples at
+   * random gaps sized to the budget (site figures then marked `estimated`). 'all' records every
+   * insert whatever it costs; 'sampled' one in `sampleRate`; 'off' counts only. See docs/call-sites.md.
+   */
   callSites?: CallSitesMode
+  /** 'auto': the most of this map's thread's time spent capturing call sites, in (0, 1]. Default 0.01. */
+  captureBudget?: number
   /** One in `sampleRate` inserts records its site in 'sampled' mode. Default 64. */
   sampleRate?: number
+  /** The sampler's random source, uniform in [0, 1) (default Math.random): a seeded one replays a sampling run. */
+  random?: () => number
   /** Frames kept per recorded stack. Default 8. */
   stackDepth?: number
   /** Inserting a new key beyond it throws RangeError. Default Infinity. */

@@ -192,5 +192,5 @@ test('a bad HANDLE_LEDGER_CALLSITES warns with code HANDLE_LEDGER_BAD_ENV', () =
     new HandleMap().close()`
   const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, HANDLE_LEDGER_CALLSITES: 'bogus' } })
   assert.equal(child.status, 0, child.stderr)
-  assert.deepEqual(JSON.parse(child.stdout), { name: 'HandleLedgerWarning', code: 'HANDLE_LEDGER_BAD_ENV', detail: 'Set it to one of all, sampled, off, or unset it.' })
+  assert.deepEqual(JSON.parse(child.stdout), { name: 'HandleLedgerWarning', code: 'HANDLE_LEDGER_BAD_ENV', detail: 'Set it to one of auto, all, sampled, off, or unset it.' })
 })

@@ -163,8 +163,21 @@ const OPTION_SPECS = {
     cases: [
       ['"ALL"', 'ALL', RangeError], ['""', '', RangeError], ['"all "', 'all ', RangeError],
       ['new String("all")', new String('all'), TypeError], // eslint-disable-line no-new-wrappers
-      ['"all"', 'all', 'accepted'], ['"sampled"', 'sampled', 'accepted'], ['"off"', 'off', 'accepted']
+      ['"all"', 'all', 'accepted'], ['"sampled"', 'sampled', 'accepted'], ['"off"', 'off', 'accepted'], ['"auto"', 'auto', 'accepted']
     ]
+  },
+  captureBudget: {
+    common: TypeError,
+    override: { NaN: RangeError, Infinity: RangeError, '-Infinity': RangeError, '-1': RangeError, '1e308': RangeError },
+    cases: [
+      ['0', 0, RangeError], ['-0', -0, RangeError], ['1 + 2 ** -52', 1 + 2 ** -52, RangeError], ['"0.01"', '0.01', TypeError],
+      ['Number.MIN_VALUE', Number.MIN_VALUE, 'accepted'], ['0.01', 0.01, 'accepted'], ['1', 1, 'accepted']
+    ]
+  },
+  random: {
+    common: TypeError,
+    override: {},
+    cases: [['"seeded"', 'seeded', TypeError], ['Math.random', Math.random, 'accepted'], ['() => 0', () => 0, 'accepted']]
   },
   sampleRate: {
     common: TypeError,

@@ -34,12 +34,17 @@ function clean (text) {
   return String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
 }
 
+// 'all' and 'auto' (the default) say nothing while every insert was recorded.
+function showsMode (map) {
+  return map.estimated || (map.callSites !== 'all' && map.callSites !== 'auto')
+}
+
 function mapHeader (map) {
   const approx = map.estimated ? '~' : ''
   const suspect = map.sites.some(site => site.suspect) ? '  SUSPECT' : ''
   return `${clean(map.name)}  live=${map.live}  inserts=${map.inserts}  removes=${map.removes}  expired=${map.expired}` +
     `  oldest=${seconds(map.oldestAgeMs)}${map.threadId ? `  thread=${map.threadId}` : ''}` +
-    `${map.callSites !== 'all' ? `  callSites=${map.callSites}${approx ? ' (site figures estimated)' : ''}` : ''}${suspect}`
+    `${showsMode(map) ? `  callSites=${map.callSites}${approx ? ' (site figures estimated)' : ''}` : ''}${suspect}`
 }
 
 function siteLines (site, estimated) {

@@ -13,6 +13,7 @@ const { inspect } = require('node:util')
 const native = require('../binding.js')
 const { normalize } = require('./options.js')
 const callsite = require('./callsite.js')
+const { CaptureBudget } = require('./capture-budget.js')
 const { reportOptions } = require('./report-options.js')
 const { clean } = require('./format.js')
 const { expireChannel, publishExpired } = require('./channels.js')
@@ -50,6 +51,9 @@ const HELD = 1 << 30
 // cleanup. Must match src/oplog.rs.
 const HELD_SITE = 1 << 30
 
+// Times captures in 'auto' mode (never the TTL clock: a monotonic source).
+const monotonicMs = () => performance.now()
+
 // The maps of this thread, so a report can flush them first.
 const liveMaps = new Set()
 // Filled by HandleMap's static block: see there.
@@ -60,6 +64,7 @@ let releaseHeldEntry
 class HandleMap {
   // Private state: nothing of it shows through JSON.stringify, Object.keys or
   // structuredClone, which see a HandleMap as they see a Map (no own keys).
+  #budget
   #clock
   #closed
   #config
@@ -112,18 +117,26 @@ class HandleMap {
     this.#clock = config.clock === undefined ? null : config.clock
     this.#lastStamp = -1
     // Sampling: 0 = never capture; otherwise capture when the countdown hits 0.
+    // 'auto' starts by recording every insert; its budget sets the gaps after.
     this.#sampling = config.callSites === 'off' ? 0 : config.sampleRate
-    this.#countdown = this.#sampling === 0 ? 0 : this.#nextSampleGap()
+    this.#budget = config.callSites === 'auto' ? new CaptureBudget(config.captureBudget, config.random, monotonicMs) : null
+    this.#countdown = this.#sampling === 0 ? 0 : this.#budget !== null ? 1 : this.#nextSampleGap()
     this.#siteBySlot = new Map()
     this.#maxSize = config.maxSize
     this.#removeCounts = new Map()
     this.#removeCountdown = REMOVE_SAMPLE_PERIOD
     this.#lastWarning = new Map()
     this.#closed = false
-    this.#native = new native.NativeLedger(
-      config.name, config.ttl, config.callSites, config.sampleRate, threadId,
-      config.flushInterval, this.#clock === null, this.#now()
-    )
+    this.#native = new native.NativeLedger({
+      name: config.name,
+      ttlMs: config.ttl,
+      callSites: config.callSites,
+      sampleRate: config.sampleRate,
+      threadId,
+      flushIntervalMs: config.flushInterval,
+      wallClock: this.#clock === null,
+      now: this.#now()
+    })
     this.#timer = this.#startTicking(config.flushInterval)
     liveMaps.add(this.#weakSelf)
     if (entries !== null) {
@@ -170,7 +183,7 @@ class HandleMap {
     this.#slots.delete(key)
     this.#freeEntry(slot)
     if ((handle & RECORDED) !== 0 && this.#isRemoveSampled(this.#takeSite(slot))) {
-      this.#write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this.#config.stackDepth))
+      this.#write2(slot << 3 | REMOVE_AT, this.#capturePaid(HandleMap.prototype.delete))
     } else {
       this.#log[this.#logLength++] = slot << 3 | REMOVE
     }
@@ -178,7 +191,7 @@ class HandleMap {
   }
 
   clear () {
-    const site = this.#sampling === 0 ? 0 : callsite.siteOf(HandleMap.prototype.clear, this.#config.stackDepth)
+    const site = this.#sampling === 0 ? 0 : this.#capturePaid(HandleMap.prototype.clear)
     this.#reserveLog()
     this.#slots.clear()
     this.#entries = []
@@ -459,6 +472,9 @@ class HandleMap {
     internals = {
       nativeLedger: map => map.#native,
       flush: map => map.#flush(),
+      // Test hook: time this map's captures with `now` (ms), so a sampling
+      // run replays exactly with a seeded `random` option.
+      useCaptureClock: (map, now) => { if (map.#budget !== null) map.#budget.now = now },
       oldestEntries: (map, count, includeKeys) => map.#oldestEntries(count, includeKeys)
     }
   }
@@ -484,11 +500,7 @@ class HandleMap {
       throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this.#config.maxSize}); the entry was not inserted`)
     }
     if (this.#clock !== null) this.#stamp()
-    let site = 0
-    if (this.#sampling !== 0 && --this.#countdown === 0) {
-      site = callsite.siteOf(below, this.#config.stackDepth)
-      this.#countdown = this.#nextSampleGap()
-    }
+    const site = this.#sampling !== 0 && --this.#countdown === 0 ? this.#captureInsertSite(below) : 0
     const fresh = this.#takeFreeSlot()
     if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
     if (site === 0) {
@@ -566,10 +578,48 @@ class HandleMap {
     return Math.floor(now)
   }
 
+  // The site of the insert being made, and the countdown to the next capture.
+  #captureInsertSite (below) {
+    // Set first: a capture that throws (at the stack limit, say) is retried
+    // at the next insert instead of leaving the countdown below zero for good.
+    this.#countdown = 1
+    const budget = this.#budget
+    if (budget === null) {
+      const site = callsite.siteOf(below, this.#config.stackDepth)
+      this.#countdown = this.#nextSampleGap()
+      return site
+    }
+    const start = budget.now()
+    const site = callsite.siteOf(below, this.#config.stackDepth)
+    this.#countdown = budget.nextGap(start)
+    return site
+  }
+
+  // A remove's or clear's capture; in 'auto' its time counts against the budget.
+  #capturePaid (below) {
+    const budget = this.#budget
+    if (budget === null) return callsite.siteOf(below, this.#config.stackDepth)
+    const start = budget.now()
+    const site = callsite.siteOf(below, this.#config.stackDepth)
+    budget.paid(start)
+    return site
+  }
+
   #nextSampleGap () {
     // Random gaps averaging sampleRate, so periodic traffic is not aliased.
     const rate = this.#sampling
-    return rate === 1 ? 1 : 1 + Math.floor(Math.random() * (2 * rate - 1))
+    return rate === 1 ? 1 : 1 + Math.floor(this.#random() * (2 * rate - 1))
+  }
+
+  // The `random` option (Math.random by default), checked: a test that
+  // replays a sampling run must not get NaN gaps silently.
+  #random () {
+    const random = this.#config.random
+    const u = random()
+    if (typeof u !== 'number' || !(u >= 0 && u < 1)) {
+      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: option 'random' must return numbers in [0, 1), got ${typeof u === 'number' ? u : typeof u}`)
+    }
+    return u
   }
 
   #takeSite (slot) {
@@ -585,7 +635,7 @@ class HandleMap {
     // Random gaps (mean REMOVE_SAMPLE_PERIOD), so a periodic pattern of
     // remove sites is not aliased onto one of them.
     if (--this.#removeCountdown > 0) return false
-    this.#removeCountdown = 1 + Math.floor(Math.random() * (2 * REMOVE_SAMPLE_PERIOD - 1))
+    this.#removeCountdown = 1 + Math.floor(this.#random() * (2 * REMOVE_SAMPLE_PERIOD - 1))
     return true
   }
 
@@ -620,6 +670,7 @@ class HandleMap {
   #tick () {
     if (this.#closed) return 0
     if (this.#logLength === 0 && this.#config.ttl === 0) return 0
+    if (this.#budget !== null) this.#countdown = this.#budget.replan(this.#budget.now(), this.#countdown)
     const expired = this.#drain(true)
     return expired === null ? 0 : this.#expire(expired)
   }

@@ -188,7 +188,7 @@ function badges (map) {
   const list = []
   if (suspects > 0) list.push(`<span class="badge suspect">${suspects} suspect site${suspects === 1 ? '' : 's'}</span>`)
   if (map.threadId) list.push(`<span class="badge plain">thread ${map.threadId}</span>`)
-  if (map.callSites && map.callSites !== 'all') list.push(`<span class="badge plain">call sites ${escapeHtml(map.callSites)}${map.estimated ? ', estimated' : ''}</span>`)
+  if (map.callSites && (map.estimated || (map.callSites !== 'all' && map.callSites !== 'auto'))) list.push(`<span class="badge plain">call sites ${escapeHtml(map.callSites)}${map.estimated ? ', estimated' : ''}</span>`)
   return list.join(' ')
 }
 

@@ -16,10 +16,17 @@ use std::sync::{Arc, LazyLock};
 pub const MAX_RETIRED_NAMES: usize = 10_000;
 pub const OVERFLOW_NAME: &str = "(closed maps beyond the name limit)";
 
+/// How a map records the sites of its inserts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallSites {
+    /// Counts only.
     Off,
+    /// One insert in `sample_rate`, at random gaps.
     Sampled,
+    /// Every insert while capturing stays within the map's CPU budget, then
+    /// random gaps sized to the budget (decided by the facade).
+    Auto,
+    /// Every insert.
     All,
 }
 
@@ -28,6 +35,7 @@ impl CallSites {
         match self {
             CallSites::Off => "off",
             CallSites::Sampled => "sampled",
+            CallSites::Auto => "auto",
             CallSites::All => "all",
         }
     }
@@ -40,6 +48,8 @@ pub struct MapInfo {
     /// `worker_threads.threadId` of the thread that owns the map (0 = main).
     pub thread_id: u32,
     pub call_sites: CallSites,
+    /// The fixed rate of `'sampled'`; 1 otherwise (in `'auto'` the rate
+    /// follows the budget and the report says `estimated` once it drops).
     pub sample_rate: u32,
     /// How often the owner drains its operation log: the most a figure read
     /// from another thread can lag.

@@ -68,7 +68,11 @@ for target in "${targets[@]}"; do
 done
 rm -f "$out/binding.d.ts"
 
-npx napi artifacts --output-dir "$out" --npm-dir npm
+# Into the platform packages (napi artifacts would insist on all seven targets).
+for file in "$out"/handle-ledger.*.node; do
+  key=${file##*/handle-ledger.}
+  cp "$file" "npm/${key%.node}/"
+done
 
 echo "== binaries"
 for dir in npm/*/; do

@@ -30,8 +30,11 @@ function run(file, args, options = {}) {
   return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options })
 }
 
+// npm as installed beside this node (so the install's PATH needs nothing else),
+// or the npm on PATH where node's layout differs.
 function npm(args, cwd, env = process.env) {
-  return run(process.execPath, [npmCli, ...args], { cwd, env })
+  if (fs.existsSync(npmCli)) return run(process.execPath, [npmCli, ...args], { cwd, env })
+  return run('npm', args, { cwd, env: { ...env, PATH: process.env.PATH } })
 }
 
 function tarballFiles(tarball) {
@@ -89,7 +92,7 @@ test.before(() => { release = packForRelease() })
 
 test('the main tarball carries the JS, the types and the loader but no binary', () => {
   const files = tarballFiles(release.main)
-  for (const file of ['package.json', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'lib/handle-map.js', 'lib/native-loader.js', 'LICENSE', 'README.md']) {
+  for (const file of ['package.json', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'lib/handle-map.js', 'lib/native-loader.js', 'LICENSE', 'README.md', 'CHANGELOG.md']) {
     assert.ok(files.includes(file), `${file} is in the main tarball: ${files.join(', ')}`)
   }
   assert.deepEqual(files.filter(file => file.endsWith('.node')), [])

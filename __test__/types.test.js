@@ -1,6 +1,6 @@
 'use strict'
-// index.d.ts under `tsc --strict` with the oldest TypeScript we support (4.9)
-// and the current release, resolved through the package's exports map as a
+// index.d.ts under `tsc --strict` with the oldest TypeScript we support (4.9),
+// 5.9 and the current release (7), resolved through the package's exports map as a
 // user's code resolves it (ESM import and CommonJS require).
 const test = require('node:test')
 const assert = require('node:assert')
@@ -9,7 +9,9 @@ const path = require('node:path')
 
 const root = path.join(__dirname, '..')
 const fixtures = ['usage.mts', 'usage.cts'].map(file => path.join(__dirname, 'types', file))
-const compilers = { 'TypeScript 4.9': 'typescript49', 'TypeScript (current)': 'typescript' }
+// typescript (5.9) is also the compiler of hold-types.test.js; 4.9 predates
+// MapIterator, 7 is the current release.
+const compilers = { 'TypeScript 4.9': 'typescript49', 'TypeScript 5.9': 'typescript', 'TypeScript 7': 'typescript7' }
 
 function tsc(pkg, args) {
   const bin = path.join(path.dirname(require.resolve(`${pkg}/package.json`)), 'bin', 'tsc')

@@ -1,5 +1,5 @@
 'use strict'
-// Issue 6, part 2: no panic crosses the FFI boundary. Corrupt and out-of-range
+// No panic crosses the FFI boundary. Corrupt and out-of-range
 // input goes straight into the native binding (NativeLedger.drain and the
 // other entry points, bypassing the facade's validation): each call is a JS
 // exception or a harmless answer, the process survives, and a map's figures do

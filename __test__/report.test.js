@@ -1,5 +1,5 @@
 'use strict'
-// Issue 3: handleMap.report() / registry.report() figures, sites, limits,
+// handleMap.report() / registry.report() figures, sites, limits,
 // filters, oldest entries, JSON and the text rendering.
 //
 // Expected sites are computed from this file's own text: every call that

@@ -1,4 +1,4 @@
-//! Property tests of the native invariants (issue 6, part 1), driven by a
+//! Property tests of the native invariants, driven by a
 //! deterministic xorshift generator so every failure replays from its seed:
 //!
 //! - wheel: every scheduled slot expires exactly once, never before its

@@ -16,14 +16,10 @@ const callsite = require('./callsite.js')
 const { reportOptions } = require('./report-options.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`.
-// Must match src/oplog.rs.
-const INSERT = 1
-const REMOVE = 2
-const REMOVE_AT = 3
-const OVERWRITE = 4
-const TOUCH = 5
-const CLEAR = 6
-const TIME = 7
+// Defined once, in src/oplog.rs, and read from the binding. The shift stays a
+// literal in the hot path (a constant the JIT folds), checked here.
+const { codeBits: CODE_BITS, insert: INSERT, remove: REMOVE, removeAt: REMOVE_AT, overwrite: OVERWRITE, touch: TOUCH, clear: CLEAR, time: TIME } = native.opCodes()
+if (CODE_BITS !== 3) throw new Error(`handle-ledger: the binding's op log shifts slots by ${CODE_BITS} bits, this facade by 3 (mismatched builds)`)
 const LOG_WORDS = 8192
 const LOG_HEADROOM = 6 // the longest operation (TIME + INSERT) is 5 words
 // Remove sites are captured for the first REMOVE_SITES_ALWAYS removes of

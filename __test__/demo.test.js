@@ -6,7 +6,7 @@ const { describe, it, before } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { runScenario, judge } = require('../examples/status-service/scenario.js')
+const { runScenario, judge, removesInHeldVariant } = require('../examples/status-service/scenario.js')
 
 const CORE_FILE = path.join(__dirname, '..', 'examples', 'status-service', 'core.js')
 const REQUESTS = 200
@@ -24,16 +24,28 @@ function insertLineOfCore () {
   return hits[0]
 }
 
+function holdLineOfCore () {
+  const lines = fs.readFileSync(CORE_FILE, 'utf8').split('\n')
+  const hits = []
+  lines.forEach((text, index) => {
+    if (/\bhandleMap\.hold\(/.test(text.replace(/\/\/.*$/, ''))) hits.push(index + 1)
+  })
+  assert.equal(hits.length, 1, 'core.js has exactly one handleMap.hold( call')
+  return hits[0]
+}
+
 const atLine = (line) => (site) => site.site.includes(`(${CORE_FILE}:${line}:`)
 
 describe('status-service demo scenario', { timeout: 120_000 }, () => {
   let outcome
-  let clean, regression, ttl
+  let clean, regression, ttl, held
   const insertLine = insertLineOfCore()
+  const holdLine = holdLineOfCore()
 
   before(async () => {
     outcome = await runScenario({ requests: REQUESTS, connections: 8, shortTtlMs: SHORT_TTL_MS, samples: 10 })
     ;[clean, regression, ttl] = outcome.runs
+    held = outcome.runs.find((run) => run.name === 'held')
   })
 
   it('answered every /status request in every run', () => {
@@ -77,6 +89,25 @@ describe('status-service demo scenario', { timeout: 120_000 }, () => {
     assert.equal(ttl.expiredLogged, ttl.map.expired, 'onExpire was called for every expired context')
     assert.match(ttl.expiryLog[0], new RegExp(`core\\.js:${insertLine}:`), 'the first onExpire line names the insert site')
     assert.ok(ttl.map.sites.find(atLine(insertLine)).suspect, 'expiring without removes is still suspect')
+  })
+
+  it('the fixed variant with hold() ends with no live handles though the regression is on: it has no delete to lose', () => {
+    assert.equal(held.regression, true, 'the regression flag is on in this run')
+    assert.deepEqual(removesInHeldVariant(), [], 'callServiceHeld removes nothing by hand')
+    const calls = (REQUESTS + 1) * held.services
+    assert.equal(held.map.live, 0)
+    assert.equal(held.map.inserts, calls)
+    assert.equal(held.map.removes, calls)
+    const site = held.map.sites.find(atLine(holdLine))
+    assert.ok(site, `the hold line core.js:${holdLine} is the insert site`)
+    assert.equal(site.held, true)
+    assert.equal(site.suspect, false)
+    assert.equal(held.map.sites.filter((candidate) => candidate.suspect).length, 0, 'no suspect site')
+    assert.match(held.debugHandles.text, new RegExp(`core\\.js:${holdLine}:\\d+\\)  \\[held`), '/debug/handles marks the site held')
+    const heldCheck = outcome.checks.find((check) => check.name.includes('hold()'))
+    assert.equal(heldCheck.pass, true, heldCheck.detail)
+    const leakyHeld = { ...held, map: { ...held.map, live: 4 } }
+    assert.equal(judge([clean, regression, ttl, leakyHeld], outcome.insertSite)[3].pass, false, 'a held run with live handles fails')
   })
 
   it('passes its own checks, and they fail when the outcome is wrong', () => {

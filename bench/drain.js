@@ -24,7 +24,7 @@ const LOG_WORDS = 8192
 const op = (slot, code) => (slot << 3) | code
 
 function ledger (ttl, now) {
-  return new native.NativeLedger('bench-drain', ttl, 'off', 1, 0, 1000, false, now)
+  return new native.NativeLedger({ name: 'bench-drain', ttlMs: ttl, callSites: 'off', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now })
 }
 
 function timeNs (fn) {

@@ -61,6 +61,8 @@ pub struct SiteReport {
     pub suspect: bool,
     pub reason: Option<String>,
     pub estimated: bool,
+    /// Entries inserted by `hold()`/`acquire()`, never suspect (see [`suspicion`]).
+    pub held: bool,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -197,7 +199,11 @@ fn site_report(
     interner: &Interner,
 ) -> SiteReport {
     let counts = scale.counts(site.counts);
-    let (suspect, reason) = suspicion(&site.counts, &counts, scale.estimated);
+    let (suspect, reason) = if site.held {
+        (false, None)
+    } else {
+        suspicion(&site.counts, &counts, scale.estimated)
+    };
     SiteReport {
         site: interner
             .site_text(site.site)
@@ -218,6 +224,7 @@ fn site_report(
         suspect,
         reason,
         estimated: scale.estimated,
+        held: site.held,
     }
 }
 
@@ -225,6 +232,10 @@ fn site_report(
 /// is where a lost cleanup shows. The decision uses the recorded figures; the
 /// reason quotes the figures the report shows (scaled, `~` when estimated), so
 /// the reason line never contradicts the site line above it.
+///
+/// Held sites (`hold()`/`acquire()`) are never judged here: handle-ledger
+/// removes their entries itself when the call ends, so a held entry that
+/// lives long, or expires, is a slow call still in flight, not a lost cleanup.
 fn suspicion(recorded: &Counts, shown: &Counts, estimated: bool) -> (bool, Option<String>) {
     if recorded.removes > 0 || recorded.inserts == 0 {
         return (false, None);
@@ -292,7 +303,7 @@ fn removed_at(site: &SiteLedger, scale: Scale, interner: &Interner) -> Vec<Remov
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oplog::{INSERT, REMOVE, REMOVE_AT};
+    use crate::oplog::{HELD_SITE, INSERT, REMOVE, REMOVE_AT};
     use crate::registry::{register, unregister, MapInfo};
 
     fn info(mode: CallSites) -> MapInfo {
@@ -355,6 +366,29 @@ mod tests {
             &interner,
         );
         assert_eq!(limited.sites_omitted, 0);
+    }
+
+    #[test]
+    fn held_sites_are_marked_and_never_suspect() {
+        let mut interner = Interner::default();
+        let site = interner.intern(&["call (core.js:40:7)"]).unwrap();
+        let mut ledger = Ledger::new(0, 0);
+        let mut log = vec![];
+        for slot in 0..4u32 {
+            log.extend([(slot << 3 | INSERT) as i32, (site | HELD_SITE) as i32]);
+        }
+        log.extend([(4 << 3 | INSERT) as i32, site as i32]);
+        ledger.drain(&log, 0).unwrap();
+        let entry = register(info(CallSites::All), ledger);
+        let report = map_report(&entry, &Options::default(), Some(60_000), &interner);
+        unregister(entry.id);
+        let held = report.sites.iter().find(|s| s.held).unwrap();
+        assert_eq!(held.site, "call (core.js:40:7)");
+        assert_eq!((held.live, held.removes), (4.0, 0.0));
+        assert!(!held.suspect && held.reason.is_none());
+        let plain = report.sites.iter().find(|s| !s.held).unwrap();
+        assert_eq!(plain.site, held.site);
+        assert!(plain.suspect, "the same line's plain set is still judged");
     }
 
     #[test]

@@ -3,6 +3,17 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
+declare global {
+  // TypeScript 5.6 added MapIterator, the type Map's keys()/values()/entries()
+  // return; HandleMap must return the same to stay assignable to Map. For older
+  // TypeScript this declares it with the same shape; from 5.6 on it merges into
+  // the built-in one and adds nothing.
+  interface MapIterator<T> {
+    next(...args: [] | [unknown]): IteratorResult<T, any>
+    [Symbol.iterator](): MapIterator<T>
+  }
+}
+
 export type CallSitesMode = 'auto' | 'all' | 'sampled' | 'off'
 
 export interface ExpiredEntry<K, V> {

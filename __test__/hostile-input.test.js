@@ -16,7 +16,7 @@
 // range), Boom (the caller's own exception, from a getter, trap, toString or
 // callback, propagates unchanged), HandleLeakError (assertEmpty's own).
 // A failing row is a bug; those this table found are listed in
-// the Reliability section of README.md.
+// CHANGELOG.md.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')

@@ -1,7 +1,8 @@
 'use strict'
 // /debug/handles mounted in real frameworks: Express 4 (npm alias express4),
 // Express 5, fastify 5 and Koa 3 (@koa/router). Each mount is the code that
-// README.md shows, read from the README and run as written, on a real server
+// docs/route-and-metrics.md shows (the README shows the same code for Express
+// and fastify), read from the docs and run as written, on a real server
 // on 127.0.0.1 requested with fetch. Every format answers, and bad queries,
 // other methods and relayed requests get the same answer as on plain
 // node:http, and so do requests with a forged Host (DNS rebinding). The
@@ -48,15 +49,23 @@ function siteOf (fn) {
 
 // ---- the README's mounts -----------------------------------------------
 
+const ROUTE_DOC = fs.readFileSync(path.join(__dirname, '..', 'docs', 'route-and-metrics.md'), 'utf8')
 const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8')
 
-/** The README's mount under its `// heading` comment, in the first code block of the /debug/handles section. */
-function readmeMount (heading) {
-  const section = README.slice(README.search(/^## \/debug\/handles/m))
+/** The mount under its `// heading` comment, in the first code block after `sectionPattern`. */
+function mountIn (text, sectionPattern, heading) {
+  const section = text.slice(text.search(sectionPattern))
   const block = section.match(/```js\n([\s\S]*?)```/)
-  assert.ok(block, 'README.md has a code block in its /debug/handles section')
-  const mount = block[1].split('\n\n').find(part => part.startsWith(`// ${heading}`))
-  assert.ok(mount, `README.md shows a mount under // ${heading}`)
+  assert.ok(block, `a code block follows ${sectionPattern}`)
+  return block[1].split('\n\n').find(part => part.startsWith(`// ${heading}`))
+}
+
+/** The docs' mount for `heading`; the README, where it shows one, shows the same code. */
+function readmeMount (heading) {
+  const mount = mountIn(ROUTE_DOC, /^# \/debug\/handles/m, heading)
+  assert.ok(mount, `docs/route-and-metrics.md shows a mount under // ${heading}`)
+  const inReadme = mountIn(README, /^## Mounting the route/m, heading)
+  if (inReadme !== undefined) assert.equal(inReadme.trimEnd(), mount.trimEnd(), `README.md's mount under // ${heading} is the one tested`)
   return mount
 }
 

@@ -1,0 +1,22 @@
+// The ESM entry of the installed package: the same module instance as
+// require(), every CommonJS export importable by name, lib/ closed.
+import { createRequire } from 'node:module'
+import * as esm from 'handle-ledger'
+import ledger, { HandleMap } from 'handle-ledger'
+
+const require = createRequire(import.meta.url)
+const cjs = require('handle-ledger')
+let deepImport = 'allowed'
+try {
+  require('handle-ledger/lib/handle-map.js')
+} catch (error) {
+  deepImport = error.code
+}
+const map = new HandleMap({ name: 'installed.esm' })
+map.set('k', 1)
+process.stdout.write(JSON.stringify({
+  missingNames: Object.keys(cjs).filter(name => esm[name] !== cjs[name]),
+  sameDefault: ledger === cjs,
+  size: map.size,
+  deepImport,
+}))

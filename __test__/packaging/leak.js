@@ -1,0 +1,11 @@
+'use strict'
+// Runs in a fresh directory where handle-ledger was installed from tarballs:
+// a map with one line that inserts and nothing that removes. Prints the report.
+const { HandleMap } = require('handle-ledger')
+
+const calls = new HandleMap({ name: 'installed.calls' })
+function startCall (id) {
+  calls.set(id, { id }) // @leaky-insert
+}
+for (let id = 0; id < 5; id++) startCall(id)
+process.stdout.write(JSON.stringify(calls.report()))

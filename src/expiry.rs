@@ -406,6 +406,31 @@ mod tests {
     }
 
     #[test]
+    fn a_deadline_far_past_the_last_advance_is_never_early() {
+        // A custom clock's jump, or a long gap between ticks: a queue has no
+        // reach (a timer wheel kept 32-bit offsets and had to park these).
+        let mut expiry = Expiry::new(5, 1_000);
+        let stamp = 1_000 + (1 << 32);
+        expiry.schedule(1, stamp);
+        expiry.schedule(2, stamp + 1);
+        assert_eq!(expiry.deadline(1), Some(stamp + 5));
+        assert_eq!(expiry.next_deadline(), Some(stamp + 5));
+        let mut out = Vec::new();
+        for now in [1_000 + (1 << 31), stamp, stamp + 4] {
+            expiry.advance(now, &mut out);
+            assert!(out.is_empty(), "expired early at {now}");
+        }
+        expiry.advance(stamp + 5, &mut out);
+        assert_eq!(out, vec![1]);
+        expiry.advance(stamp + 6, &mut out);
+        assert_eq!(out, vec![1, 2]);
+        // A generation emptied by cancels is forgotten.
+        expiry.schedule(3, stamp + (1 << 33));
+        expiry.cancel(3);
+        assert!(expiry.is_empty());
+    }
+
+    #[test]
     fn generation_ids_count_from_zero_again_before_the_sentinels() {
         let mut expiry = Expiry::new(100, 0);
         expiry.first_id = MARK - 3;

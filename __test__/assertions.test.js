@@ -1,5 +1,5 @@
 'use strict'
-// Issue 3: dev-mode assertions. handleMap.assertEmpty(), leakCheck(fn, options)
+// Dev-mode assertions: handleMap.assertEmpty(), leakCheck(fn, options)
 // and strict mode's HandleLeakWarning (rate limited, HANDLE_LEDGER_STRICT).
 
 const { test } = require('node:test')

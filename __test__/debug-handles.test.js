@@ -431,5 +431,12 @@ test('debugHandles() rejects unknown and invalid options', () => {
   assert.throws(() => debugHandles({ sitesPerMap: 1000 }), { name: 'RangeError', message: /'sitesPerMap'/ })
   assert.throws(() => debugHandles({ includeKeys: 'yes' }), { name: 'TypeError', message: /'includeKeys'/ })
   assert.throws(() => debugHandles(null), { name: 'TypeError' })
-  assert.equal(typeof orders.size, 'number')
+})
+
+// Also what keeps `orders` reachable until the last request: a collected map
+// leaves the registry, and the route would no longer list it.
+test('the fixture map served every request above unchanged: requests never alter a map', () => {
+  assert.equal(orders.size, 7)
+  const report = orders.report()
+  assert.deepEqual([report.live, report.inserts, report.removes], [7, 12, 5])
 })

@@ -1,5 +1,5 @@
 'use strict'
-// The status-service demo (issue 5) with fewer requests: the same three runs
+// The status-service demo with fewer requests: the same three runs
 // in child processes, the same outcomes asserted.
 
 const { describe, it, before } = require('node:test')

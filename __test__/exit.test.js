@@ -1,5 +1,5 @@
 'use strict'
-// Issue 6, part 6: exit is never held. Each child process creates maps with
+// Exit is never held. Each child process creates maps with
 // TTLs far longer than the test's deadline and leaves entries in them (and in
 // some, mounts the /debug/handles route on a server, requests it and closes
 // the server); it must then exit by itself, with status 0. A map timer that

@@ -1,5 +1,5 @@
 'use strict'
-// Issue 6, part 1: a HandleMap never diverges from Map (and from a model of
+// A HandleMap never diverges from Map (and from a model of
 // TTL expiry under a fake clock). Runs the differential fuzzer (bench/fuzz.js)
 // on fixed seeds, so a failure replays, and checks the fuzzer itself finds
 // and minimises planted bugs. Longer runs: npm run fuzz -- --seconds N.

@@ -1,5 +1,5 @@
 'use strict'
-// Issue 6, part 3: hostile input gets a clear error and changes nothing.
+// Hostile input gets a clear error and changes nothing.
 //
 // One table. Each row names a public function (or option), the input, and
 // the expected outcome: an error class, or 'accepted'. Every row runs on a

@@ -1,5 +1,5 @@
 'use strict'
-// Issue 6, part 2: no panic crosses the FFI boundary. Corrupt and out-of-range
+// No panic crosses the FFI boundary. Corrupt and out-of-range
 // input goes straight into the native binding (NativeLedger.drain and the
 // other entry points, bypassing the facade's validation): each call is a JS
 // exception or a harmless answer, the process survives, and a map's figures do
@@ -19,13 +19,9 @@ const { HandleMap } = require('..')
 const nativeLedgerOf = require('../lib/handle-map.js').internals.nativeLedger
 
 const { NativeLedger } = native
-const INSERT = 1
-const REMOVE = 2
-const OVERWRITE = 4
-const TOUCH = 5
-const CLEAR = 6
-const TIME = 7
-const op = (slot, code) => (slot << 3) | code
+// The wire format's one definition is src/oplog.rs; the facade reads it from the binding too.
+const { codeBits: CODE_BITS, insert: INSERT, remove: REMOVE, removeAt: REMOVE_AT, overwrite: OVERWRITE, touch: TOUCH, clear: CLEAR, time: TIME } = native.opCodes()
+const op = (slot, code) => (slot << CODE_BITS) | code
 
 /** A HandleMap with two entries, and the figures a refused call must leave alone. */
 function victim () {
@@ -75,7 +71,7 @@ const CASES = [
   ['drain', 'TOUCH of a slot that is not live', l => l.drain(new Int32Array([op(77, TOUCH)]), 1, Date.now(), -1, false), 'error'],
   ['drain', 'INSERT into a live slot (0)', l => l.drain(new Int32Array([op(0, INSERT), 0]), 2, Date.now(), -1, false), 'error'],
   ['drain', 'INSERT and REMOVE with unknown site ids, then a report', l => {
-    l.drain(new Int32Array([op(5000, INSERT), 0x7fffffff, op(5000, 3), -5]), 4, Date.now(), -1, false)
+    l.drain(new Int32Array([op(5000, INSERT), 0x7fffffff, op(5000, REMOVE_AT), -5]), 4, Date.now(), -1, false)
     l.report({ limit: 100 }, Date.now())
   }, 'accepted', false],
   ['drain', 'random garbage', l => l.drain(Int32Array.from({ length: 64 }, (_, i) => (i * 0x9e3779b1) | 0), 64, Date.now(), -1, true), 'error'],
@@ -123,6 +119,29 @@ const MODULE_CASES = [
   ['NativeLedger', 'options missing fields', () => new NativeLedger({ name: 'n' }), 'error'],
   ['NativeLedger', 'sampleRate -1, threadId -1 (wrap)', () => new NativeLedger({ name: 'n', ttlMs: 0, callSites: 'sampled', sampleRate: -1, threadId: -1, flushIntervalMs: 0, wallClock: false, now: 0 }), 'accepted']
 ]
+
+test('the op codes come from the binding: distinct, below 1 << codeBits, and a log written with them reads back as written', () => {
+  const codes = [INSERT, REMOVE, REMOVE_AT, OVERWRITE, TOUCH, CLEAR, TIME]
+  assert.equal(new Set(codes).size, codes.length)
+  for (const code of codes) assert.ok(Number.isInteger(code) && code > 0 && code < 1 << CODE_BITS, `code ${code}`)
+  assert.equal(CODE_BITS, 3, 'lib/handle-map.js shifts slots by a literal 3')
+  const ledger = new NativeLedger({ name: `op-codes-${process.pid}`, ttlMs: 1_000, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 })
+  const site = native.internStack(['opCodes test (op-codes.js:1:1)'])
+  const now = 2 ** 33 + 5 // a TIME word carries the high bits too
+  const log = [
+    TIME, now % 2 ** 32 | 0, Math.floor(now / 2 ** 32),
+    op(0, INSERT), site, op(1, INSERT), 0, op(2, INSERT), 0,
+    op(0, OVERWRITE), op(1, TOUCH),
+    op(1, REMOVE_AT), site, op(2, REMOVE),
+    op(3, INSERT), 0, CLEAR, 0
+  ]
+  assert.equal(ledger.drain(Int32Array.from(log), log.length, now, -1, true), null)
+  const report = ledger.report({ limit: 5 }, now)
+  assert.deepEqual(
+    { live: report.live, inserts: report.inserts, removes: report.removes, overwrites: report.overwrites, expired: report.expired },
+    { live: 0, inserts: 4, removes: 4, overwrites: 1, expired: 0 })
+  ledger.close()
+})
 
 function isInternal (error) {
   return /internal error|panicked/.test(String(error && error.message))
@@ -190,6 +209,7 @@ test('a native panic becomes a JS Error carrying the panic text and the native b
   // suite was fixed); binding.panicForTesting panics inside the same guard
   // every entry point runs in.
   const binding = require('../binding.js')
+  assert.equal(typeof binding.panicForTesting, 'function', 'a release build has no panicForTesting: build with `npm run build:test`')
   const now = Date.now()
   const ledger = new NativeLedger({ name: `panic-${process.pid}`, ttlMs: 100, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now })
   ledger.drain(new Int32Array([op(0, INSERT), 0]), 2, now, 0, false)
@@ -219,14 +239,15 @@ function runChild (source, { memoryLimitKB } = {}) {
 }
 
 test('exhausted capacity: a slot number that asks for gigabytes is an error, not an abort (3 GB address-space limit)', () => {
-  // The op log can name any slot below 2^29; the ledger and the wheel size
-  // their arrays to the largest slot seen (2^29 x 16 bytes = 8 GB).
+  // The op log can name any slot below 2^29; the ledger and the expiry
+  // schedule size their arrays to the largest slot seen (gigabytes at 2^29).
+  // A slot far past the end is refused before anything is allocated.
   const result = runChild(`
     const { NativeLedger } = require('./binding.js')
     const ledger = new NativeLedger({ name: 'huge-slot', ttlMs: 100, callSites: 'off', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 })
     const slot = (1 << 29) - 1
     try {
-      ledger.drain(new Int32Array([(slot << 3) | 1, 0]), 2, 0, -1, false)
+      ledger.drain(new Int32Array([(slot << 3) | 1, 0]), 2, 0, -1, false) // INSERT
       console.log('accepted')
     } catch (error) {
       console.log('refused: ' + error.message)
@@ -236,12 +257,14 @@ test('exhausted capacity: a slot number that asks for gigabytes is an error, not
   `, { memoryLimitKB: 3_000_000 })
   assert.equal(result.signal, null, `the process was killed by ${result.signal}:\n${result.stderr.slice(0, 500)}`)
   assert.equal(result.status, 0, `the process died (status ${result.status}):\n${result.stderr.slice(0, 500)}`)
-  assert.match(result.stdout, /survived/)
+  // Refused before anything is allocated: a slot that far past the end is corrupt input.
+  assert.match(result.stdout, /^refused: handle-ledger ledger out of sync: slot 536870911 is out of range$/m)
+  assert.match(result.stdout, /^survived live=0$/m)
 })
 
 test('exhausted capacity: slots that grow the ledger 64 K at a time towards 2^29 end in an error, not an abort (2.5 GB address-space limit)', () => {
   // Each insert lands within 2^16 of the end, as far as a slot may jump; the
-  // ledger's and the wheel's arrays grow until memory runs out.
+  // ledger's and the expiry schedule's arrays grow until memory runs out.
   const result = runChild(`
     const { NativeLedger } = require('./binding.js')
     const ledger = new NativeLedger({ name: 'stepping-slots', ttlMs: 100, callSites: 'off', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 })
@@ -258,7 +281,9 @@ test('exhausted capacity: slots that grow the ledger 64 K at a time towards 2^29
   `, { memoryLimitKB: 2_500_000 })
   assert.equal(result.signal, null, `the process was killed by ${result.signal}:\n${result.stderr.slice(0, 500)}`)
   assert.equal(result.status, 0, `the process died (status ${result.status}):\n${result.stderr.slice(0, 500)}`)
-  assert.match(result.stdout, /survived/)
+  // Every step is a legal one: only memory can stop it, as an error.
+  assert.match(result.stdout, /^refused: handle-ledger ledger out of sync: no memory for one more slot$/m)
+  assert.match(result.stdout, /^survived live=\d+$/m)
 })
 
 test('exhausted capacity: a full call-site interner answers the overflow site, old sites still resolve', () => {

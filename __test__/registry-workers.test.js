@@ -1,5 +1,5 @@
 'use strict'
-// Issue 3: the registry is process-wide. A map created inside a worker_threads
+// The registry is process-wide. A map created inside a worker_threads
 // Worker appears in registry.report() on the main thread, labelled with the
 // worker's threadId, and disappears when the worker exits or is terminated.
 //

@@ -1,5 +1,5 @@
 'use strict'
-// Issue 3: registry.snapshot(), registry.diff(older, newer) and
+// registry.snapshot(), registry.diff(older, newer) and
 // snapshot.diff(older): what grew between two snapshots, per map and per
 // site, sorted by growth (as tracemalloc's Snapshot.compare_to).
 

@@ -1,5 +1,5 @@
 'use strict'
-// Issue 6, part 4: soak, memory stays flat. Runs bench/soak.js at its short
+// Soak: memory stays flat. Runs bench/soak.js at its short
 // CI length (SOAK_SECONDS, default 50 s measured after a 10 s warm-up): a
 // HandleMap at full speed (set/get/has/delete, 1% left to a 200 ms TTL,
 // reports every second, short-lived maps created and dropped), failing when

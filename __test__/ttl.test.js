@@ -45,6 +45,35 @@ test('an entry expires once its TTL has passed, not before, and exactly once', (
   map.close()
 })
 
+test('a custom clock that goes back: entries expire late at worst, never early, and once', () => {
+  const clock = clockAt(10_000)
+  const expired = []
+  const map = new HandleMap({ ttl: 1_000, clock: clock.read, onExpire: e => expired.push(e.key), strict: false })
+  map.set('a', 1)
+  clock.now = 9_000
+  map.set('b', 2) // stamped behind 'a': it joins the newest generation, 'a''s
+  clock.now = 9_999
+  assert.equal(map.purgeExpired(), 0)
+  clock.now = 10_000
+  assert.equal(map.purgeExpired(), 0, "'b' is due by its own stamp, and waits for 'a''s deadline: late, not early")
+  clock.now = 10_999
+  assert.equal(map.purgeExpired(), 0)
+  clock.now = 11_000
+  assert.equal(map.purgeExpired(), 2)
+  assert.deepEqual(expired, ['a', 'b'])
+  // Once nothing newer is scheduled, a stamp from the past keeps its own deadline.
+  clock.now = 5_000
+  map.set('c', 3)
+  clock.now = 5_999
+  assert.equal(map.purgeExpired(), 0)
+  clock.now = 6_000
+  assert.equal(map.purgeExpired(), 1)
+  assert.deepEqual(expired, ['a', 'b', 'c'])
+  clock.now = 20_000
+  assert.equal(map.purgeExpired(), 0, 'each entry expires once')
+  map.close()
+})
+
 test('a removed entry never expires; touch and overwrite restart the TTL', () => {
   const clock = clockAt(0)
   const expired = []

@@ -1,5 +1,5 @@
 'use strict'
-// Issue 6, part 5: workers come and go. 50 workers use maps (TTLs, entries,
+// Workers come and go. 50 workers use maps (TTLs, entries,
 // reports, every call-site mode) and end in every way a worker can: finishing
 // by itself, terminated mid-operation (a tight loop of map calls), terminated
 // while idle, an uncaught exception, process.exit() inside the worker.

@@ -297,7 +297,7 @@ function render ({ wall: cycles, cpu }, memory, expiry, reports, captureNs, shar
     lines.push(row([label, m.rssPerEntry.toFixed(0), m.heapPerEntry.toFixed(0), `${(m.rssPerEntry / pinned.map.rssPerEntry).toFixed(2)}x`, target, `${plain.rssPerEntry.toFixed(0)} (${(plain.rssPerEntry / defaults.map.rssPerEntry).toFixed(2)}x)`]))
   }
   lines.push('', '## Expiry', '')
-  lines.push(`Expiring ${expiry.expiring.toLocaleString('en')} of ${expiry.total.toLocaleString('en')} entries: **${expiry.perExpiredNs.toFixed(0)} ns per expired entry** (the generation's timer on the wheel, then taking the entry out of the JS map).`, '')
+  lines.push(`Expiring ${expiry.expiring.toLocaleString('en')} of ${expiry.total.toLocaleString('en')} entries: **${expiry.perExpiredNs.toFixed(0)} ns per expired entry** (popping the due generation off the expiry queue, then taking the entry out of the JS map).`, '')
   lines.push(row(['live entries', 'ns per tick that expires nothing']), row(['---:', '---:']))
   for (const [size, ns] of Object.entries(expiry.idleTickNs)) lines.push(row([Number(size).toLocaleString('en'), ns.toFixed(0)]))
   lines.push('', ...renderShares(shares))

@@ -20,14 +20,10 @@ const { clean } = require('./format.js')
 const { expireChannel, publishExpired } = require('./channels.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`.
-// Must match src/oplog.rs.
-const INSERT = 1
-const REMOVE = 2
-const REMOVE_AT = 3
-const OVERWRITE = 4
-const TOUCH = 5
-const CLEAR = 6
-const TIME = 7
+// Defined once, in src/oplog.rs, and read from the binding. The shift stays a
+// literal in the hot path (a constant the JIT folds), checked here.
+const { codeBits: CODE_BITS, insert: INSERT, remove: REMOVE, removeAt: REMOVE_AT, overwrite: OVERWRITE, touch: TOUCH, clear: CLEAR, time: TIME, heldSite: HELD_SITE } = native.opCodes()
+if (CODE_BITS !== 3) throw new Error(`handle-ledger: the binding's op log shifts slots by ${CODE_BITS} bits, this facade by 3 (mismatched builds)`)
 const LOG_WORDS = 8192
 const LOG_HEADROOM = 6 // the longest operation (TIME + INSERT) is 5 words
 // Remove sites are captured for the first REMOVE_SITES_ALWAYS removes of
@@ -47,10 +43,9 @@ const SLOT = RECORDED - 1
 // The Map also holds this bit for entries inserted by hold()/acquire(): only
 // their own release removes them, and only while this bit is still there.
 const HELD = 1 << 30
-// Bit 30 of an INSERT's site word marks a held insert for the ledger (site
-// ids stay below 2^20): a long-lived held entry is a slow call, not a lost
-// cleanup. Must match src/oplog.rs.
-const HELD_SITE = 1 << 30
+// HELD_SITE (from the binding, above): the bit of an INSERT's site word that
+// marks a held insert for the ledger (site ids stay below 2^20): a
+// long-lived held entry is a slow call, not a lost cleanup.
 
 // Times captures in 'auto' mode (never the TTL clock: a monotonic source).
 const monotonicMs = () => performance.now()

@@ -4,14 +4,12 @@
 //!
 //! None of these is on the per-operation path: the facade calls `drain` once
 //! per few thousand operations or per tick (see ARCHITECTURE.md).
-// The entry points are registered by napi's macros, which a `cargo test`
-// build leaves out: they look unused there.
-#![cfg_attr(test, allow(dead_code))]
 
 use crate::guard::guarded;
 use crate::interner::Interner;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::Ledger;
 use crate::maintenance;
+use crate::oplog;
 use crate::registry::{self, CallSites, ClockAnchor, MapEntry, MapInfo};
 use crate::report;
 use napi::bindgen_prelude::*;
@@ -38,7 +36,7 @@ fn log_words(log: &[i32], len: u32) -> std::result::Result<&[i32], String> {
         .ok_or_else(|| format!("log length {len} exceeds its buffer ({})", log.len()))
 }
 
-fn out_of_sync(error: LedgerError) -> String {
+fn out_of_sync(error: impl std::fmt::Display) -> String {
     format!("handle-ledger ledger out of sync: {error}")
 }
 
@@ -359,10 +357,54 @@ pub fn registry_totals(map: Option<String>) -> Result<Vec<NameTotals>> {
     })
 }
 
+/// The operation log's wire format (`oplog.rs`), for the facade to read once
+/// at load: the codes are defined in one place.
+#[napi(object)]
+pub struct OpCodes {
+    pub code_bits: u32,
+    pub insert: u32,
+    pub remove: u32,
+    pub remove_at: u32,
+    pub overwrite: u32,
+    pub touch: u32,
+    pub clear: u32,
+    pub time: u32,
+    /// Set in an INSERT's site word when `hold()`/`acquire()` inserted the entry.
+    pub held_site: u32,
+}
+
+#[napi]
+pub fn op_codes() -> OpCodes {
+    OpCodes {
+        code_bits: oplog::CODE_BITS,
+        insert: oplog::INSERT,
+        remove: oplog::REMOVE,
+        remove_at: oplog::REMOVE_AT,
+        overwrite: oplog::OVERWRITE,
+        touch: oplog::TOUCH,
+        clear: oplog::CLEAR,
+        time: oplog::TIME,
+        held_site: oplog::HELD_SITE,
+    }
+}
+
 /// Panics inside the guard, so tests can check that a native panic reaches JS
 /// as an Error with the panic text and a native backtrace (no input of the
-/// public API panics; this is the guard's end-to-end check).
+/// public API panics; this is the guard's end-to-end check). Only in builds
+/// with the `testing` feature (`npm run build:test`), never in a release.
+#[cfg(feature = "testing")]
 #[napi]
 pub fn panic_for_testing(message: String) -> Result<()> {
     run(|| panic!("{message}"))
+}
+
+/// Hands `ledger` a batch that panics when the maintenance thread applies
+/// it: the owner must hear of it at its next drain. `testing` builds only.
+#[cfg(feature = "testing")]
+#[napi]
+pub fn defer_panicking_batch_for_testing(ledger: &NativeLedger) -> Result<()> {
+    run(|| {
+        maintenance::defer(&ledger.entry.ledger, &[], maintenance::PANIC_FOR_TESTING)
+            .map_err(out_of_sync)
+    })
 }

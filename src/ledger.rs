@@ -8,7 +8,7 @@
 
 use crate::expiry::Expiry;
 use crate::oplog::{self, DecodeError, Op, HELD_SITE};
-use crate::wheel::MAX_DELAY_MS;
+use crate::expiry::MAX_DELAY_MS;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 

@@ -1,7 +1,6 @@
 //! handle-ledger's native side: the bookkeeping behind `HandleMap`.
 //!
-//! - `expiry`: entries grouped by deadline into generations, timed by the wheel
-//! - `wheel`: the hierarchical timer wheel
+//! - `expiry`: entries grouped by deadline into generations, a queue of them
 //! - `oplog`: the wire format of operations drained from JS
 //! - `ledger`: one map's figures, per map and per insert site
 //! - `maintenance`: full op logs applied by a background thread, readers never behind
@@ -11,16 +10,19 @@
 //! - `guard`: panics become JS errors with a native backtrace
 //! - `binding`: the napi entry points (the only module that knows JS)
 
-pub mod expiry;
-pub mod guard;
-pub mod interner;
-pub mod ledger;
-pub mod maintenance;
-pub mod oplog;
-pub mod registry;
-pub mod report;
-pub mod wheel;
+pub(crate) mod expiry;
+pub(crate) mod guard;
+pub(crate) mod interner;
+pub(crate) mod ledger;
+pub(crate) mod maintenance;
+pub(crate) mod oplog;
+pub(crate) mod registry;
+pub(crate) mod report;
 
+// napi registers the entry points only outside `cargo test` builds, where
+// every one would look unused: the binding has no Rust tests of its own (the
+// JS suite tests it), so test builds leave it out.
+#[cfg(not(test))]
 mod binding;
 
 #[cfg(test)]

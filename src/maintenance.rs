@@ -7,11 +7,31 @@
 //! Readers never see a ledger behind the facade: [`DeferredLedger::lock`]
 //! applies whatever is still queued, in order, before it returns. Plain
 //! Rust, no napi.
+//!
+//! The hand-over of one ledger, as a state machine (Caffeine keeps its drain
+//! status the same way). The queue is the state; no flag is kept beside it.
+//!
+//! ```text
+//! IDLE     queue empty (a wakeup may still sit in the channel: harmless, the
+//!          thread then locks, finds nothing, and moves on)
+//!   defer(), queue length becomes 1  -> send one wakeup            -> PENDING
+//! PENDING  queue not empty; one wakeup on its way or being served
+//!   defer(), length 2..=MAX_QUEUED   -> no wakeup: whoever pops the head
+//!                                       pops on to the end         -> PENDING
+//!   defer(), length > MAX_QUEUED, or no thread, or the thread gone
+//!                                    -> the caller applies all     -> IDLE
+//!   lock() by anyone (the thread, the owner's drain, another thread's
+//!   report)                          -> applies all, in order      -> IDLE
+//! Any batch that fails while applied (a ledger error, or a panic: a bug)
+//!   -> dropped and its failure kept (the first one) until the owner's next
+//!      drain takes it and throws; later batches still apply.
+//! ```
 
+use crate::guard::guarded;
 use crate::ledger::{Ledger, LedgerError};
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::fmt;
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, LazyLock};
 
@@ -24,12 +44,36 @@ struct Batch {
     now: u64,
 }
 
+/// Why a handed-over batch was not applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The ledger refused it (a corrupt or out-of-sync log).
+    Refused(LedgerError),
+    /// Applying it panicked: a bug. The text carries the native backtrace.
+    Panicked(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Refused(error) => error.fmt(f),
+            Failure::Panicked(text) => f.write_str(text),
+        }
+    }
+}
+
+/// A batch stamped with this time panics when applied: how tests check that
+/// a panic on the maintenance thread reaches the owner (no real clock reads
+/// 2^64 - 1 ms; the binding refuses clocks beyond 2^52).
+#[cfg(any(test, feature = "testing"))]
+pub const PANIC_FOR_TESTING: u64 = u64::MAX;
+
 /// A ledger and the batches handed over for it but not applied yet.
 pub struct DeferredLedger {
     ledger: Mutex<Ledger>,
     queue: Mutex<VecDeque<Batch>>,
-    /// The first error of a queued batch, kept for the owner's next drain.
-    failure: Mutex<Option<LedgerError>>,
+    /// The first failure of a queued batch, kept for the owner's next drain.
+    failure: Mutex<Option<Failure>>,
 }
 
 impl DeferredLedger {
@@ -48,19 +92,25 @@ impl DeferredLedger {
         ledger
     }
 
-    /// The first error a queued batch met since the last call, if any.
-    pub fn take_failure(&self) -> Option<LedgerError> {
+    /// The first failure a queued batch met since the last call, if any.
+    pub fn take_failure(&self) -> Option<Failure> {
         self.failure.lock().take()
     }
 
     /// Batches are taken off the queue only under the ledger's lock, so
     /// they are applied in the order they were handed over, whoever applies
-    /// them. A failed batch is dropped (as a failed drain is) and remembered.
+    /// them. A failed batch is dropped (as a failed drain is) and remembered,
+    /// a panic included: on the maintenance thread nobody else would hear of
+    /// it, and on a reader's thread it is the owner's failure, not the
+    /// reader's.
     fn catch_up(&self, ledger: &mut Ledger) {
         while let Some(batch) = self.pop() {
-            if let Err(error) = ledger.apply(&batch.words, batch.now) {
-                self.failure.lock().get_or_insert(error);
-            }
+            let failure = match guarded(|| Ok(apply(ledger, &batch))) {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) => Failure::Refused(error),
+                Err(panic) => Failure::Panicked(panic),
+            };
+            self.failure.lock().get_or_insert(failure);
         }
     }
 
@@ -78,6 +128,14 @@ impl DeferredLedger {
         queue.push_back(Batch { words: copy, now });
         Ok(queue.len())
     }
+}
+
+fn apply(ledger: &mut Ledger, batch: &Batch) -> Result<(), LedgerError> {
+    #[cfg(any(test, feature = "testing"))]
+    if batch.now == PANIC_FOR_TESTING {
+        panic!("deliberate panic while applying a handed-over batch");
+    }
+    ledger.apply(&batch.words, batch.now)
 }
 
 /// Hands `words` (operations up to `now`) over to be applied to `ledger`
@@ -105,10 +163,12 @@ static MAINTAINER: LazyLock<Option<Sender<Arc<DeferredLedger>>>> = LazyLock::new
     std::thread::Builder::new()
         .name("handle-ledger".into())
         .spawn(move || {
+            // A failing batch (a panic included) is caught in `catch_up` and
+            // kept for its owner, so the loop never ends early. Were the
+            // thread to die anyway, `send` fails and callers apply their
+            // batches themselves.
             for ledger in wakeups {
-                // Ledger errors are values; a panic would be a bug, and must
-                // not end the thread that every map relies on.
-                let _ = catch_unwind(AssertUnwindSafe(|| drop(ledger.lock())));
+                drop(ledger.lock());
             }
         })
         .ok()?;
@@ -161,8 +221,47 @@ mod tests {
         assert_eq!(ledger.lock().counts().live, 1);
         assert_eq!(
             ledger.take_failure(),
-            Some(LedgerError::NotLive("remove", 5))
+            Some(Failure::Refused(LedgerError::NotLive("remove", 5)))
         );
         assert_eq!(ledger.take_failure(), None);
+    }
+
+    #[test]
+    fn a_panic_on_the_maintenance_thread_is_the_owners_failure_and_the_thread_goes_on() {
+        let ledger = Arc::new(DeferredLedger::new(Ledger::new(0, 0)));
+        defer(&ledger, &[word(0, INSERT), 0], PANIC_FOR_TESTING).unwrap();
+        wait_until_applied_by_the_thread(&ledger);
+        match ledger.take_failure() {
+            Some(Failure::Panicked(text)) => {
+                assert!(text.contains("deliberate panic"), "{text}");
+                assert!(text.contains("native backtrace"), "{text}");
+            }
+            other => panic!("expected the panic to be kept, got {other:?}"),
+        }
+        assert_eq!(
+            ledger.ledger.lock().counts().inserts,
+            0,
+            "the batch is dropped"
+        );
+        // The thread survived: it still applies the next batch by itself.
+        defer(&ledger, &[word(0, INSERT), 0], 1).unwrap();
+        wait_until_applied_by_the_thread(&ledger);
+        assert_eq!(ledger.ledger.lock().counts().inserts, 1);
+        assert_eq!(ledger.take_failure(), None);
+    }
+
+    /// Waits, without catching up itself, until the queue is empty.
+    fn wait_until_applied_by_the_thread(ledger: &DeferredLedger) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // Under the ledger's lock: the thread pops and applies under it.
+            let guard = ledger.ledger.lock();
+            if ledger.queue.lock().is_empty() {
+                return;
+            }
+            drop(guard);
+            assert!(Instant::now() < deadline, "the batch was never applied");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }

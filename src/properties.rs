@@ -1,11 +1,12 @@
-//! Property tests of the native invariants (issue 6, part 1), driven by a
+//! Property tests of the native invariants, driven by a
 //! deterministic xorshift generator so every failure replays from its seed:
 //!
-//! - wheel: every scheduled slot expires exactly once, never before its
-//!   deadline, and at the first advance that reaches it; cancelled slots never
-//!   expire; under uniform random traffic and under the soak's traffic (a
-//!   short TTL, most entries cancelled within milliseconds, slots reused,
-//!   ticks every ~25 ms with stalls).
+//! - expiry: every scheduled slot expires exactly once, never before its
+//!   stamp + TTL, and at the first advance that reaches its deadline;
+//!   cancelled slots never expire; deadlines are exact when stamps only
+//!   grow; under random traffic (stamps that go backwards included) and under
+//!   the soak's traffic (a short TTL, most entries cancelled within
+//!   milliseconds, slots reused, ticks every ~25 ms with stalls).
 //! - ledger: per map and per site, live = inserts - removes - expired and
 //!   every figure equals a model's; an expired entry is never live (entry()
 //!   is None, a later remove is an error); an entry expires once, not early.
@@ -14,10 +15,10 @@
 //! - oplog: decoding arbitrary words never panics; encoded operations decode
 //!   back to themselves.
 
+use crate::expiry::Expiry;
 use crate::interner::{Interner, MAX_ENTRIES, OVERFLOW_SITE};
 use crate::ledger::{Counts, Ledger, LedgerError};
 use crate::oplog::{self, Op, CLEAR, INSERT, OVERWRITE, REMOVE, REMOVE_AT, TIME, TOUCH};
-use crate::wheel::Wheel;
 use std::collections::{BTreeMap, HashMap};
 
 struct Rng(u64);
@@ -43,15 +44,15 @@ fn word(slot: u32, code: u32) -> i32 {
     (slot << 3 | code) as i32
 }
 
-/// Advances the wheel and checks the expired set against the model exactly.
+/// Advances the schedule and checks the expired set against the model exactly.
 fn advance_and_check(
-    wheel: &mut Wheel,
+    expiry: &mut Expiry,
     model: &mut BTreeMap<u32, u64>,
     now: u64,
     what: &str,
 ) -> usize {
     let mut out = Vec::new();
-    wheel.advance(now, &mut out);
+    expiry.advance(now, &mut out);
     let mut due: Vec<u32> = model
         .iter()
         .filter(|(_, &when)| when <= now)
@@ -85,12 +86,12 @@ fn advance_and_check(
     for slot in &due {
         model.remove(slot);
     }
-    assert_eq!(wheel.len(), model.len(), "{what}: scheduled count");
+    assert_eq!(expiry.len(), model.len(), "{what}: scheduled count");
     got.len()
 }
 
 #[test]
-fn wheel_uniform_random_traffic_expires_exactly_once_never_early() {
+fn expiry_random_traffic_expires_exactly_once_never_early() {
     for seed in 1..=60u64 {
         let mut rng = Rng::new(seed);
         // Start anywhere, including just below a 2^32 ms boundary.
@@ -100,21 +101,35 @@ fn wheel_uniform_random_traffic_expires_exactly_once_never_early() {
             2 => 1_700_000_000_000 + rng.below(1 << 20),
             _ => rng.below(1_000),
         };
-        let mut wheel = Wheel::new(now);
+        let ttl = [1, 64, 70, 4_096, 300_000, 20_000_000][(seed % 6) as usize];
+        let mut expiry = Expiry::new(ttl, now);
         let mut model = BTreeMap::new();
         for step in 0..4_000 {
             match rng.below(10) {
                 0..=4 => {
                     let slot = rng.below(400) as u32;
-                    let span = [1, 64, 70, 4_096, 5_000, 300_000, 20_000_000, 1 << 31]
-                        [rng.below(8) as usize];
-                    let when = now + rng.below(span);
-                    wheel.schedule(slot, when);
-                    model.insert(slot, when.max(now + 1));
+                    // Mostly the clock, sometimes a stamp from the past (a
+                    // custom clock that went back).
+                    let from_the_past = rng.chance(20);
+                    let stamp = if from_the_past {
+                        now.saturating_sub(rng.below(2 * ttl))
+                    } else {
+                        now
+                    };
+                    expiry.schedule(slot, stamp);
+                    let deadline = expiry.deadline(slot).expect("scheduled");
+                    assert!(
+                        deadline >= stamp + ttl,
+                        "seed {seed} step {step}: deadline {deadline} before stamp {stamp} + ttl"
+                    );
+                    if !from_the_past {
+                        assert_eq!(deadline, now + ttl, "seed {seed} step {step}: exact");
+                    }
+                    model.insert(slot, deadline);
                 }
                 5 | 6 => {
                     let slot = rng.below(400) as u32;
-                    wheel.cancel(slot);
+                    expiry.cancel(slot);
                     model.remove(&slot);
                 }
                 _ => {
@@ -132,7 +147,7 @@ fn wheel_uniform_random_traffic_expires_exactly_once_never_early() {
                         3_000_000_000,
                     ][rng.below(11) as usize];
                     advance_and_check(
-                        &mut wheel,
+                        &mut expiry,
                         &mut model,
                         now,
                         &format!("seed {seed} step {step}"),
@@ -141,7 +156,7 @@ fn wheel_uniform_random_traffic_expires_exactly_once_never_early() {
             }
             for (&slot, &when) in &model {
                 assert_eq!(
-                    wheel.deadline(slot),
+                    expiry.deadline(slot),
                     Some(when),
                     "seed {seed} step {step}: deadline of slot {slot}"
                 );
@@ -149,8 +164,8 @@ fn wheel_uniform_random_traffic_expires_exactly_once_never_early() {
         }
         // Drain everything: each remaining slot expires exactly once.
         now += 1 << 32;
-        advance_and_check(&mut wheel, &mut model, now, &format!("seed {seed} drain"));
-        assert!(wheel.is_empty());
+        advance_and_check(&mut expiry, &mut model, now, &format!("seed {seed} drain"));
+        assert!(expiry.is_empty());
     }
 }
 
@@ -158,12 +173,12 @@ fn wheel_uniform_random_traffic_expires_exactly_once_never_early() {
 /// all but 1% cancelled within a few ms, slots reused LIFO, a tick every
 /// ~25 ms with now and then a stall of up to seconds.
 #[test]
-fn wheel_soak_traffic_expires_exactly_once_never_early() {
+fn expiry_soak_traffic_expires_exactly_once_never_early() {
     for seed in 1..=6u64 {
         let mut rng = Rng::new(seed);
         let ttl = 200;
         let mut now: u64 = 1_700_000_000_000 + rng.below(1 << 16);
-        let mut wheel = Wheel::new(now);
+        let mut expiry = Expiry::new(ttl, now);
         let mut model: BTreeMap<u32, u64> = BTreeMap::new();
         let mut free: Vec<u32> = Vec::new();
         let mut next_slot = 0u32;
@@ -178,7 +193,7 @@ fn wheel_soak_traffic_expires_exactly_once_never_early() {
                     next_slot += 1;
                     next_slot - 1
                 });
-                wheel.schedule(slot, now + ttl);
+                expiry.schedule(slot, now);
                 model.insert(slot, now + ttl);
                 if rng.chance(1) {
                     leaked.push(slot);
@@ -191,7 +206,7 @@ fn wheel_soak_traffic_expires_exactly_once_never_early() {
                         model.contains_key(&old),
                         "seed {seed} tick {tick}: in-flight slot {old} expired early"
                     );
-                    wheel.cancel(old);
+                    expiry.cancel(old);
                     model.remove(&old);
                     free.push(old);
                 }
@@ -203,7 +218,7 @@ fn wheel_soak_traffic_expires_exactly_once_never_early() {
             };
             let before: Vec<u32> = model.keys().copied().collect();
             expired_total += advance_and_check(
-                &mut wheel,
+                &mut expiry,
                 &mut model,
                 now,
                 &format!("soak seed {seed} tick {tick}"),
@@ -542,12 +557,12 @@ fn oplog_decoding_never_panics_and_round_trips() {
     }
 }
 
-/// No clock value panics the wheel or the ledger (the binding refuses clocks
+/// No clock value panics the expiry schedule or the ledger (the binding refuses clocks
 /// beyond 2^52 ms, but the plain-Rust API takes any u64). Within the
 /// documented domain an entry is never expired early; at the very end of u64
 /// there is no "later", and only the absence of a panic is asserted.
 #[test]
-fn wheel_does_not_panic_near_the_end_of_time() {
+fn expiry_does_not_panic_near_the_end_of_time() {
     for now in [
         (1u64 << 48),
         (1 << 52),
@@ -558,10 +573,10 @@ fn wheel_does_not_panic_near_the_end_of_time() {
         u64::MAX,
     ] {
         let in_domain = now <= 1 << 52;
-        let mut wheel = Wheel::new(now);
-        wheel.schedule(0, now.saturating_add(100));
+        let mut expiry = Expiry::new(100, now);
+        expiry.schedule(0, now);
         let mut out = Vec::new();
-        wheel.advance(now, &mut out);
+        expiry.advance(now, &mut out);
         assert!(
             !in_domain || out.is_empty(),
             "clock {now}: an entry expired before its deadline"

@@ -8,5 +8,7 @@ const { formatReport } = require('./lib/format.js')
 const { HandleLeakError, leakCheck } = require('./lib/assertions.js')
 const { debugHandles } = require('./lib/debug-handles.js')
 const { registerMetrics } = require('./lib/prometheus.js')
+const { instrument, uninstrument } = require('./lib/instrument.js')
+const { setAppFrame } = require('./lib/app-frame.js')
 
-module.exports = { HandleMap, registry, formatReport, HandleLeakError, leakCheck, debugHandles, registerMetrics }
+module.exports = { HandleMap, registry, formatReport, HandleLeakError, leakCheck, debugHandles, registerMetrics, instrument, uninstrument, setAppFrame }

@@ -13,6 +13,7 @@ const { inspect } = require('node:util')
 const native = require('../binding.js')
 const { normalize } = require('./options.js')
 const callsite = require('./callsite.js')
+const { annotateMaps, appFrameOf, where } = require('./app-frame.js')
 const { reportOptions } = require('./report-options.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`.
@@ -204,9 +205,9 @@ class HandleMap {
    * n oldest live entries (their keys only with `includeKeys: true`).
    */
   report (options) {
-    const { limit, oldest, includeKeys } = reportOptions(options)
+    const { limit, oldest, includeKeys, map, ...rules } = reportOptions(options)
     this.#flush()
-    const report = this.#native.report({ limit }, this.#now())
+    const [report] = annotateMaps([this.#native.report({ limit, ...rules }, this.#now())])
     if (oldest > 0) report.oldestEntries = this.#oldestEntries(oldest, includeKeys)
     return report
   }
@@ -497,7 +498,8 @@ class HandleMap {
       this.#siteBySlot.delete(slot)
       this.#freeEntry(slot)
       const { site, stack } = callsite.describe(triples[i + 1])
-      handedOver.push({ key, value, ageMs: triples[i + 2], site, stack })
+      const { appFrame, inDependency } = appFrameOf(stack)
+      handedOver.push({ key, value, ageMs: triples[i + 2], site, stack, appFrame, inDependency })
     }
     this.#native.setOldestSlot(this.#oldestSlot())
     for (const entry of handedOver) this.#handOver(entry)
@@ -511,7 +513,8 @@ class HandleMap {
     try {
       onExpire(entry)
     } catch (error) {
-      const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: onExpire threw for an entry inserted at ${entry.site || 'an unrecorded site'}: ${error && error.message}`)
+      const at = entry.site ? where(entry.site, entry.appFrame, entry.inDependency) : 'an unrecorded site'
+      const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: onExpire threw for an entry inserted at ${at}: ${error && error.message}`)
       warning.name = 'HandleLedgerWarning'
       warning.cause = error
       process.emitWarning(warning)
@@ -530,7 +533,8 @@ class HandleMap {
 
   // Strict mode: an expired entry is a leak; say so once per site per minute.
   #warnOfLeak (entry) {
-    const site = entry.site || '(site not recorded)'
+    // The app's line names the caller: one warning per caller, not per helper.
+    const site = where(entry.site, entry.appFrame, entry.inDependency)
     const now = Date.now()
     const last = this.#lastWarning.get(site)
     if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
@@ -539,6 +543,7 @@ class HandleMap {
     warning.name = 'HandleLeakWarning'
     warning.map = this.name
     warning.site = entry.site
+    warning.appFrame = entry.appFrame
     warning.ageMs = entry.ageMs
     process.emitWarning(warning)
   }

@@ -7,32 +7,36 @@ const native = require('../binding.js')
 const { flushThisThread, findLocalMap, internals } = require('./handle-map.js')
 const { reportOptions } = require('./report-options.js')
 const { Snapshot, diff } = require('./snapshot.js')
+const { annotateMaps } = require('./app-frame.js')
+
+/** The version of the report's JSON shape (sites with callers and lifetimes). */
+const SCHEMA_VERSION = 2
 
 const ALL_SITES = 2 ** 32 - 1
 
 const registry = {
   /** `{ pid, at, maps: MapReport[] }` for every registered map (see README). */
   report (options) {
-    const { map, limit, oldest, includeKeys } = reportOptions(options)
+    const { map, limit, oldest, includeKeys, ...rules } = reportOptions(options)
     flushThisThread()
-    const maps = native.registryReport({ map, limit })
+    const maps = annotateMaps(native.registryReport({ map, limit, ...rules }))
     if (oldest > 0) {
       for (const report of maps) {
         const local = findLocalMap(report.id)
         if (local !== undefined) report.oldestEntries = internals.oldestEntries(local, oldest, includeKeys)
       }
     }
-    return { kind: 'report', pid: process.pid, at: Date.now(), maps }
+    return { kind: 'report', schemaVersion: SCHEMA_VERSION, pid: process.pid, at: Date.now(), maps }
   },
 
   /** Every map and every site, for `registry.diff()` (O(sites), not O(entries)). */
   snapshot (options) {
-    const { map } = reportOptions(options)
+    const { map, limit, oldest, includeKeys, ...rules } = reportOptions(options)
     flushThisThread()
-    return new Snapshot(process.pid, Date.now(), native.registryReport({ map, limit: ALL_SITES }))
+    return new Snapshot(process.pid, Date.now(), annotateMaps(native.registryReport({ map, limit: ALL_SITES, ...rules })))
   },
 
   diff
 }
 
-module.exports = { registry }
+module.exports = { registry, SCHEMA_VERSION }

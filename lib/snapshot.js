@@ -7,6 +7,7 @@ const FIGURES = ['live', 'inserts', 'removes', 'expired']
 class Snapshot {
   constructor (pid, at, maps) {
     this.kind = 'snapshot'
+    this.schemaVersion = 2
     this.pid = pid
     this.at = at
     this.maps = maps
@@ -29,7 +30,7 @@ function diffSites (now, before) {
   const sites = (now ? now.sites : []).map(site => {
     const previous = older.get(site.site)
     older.delete(site.site)
-    return { site: site.site, stack: site.stack, live: site.live, ...deltas(site, previous), suspect: site.suspect, reason: site.reason }
+    return { site: site.site, stack: site.stack, appFrame: site.appFrame, inDependency: site.inDependency, live: site.live, ...deltas(site, previous), suspect: site.suspect, reason: site.reason }
   })
   // Sites gone from the newer snapshot (their map was closed): everything left.
   for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack, live: 0, ...deltas(null, gone), suspect: false, reason: null })

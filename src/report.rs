@@ -286,7 +286,11 @@ struct Judged<'a> {
     stack: &'a SiteLedger,
     oldest_ms: Option<u64>,
     outliers: (u64, bool),
+    /// Why this caller is suspect: its own rule, or its expiry share.
     reason: Option<String>,
+    /// The reason came from the expiry share (a site-wide share says it
+    /// better for the site's own line).
+    by_share: bool,
 }
 
 impl Reader<'_> {
@@ -372,11 +376,16 @@ impl Reader<'_> {
                 .live_older_than(stack, self.now, age, OUTLIER_COUNT_CAP),
             _ => (0, false),
         };
-        let reason = self.caller_reason(stack.counts, oldest_ms, outliers, normal);
+        let mut reason = self.caller_reason(stack.counts, oldest_ms, outliers, normal);
+        let by_share = reason.is_none();
+        if by_share {
+            reason = self.caller_expiry_share(stack.counts);
+        }
         Judged {
             stack,
             oldest_ms,
             outliers,
+            by_share: by_share && reason.is_some(),
             reason,
         }
     }
@@ -443,8 +452,8 @@ impl Reader<'_> {
     }
 
     fn site_reason(&self, judged: &[Judged], normal: &Normal) -> Option<String> {
-        if let Some(reason) = judged.iter().find_map(|j| j.reason.clone()) {
-            return Some(reason);
+        if let Some(j) = judged.iter().find(|j| j.reason.is_some() && !j.by_share) {
+            return j.reason.clone();
         }
         let approx = self.approx();
         let c = normal.counts;
@@ -459,6 +468,9 @@ impl Reader<'_> {
                 c.expired,
                 c.removes
             ));
+        }
+        if let Some(j) = judged.iter().find(|j| j.reason.is_some()) {
+            return j.reason.clone();
         }
         let (outliers, more) = judged.iter().fold((0, false), |(n, more), j| {
             (n + j.outliers.0, more || j.outliers.1)
@@ -479,10 +491,7 @@ impl Reader<'_> {
     fn caller_report(&self, judged: &Judged) -> CallerReport {
         let stack = judged.stack;
         let c = stack.counts;
-        let mut reason = judged.reason.clone();
-        if reason.is_none() {
-            reason = self.caller_expiry_share(c);
-        }
+        let reason = judged.reason.clone();
         CallerReport {
             stack: self
                 .interner

@@ -17,7 +17,7 @@ const adopt = new Function('map', 'entries', `return function adopted () {
   for (const [key, value] of entries) map.set(key, value)
   return entries.length
 }
-//# sourceURL=instrument() adopted these entries, insert site unknown`)
+//# sourceURL=handle-ledger/adopted-entries-insert-site-unknown`)
 
 function describe (object, property) {
   const owner = object.constructor && typeof object.constructor.name === 'string' ? object.constructor.name : 'object'

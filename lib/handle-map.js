@@ -157,6 +157,9 @@ class HandleMap {
     if (handle === undefined) return false
     this.#reserveLog() // before any change: a drain that throws leaves the map as it was
     const slot = handle & SLOT
+    // A recorded entry's lifetime is measured at its remove: with a custom
+    // clock, stamp it exactly (as inserts are).
+    if (this.#clock !== null && handle > SLOT) this.#stamp()
     this.#slots.delete(key)
     this.#freeEntry(slot)
     if (handle > SLOT && this.#isRemoveSampled(this.#takeSite(slot))) {

@@ -3,7 +3,7 @@
 // health of the monitored services; `/debug/handles` shows what the core's
 // handleMap holds and who put it there.
 //
-//   node examples/status-service/app.js [--regression]    (STATUS_TTL_MS=250 for a short TTL)
+//   node examples/status-service/app.js [--regression | --partial-regression]    (STATUS_TTL_MS=250 for a short TTL)
 
 const express = require('express')
 const { debugHandles } = require('../../')
@@ -58,7 +58,7 @@ function ttlFromEnv (env = process.env) {
 async function main () {
   const regression = regressionRequested()
   const system = await startSystem({ regression, ttl: ttlFromEnv(), port: Number(process.env.PORT) || 3000 })
-  console.log(`status service on ${system.url}/status (regression ${regression ? 'ON' : 'off'}, ttl ${system.core.ttl} ms)`)
+  console.log(`status service on ${system.url}/status (regression ${regression === 'partial' ? 'on failed calls' : regression ? 'ON' : 'off'}, ttl ${system.core.ttl} ms)`)
   console.log(`handle report on ${system.url}/debug/handles`)
   process.once('SIGINT', () => system.close())
 }

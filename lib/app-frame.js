@@ -6,6 +6,7 @@
 // every rendering shows both ("app.js:21 (via socket.js:236 in a dependency)").
 
 const path = require('node:path')
+const callsite = require('./callsite.js')
 
 const PACKAGE_LIB = path.join(__dirname, path.sep)
 const NODE_MODULES = `${path.sep}node_modules${path.sep}`
@@ -18,6 +19,9 @@ function defaultAppFrame (frame) {
 }
 
 let isAppFrame = defaultAppFrame
+// Stack id -> { appFrame, inDependency }: each stack is judged once per predicate.
+const byStack = new Map()
+const MAX_CACHED = 100_000
 
 /**
  * Sets which frames are the application's: `appFrame(frameText) => boolean`,
@@ -25,6 +29,7 @@ let isAppFrame = defaultAppFrame
  * app's, in addition to the defaults), or null for the defaults.
  */
 function setAppFrame (option) {
+  byStack.clear()
   if (option === null || option === undefined) {
     isAppFrame = defaultAppFrame
   } else if (typeof option === 'function') {
@@ -54,12 +59,32 @@ function appFrameOf (stack) {
   return { appFrame, inDependency: !isAppFrame(stack[0]) }
 }
 
-/** Adds `appFrame` and `inDependency` to every site and caller of map reports. */
+function appFrameOfStack (id, stack) {
+  let found = byStack.get(id)
+  if (found === undefined) {
+    if (byStack.size >= MAX_CACHED) byStack.clear()
+    found = appFrameOf(stack)
+    byStack.set(id, found)
+  }
+  return found
+}
+
+// The native report names stacks by id; their frames are made into strings
+// once per thread (callsite.describe) and shared, frozen, by every report.
+function resolve (row) {
+  const stack = callsite.describe(row.stackId).stack
+  row.stack = stack
+  const { appFrame, inDependency } = appFrameOfStack(row.stackId, stack)
+  row.appFrame = appFrame
+  row.inDependency = inDependency
+}
+
+/** Adds `stack`, `appFrame` and `inDependency` to every site and caller of map reports. */
 function annotateMaps (maps) {
   for (const map of maps) {
     for (const site of map.sites || []) {
-      for (const caller of site.callers || []) Object.assign(caller, appFrameOf(caller.stack))
-      Object.assign(site, appFrameOf(site.stack))
+      for (const caller of site.callers || []) resolve(caller)
+      resolve(site)
     }
   }
   return maps

@@ -97,9 +97,10 @@ function describe (id) {
   let description = descriptions.get(id)
   if (description === undefined) {
     const found = id === 0 ? null : native.describeSite(id)
+    // Frozen: every report and entry shares these frames.
     description = found === null
-      ? { site: null, stack: [] }
-      : { site: found.site, stack: found.stack }
+      ? { site: null, stack: Object.freeze([]) }
+      : { site: found.site, stack: Object.freeze(found.stack) }
     descriptions.set(id, description)
   }
   return description

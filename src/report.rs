@@ -32,7 +32,8 @@ pub struct Options {
     pub map: Option<String>,
     /// At most this many sites per map (default 20).
     pub limit: Option<u32>,
-    /// At most this many callers per site (default 16); the rest are one row.
+    /// At most this many callers per site (default 16); the rest are one
+    /// row. 0: none (the site figures and verdicts only).
     pub callers: Option<u32>,
     pub rules: Rules,
 }
@@ -92,8 +93,10 @@ pub struct MapReport {
 #[serde(rename_all = "camelCase")]
 pub struct SiteReport {
     pub site: String,
-    /// The stack of the first caller listed (the suspect one, if any).
-    pub stack: Vec<String>,
+    /// The stack id of the first caller listed (the suspect one, if any).
+    /// Stacks go to JS as ids: the facade turns each into its frames once
+    /// and reuses them, so a report of 1,000 stacks makes no 8,000 strings.
+    pub stack_id: u32,
     pub live: Number,
     pub inserts: Number,
     pub removes: Number,
@@ -114,7 +117,7 @@ pub struct SiteReport {
 #[derive(Serialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
 pub struct CallerReport {
-    pub stack: Vec<String>,
+    pub stack_id: u32,
     pub live: Number,
     pub inserts: Number,
     pub removes: Number,
@@ -309,8 +312,10 @@ impl Reader<'_> {
                 .then(b.stack.counts.inserts.cmp(&a.stack.counts.inserts))
         });
         let site_reason = self.site_reason(&judged, &normal);
-        let limit = self.options.callers.unwrap_or(DEFAULT_CALLER_LIMIT).max(1) as usize;
-        let other_callers = (judged.len() > limit).then(|| other_callers(&judged[limit..]));
+        // 0: no caller rows at all (snapshots, which only diff sites).
+        let limit = self.options.callers.unwrap_or(DEFAULT_CALLER_LIMIT) as usize;
+        let other_callers =
+            (limit > 0 && judged.len() > limit).then(|| other_callers(&judged[limit..]));
         let callers: Vec<CallerReport> = judged
             .iter()
             .take(limit)
@@ -320,7 +325,7 @@ impl Reader<'_> {
         let first = judged[0].stack;
         SiteReport {
             site: self.text(first.site),
-            stack: callers[0].stack.clone(),
+            stack_id: first.site & STACK_ID_MASK,
             live: c.live as Number,
             inserts: c.inserts as Number,
             removes: c.removes as Number,
@@ -493,12 +498,7 @@ impl Reader<'_> {
         let c = stack.counts;
         let reason = judged.reason.clone();
         CallerReport {
-            stack: self
-                .interner
-                .site_stack(stack.site & STACK_ID_MASK)
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            stack_id: stack.site & STACK_ID_MASK,
             live: c.live as Number,
             inserts: c.inserts as Number,
             removes: c.removes as Number,
@@ -837,7 +837,8 @@ mod tests {
         );
         assert_eq!(site.callers.len(), 2);
         let (first, second) = (&site.callers[0], &site.callers[1]);
-        assert_eq!(first.stack[1], "getOrder (app.js:21:5)");
+        let frames = |id: u32| interner.site_stack(id);
+        assert_eq!(frames(first.stack_id)[1], "getOrder (app.js:21:5)");
         assert!(first.suspect && !second.suspect);
         assert_eq!((first.live, first.removes), (100.0, 0.0));
         assert_eq!(second.lifetime.unwrap().max_ms, 5.0);
@@ -847,7 +848,7 @@ mod tests {
         );
         assert!(site.suspect);
         assert_eq!(site.reason, first.reason);
-        assert_eq!(site.stack[1], "getOrder (app.js:21:5)");
+        assert_eq!(frames(site.stack_id)[1], "getOrder (app.js:21:5)");
         // Before the floor (2 s) nothing is said.
         assert!(
             early.sites[0].callers.iter().all(|c| !c.suspect),

@@ -2,7 +2,7 @@
 // Renders docs/partial-leak.png: the /debug/handles page of a partial leak
 // (scripts/partial-leak-scene.js: a shared helper, one of its two callers
 // never removes), taken with headless Chromium (Debian chromium +
-// playwright-core), the leaking caller's stack open.
+// playwright-core).
 //
 //   node scripts/screenshot-partial.js [out.png]
 
@@ -27,9 +27,8 @@ async function main () {
   await once(server, 'listening')
   const browser = await chromium.launch(CHROMIUM)
   try {
-    const page = await browser.newPage({ viewport: { width: 1180, height: 560 }, colorScheme: 'light' })
+    const page = await browser.newPage({ viewport: { width: 1180, height: 470 }, colorScheme: 'light' })
     await page.goto(`http://127.0.0.1:${server.address().port}/debug/handles?map=upstream-calls`)
-    await page.locator('tr.caller.suspect summary').first().click()
     await page.screenshot({ path: OUT })
     console.log(`wrote ${OUT}`)
   } finally {

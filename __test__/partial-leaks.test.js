@@ -6,7 +6,7 @@
 // caller, the other route is not; (b) a cleanup lost on 5% of calls (the
 // failed ones) is flagged by outliers before any TTL and by the expiry share
 // after it; (d) a clean service with latencies from 1 ms to 3 s is never
-// flagged, in several runs.
+// flagged, in several runs. Plus the "other callers" row and the rule options.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -263,4 +263,22 @@ test('a clean, busy service with latencies from 1 ms to 3 s is never flagged (se
     }
   }
   await upstream.close()
+})
+
+test('callers past the limit are one "other callers" row, in JSON and text; bad rule options are RangeErrors', () => {
+  const map = newMap({ name: 'partial-many-callers', callSites: 'all' })
+  function helper (key) { map.set(key, key) }
+  // 20 distinct callers of one helper, each at its own column.
+  const callers = Array.from({ length: 20 }, (_, i) => new Function('helper', 'key', `${' '.repeat(i)}helper(key)`))
+  for (let i = 0; i < 200; i++) callers[i % 20](helper, i)
+  const [report] = registry.report({ map: 'partial-many-callers', callers: 3 }).maps
+  const site = report.sites[0]
+  assert.equal(site.callers.length, 3)
+  assert.deepEqual(site.otherCallers, { callers: 17, live: 170, inserts: 170, removes: 0, expired: 0, suspect: true })
+  assert.match(formatReport(report), /\n {7}\.\.\. 17 other callers {2}170 live \(170 in, 0 out\) {2}SUSPECT\n/)
+  assert.equal(registry.report({ map: 'partial-many-callers' }).maps[0].sites[0].callers.length, 16, 'default: 16')
+  assert.equal(registry.snapshot({ map: 'partial-many-callers' }).maps[0].sites[0].callers.length, 0, 'snapshots compare sites only')
+  for (const bad of [{ callers: 0 }, { outlierFactor: 0.5 }, { outlierFloorMs: -1 }, { expiryShare: 0 }, { expiryShare: 2 }]) {
+    assert.throws(() => registry.report(bad), RangeError, JSON.stringify(bad))
+  }
 })

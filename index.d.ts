@@ -3,7 +3,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
-export type CallSitesMode = 'all' | 'sampled' | 'off'
+export type CallSitesMode = 'auto' | 'all' | 'sampled' | 'off'
 
 export interface ExpiredEntry<K, V> {
   key: K
@@ -14,6 +14,8 @@ export interface ExpiredEntry<K, V> {
   site: string | null
   /** The insert site's stack, innermost frame first. */
   stack: string[]
+  /** Inserted by hold()/acquire(): a call that outlived the TTL, not a lost cleanup (no strict-mode warning). */
+  held: boolean
   /** The first frame of the stack outside handle-ledger, node_modules and node internals. */
   appFrame: string | null
   /** True when the insert site (the top frame) is not the app's own code. */
@@ -27,10 +29,19 @@ export interface HandleMapOptions<K, V> {
   ttl?: number
   /** Receives each expired entry; if it throws, a warning is emitted and expiry goes on. */
   onExpire?: (entry: ExpiredEntry<K, V>) => void
-  /** Default 'all', or 'sampled' when NODE_ENV=production; HANDLE_LEDGER_CALLSITES overrides the default. */
+  /**
+   * Default 'auto' (NODE_ENV does not change it; HANDLE_LEDGER_CALLSITES overrides the default).
+   * 'auto' records every insert while capturing stays within `captureBudget`, then samples at
+   * random gaps sized to the budget (site figures then marked `estimated`). 'all' records every
+   * insert whatever it costs; 'sampled' one in `sampleRate`; 'off' counts only. See docs/call-sites.md.
+   */
   callSites?: CallSitesMode
+  /** 'auto': the most of this map's thread's time spent capturing call sites, in (0, 1]. Default 0.01. */
+  captureBudget?: number
   /** One in `sampleRate` inserts records its site in 'sampled' mode. Default 64. */
   sampleRate?: number
+  /** The sampler's random source, uniform in [0, 1) (default Math.random): a seeded one replays a sampling run. */
+  random?: () => number
   /** Frames kept per recorded stack. Default 8. */
   stackDepth?: number
   /** Inserting a new key beyond it throws RangeError. Default Infinity. */
@@ -137,6 +148,11 @@ export interface SiteReport extends LedgerCounts {
   otherCallers: OtherCallers | null
   appFrame: string | null
   inDependency: boolean
+  /**
+   * Inserted by `hold()`/`acquire()`, which remove their entries when the call
+   * ends: never suspect (a long-lived held entry is a slow call).
+   */
+  held: boolean
 }
 
 export interface OldestEntry {
@@ -170,7 +186,8 @@ export interface RegistryReport {
 
 export interface Snapshot {
   kind: 'snapshot'
-  schemaVersion: 2
+  /** The version of the saved JSON (2); registry.diff() refuses a newer one. */
+  schemaVersion: number
   pid: number
   at: number
   maps: MapReport[]
@@ -187,6 +204,8 @@ export interface SiteDiff {
   expiredDelta: number
   suspect: boolean
   reason: string | null
+  /** hold()/acquire() inserts at this site (see SiteReport.held). */
+  held: boolean
 }
 
 export interface MapDiff {
@@ -205,6 +224,7 @@ export interface MapDiff {
 
 export interface Diff {
   kind: 'diff'
+  schemaVersion: number
   from: number
   to: number
   durationMs: number
@@ -237,6 +257,39 @@ export declare class HandleMap<K = any, V = any> implements Map<K, V> {
   purgeExpired(): number
   /** Stops the timer and leaves the registry; the map still works as a Map. */
   close(): void
+  /**
+   * Inserts `key` -> `value`, runs `fn(value)`, and removes the entry when fn
+   * returns, throws or settles; returns what fn returns (for a promise, one that
+   * settles after the removal). Throws, inserting nothing, when `key` is live.
+   * With `options.signal` it returns a promise, and an abort removes the entry
+   * and rejects with `signal.reason`.
+   */
+  hold<R>(key: K, value: V, fn: (value: V) => R, options: HoldOptions & { signal: AbortSignal }): Promise<Awaited<R>>
+  hold<R>(key: K, value: V, fn: (value: V) => R, options?: HoldOptions & { signal?: undefined }): R extends PromiseLike<infer T> ? Promise<T> : R
+  hold<R>(key: K, value: V, fn: (value: V) => R, options?: HoldOptions): Promise<Awaited<R>> | (R extends PromiseLike<infer T> ? Promise<T> : R)
+  /**
+   * Inserts `key` -> `value` until the handle is released or disposed
+   * (`using entry = map.acquire(id, ctx)`). Throws, inserting nothing, when `key` is live.
+   */
+  acquire(key: K, value: V): HeldEntry<K>
+}
+
+export interface HoldOptions {
+  /** Aborting it removes the entry and rejects hold()'s promise with `signal.reason`. */
+  signal?: AbortSignal
+}
+
+/** The handle `acquire()` returns. */
+export interface HeldEntry<K = any> extends Disposable {
+  readonly key: K
+  /**
+   * Removes the entry: true the first time, false when released before or when
+   * the entry is gone (expired, deleted, cleared); never removes a newer entry
+   * under the same key.
+   */
+  release(): boolean
+  /** release(), for `using`. */
+  [Symbol.dispose](): void
 }
 
 export declare const registry: {
@@ -265,7 +318,7 @@ export interface LeakCheckOptions {
 export declare function leakCheck(fn: (iteration: number) => unknown, options?: LeakCheckOptions): Promise<Diff>
 
 export interface DebugHandlesOptions {
-  /** Replaces the default rule (loopback clients without forwarding headers); only `true` lets a request in. */
+  /** Replaces the default rule (a loopback peer, no forwarding headers, a loopback Host); only `true` lets a request in. */
   allow?: (req: IncomingMessage) => boolean | Promise<boolean>
   /** Default sites per map (`?limit` overrides, 1..1000). */
   limit?: number
@@ -277,6 +330,8 @@ export interface DebugHandlesOptions {
   oldest?: number
   /** Show those entries' keys (values are never shown). */
   includeKeys?: boolean
+  /** `?seconds=N` requests waiting at once (1..1000, default 4); one more gets 429 with Retry-After. */
+  maxDeltas?: number
   /** Called once per distinct error message that produced a 500. */
   onError?: (error: unknown) => void
 }
@@ -285,7 +340,7 @@ export type DebugHandlesHandler = (req: IncomingMessage, res: ServerResponse, ne
 
 export declare const debugHandles: {
   (options?: DebugHandlesOptions): DebugHandlesHandler
-  /** The default guard, for an `allow` rule that extends it. */
+  /** The default guard (loopback peer, no forwarding headers, loopback Host), for an `allow` rule that extends it. */
   loopbackOnly(req: IncomingMessage): boolean
 }
 
@@ -295,10 +350,74 @@ export interface RegisterMetricsOptions {
   sitesPerMap?: number
   /** Only this map name. */
   map?: string
+  /** Prepended to every metric name, as in prom-client's collectDefaultMetrics. */
+  prefix?: string
+  /** Constant labels on every series, as in collectDefaultMetrics (not 'map' or 'site'). */
+  labels?: Record<string, string | number>
 }
 
-/** Registers handle-ledger's gauges with a prom-client registry, for servers that already expose /metrics. */
+/**
+ * Registers handle-ledger's metrics with a prom-client registry, for servers that already expose /metrics.
+ * Counters keep the totals of closed maps of the same name: they never go down.
+ */
 export declare function registerMetrics(client: unknown, options?: RegisterMetricsOptions): { names: string[], unregister(): void }
+
+export interface RegisterOpenTelemetryOptions {
+  /** Only this map name. */
+  map?: string
+  /** Per-site series per map name (default 10, at most 100). */
+  sitesPerMap?: number
+  /** Constant attributes on every data point. */
+  attributes?: Record<string, string | number | boolean>
+}
+
+/**
+ * Registers observable instruments on an OpenTelemetry Meter (from @opentelemetry/api, an optional
+ * peer dependency): handle_ledger.inserts/removes/expired (counters, closed maps included),
+ * handle_ledger.live, handle_ledger.oldest_age (s) and handle_ledger.site.live (gauges).
+ */
+export declare function registerOpenTelemetry(meter: unknown, options?: RegisterOpenTelemetryOptions): { names: string[], unregister(): void }
+
+/** debugHandles options plus where the route answers. */
+export interface MountOptions extends DebugHandlesOptions {
+  /** Default '/debug/handles'. */
+  path?: string
+}
+
+/** Fastify plugin: `fastify.register(handleLedgerFastify, { path, prefix, ...debugHandles options })`. Encapsulated. */
+export declare function handleLedgerFastify(fastify: any, options?: MountOptions): Promise<void>
+
+/** Koa middleware: `app.use(handleLedgerKoa(options))`; other paths go on to `next()`. */
+export declare function handleLedgerKoa(options?: MountOptions): (ctx: any, next: () => Promise<unknown>) => Promise<unknown>
+
+/** Express (4 and 5) / connect router: `app.use(handleLedgerExpress(options))`; other paths go on to `next()`. */
+export declare function handleLedgerExpress(options?: MountOptions): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void
+
+/** Message of the diagnostics channel 'handle-ledger:expire': one per expired entry. */
+export interface ExpireMessage<K = unknown, V = unknown> {
+  map: string
+  mapId: number
+  key: K
+  value: V
+  ageMs: number
+  site: string | null
+  stack: string[]
+}
+
+/** Message of the diagnostics channel 'handle-ledger:suspect': once per suspect site of a map. */
+export interface SuspectMessage {
+  map: string
+  mapId: number
+  threadId: number
+  site: string
+  stack: string[]
+  live: number
+  oldestAgeMs: number | null
+  reason: string
+}
+
+/** The `code` of handle-ledger's process warnings (for 'warning' handlers and Node 21+'s --disable-warning). */
+export type WarningCode = 'HANDLE_LEDGER_EXPIRED' | 'HANDLE_LEDGER_CALLBACK_FAILED' | 'HANDLE_LEDGER_TICK_FAILED' | 'HANDLE_LEDGER_BAD_ENV'
 
 /**
  * Replaces `object[property]`, an existing Map, with a HandleMap holding its

@@ -6,7 +6,7 @@ const { describe, it, before } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { runScenario, judge } = require('../examples/status-service/scenario.js')
+const { runScenario, judge, removesInHeldVariant } = require('../examples/status-service/scenario.js')
 
 const CORE_FILE = path.join(__dirname, '..', 'examples', 'status-service', 'core.js')
 const REQUESTS = 200
@@ -24,23 +24,36 @@ function insertLineOfCore () {
   return hits[0]
 }
 
+function holdLineOfCore () {
+  const lines = fs.readFileSync(CORE_FILE, 'utf8').split('\n')
+  const hits = []
+  lines.forEach((text, index) => {
+    if (/\bhandleMap\.hold\(/.test(text.replace(/\/\/.*$/, ''))) hits.push(index + 1)
+  })
+  assert.equal(hits.length, 1, 'core.js has exactly one handleMap.hold( call')
+  return hits[0]
+}
+
 const atLine = (line) => (site) => site.site.includes(`(${CORE_FILE}:${line}:`)
 
 describe('status-service demo scenario', { timeout: 120_000 }, () => {
   let outcome
-  let clean, regression, ttl, partial
+  let clean, regression, ttl, held, partial
   const insertLine = insertLineOfCore()
+  const holdLine = holdLineOfCore()
 
   before(async () => {
     outcome = await runScenario({ requests: REQUESTS, connections: 8, shortTtlMs: SHORT_TTL_MS, samples: 10 })
-    ;[clean, regression, ttl, partial] = outcome.runs
+    ;[clean, regression, ttl] = outcome.runs
+    held = outcome.runs.find((run) => run.name === 'held')
+    partial = outcome.runs.find((run) => run.name === 'partial')
   })
 
   it('answered every /status request in every run (the partial run\'s failed calls with 503)', () => {
-    assert.equal(outcome.runs.length, 4)
+    assert.equal(outcome.runs.length, 5)
     assert.equal(partial.load.ok + partial.load.non2xx, REQUESTS, 'partial: 200 or 503')
     assert.ok(partial.load.non2xx > 0, 'partial: some services failed')
-    for (const run of [clean, regression, ttl]) {
+    for (const run of [clean, regression, ttl, held]) {
       assert.equal(run.load.ok, REQUESTS, `${run.name}: 2xx answers`)
       assert.equal(run.load.non2xx + run.load.errors, 0, `${run.name}: failures`)
       assert.equal(run.idleStatus, 200, `${run.name}: idle request`)
@@ -95,6 +108,26 @@ describe('status-service demo scenario', { timeout: 120_000 }, () => {
     assert.equal(site.reason, `${shown}% of this site's entries expire instead of being removed (${site.expired} expired, ${site.removes} removed)`)
     assert.equal(partial.map.sites.filter((s) => s.suspect).length, 1, 'the only suspect')
     assert.match(partial.debugHandles.text, /expire instead of being removed/)
+  })
+
+  it('the fixed variant with hold() ends with no live handles though the regression is on: it has no delete to lose', () => {
+    assert.equal(held.regression, true, 'the regression flag is on in this run')
+    assert.deepEqual(removesInHeldVariant(), [], 'callServiceHeld removes nothing by hand')
+    const calls = (REQUESTS + 1) * held.services
+    assert.equal(held.map.live, 0)
+    assert.equal(held.map.inserts, calls)
+    assert.equal(held.map.removes, calls)
+    const site = held.map.sites.find(atLine(holdLine))
+    assert.ok(site, `the hold line core.js:${holdLine} is the insert site`)
+    assert.equal(site.held, true)
+    assert.equal(site.suspect, false)
+    assert.equal(held.map.sites.filter((candidate) => candidate.suspect).length, 0, 'no suspect site')
+    assert.match(held.debugHandles.text, new RegExp(`core\\.js:${holdLine}:\\d+\\)  \\[held`), '/debug/handles marks the site held')
+    const heldCheck = outcome.checks.find((check) => check.name.includes('hold()'))
+    assert.equal(heldCheck.pass, true, heldCheck.detail)
+    const leakyHeld = { ...held, map: { ...held.map, live: 4 } }
+    const heldVerdict = judge([clean, regression, ttl, leakyHeld, partial], outcome.insertSite).find((check) => check.name.includes('hold()'))
+    assert.equal(heldVerdict.pass, false, 'a held run with live handles fails')
   })
 
   it('passes its own checks, and they fail when the outcome is wrong', () => {

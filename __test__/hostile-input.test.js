@@ -163,8 +163,21 @@ const OPTION_SPECS = {
     cases: [
       ['"ALL"', 'ALL', RangeError], ['""', '', RangeError], ['"all "', 'all ', RangeError],
       ['new String("all")', new String('all'), TypeError], // eslint-disable-line no-new-wrappers
-      ['"all"', 'all', 'accepted'], ['"sampled"', 'sampled', 'accepted'], ['"off"', 'off', 'accepted']
+      ['"all"', 'all', 'accepted'], ['"sampled"', 'sampled', 'accepted'], ['"off"', 'off', 'accepted'], ['"auto"', 'auto', 'accepted']
     ]
+  },
+  captureBudget: {
+    common: TypeError,
+    override: { NaN: RangeError, Infinity: RangeError, '-Infinity': RangeError, '-1': RangeError, '1e308': RangeError },
+    cases: [
+      ['0', 0, RangeError], ['-0', -0, RangeError], ['1 + 2 ** -52', 1 + 2 ** -52, RangeError], ['"0.01"', '0.01', TypeError],
+      ['Number.MIN_VALUE', Number.MIN_VALUE, 'accepted'], ['0.01', 0.01, 'accepted'], ['1', 1, 'accepted']
+    ]
+  },
+  random: {
+    common: TypeError,
+    override: {},
+    cases: [['"seeded"', 'seeded', TypeError], ['Math.random', Math.random, 'accepted'], ['() => 0', () => 0, 'accepted']]
   },
   sampleRate: {
     common: TypeError,
@@ -501,7 +514,9 @@ for (const [label, value, expect] of [['null', null, TypeError], ['5', 5, TypeEr
 for (const [label, value, expect] of [
   ['null', null, TypeError], ['5', 5, TypeError], ['{ bogus: 1 }', { bogus: 1 }, TypeError], ['{ limit: -1 }', { limit: -1 }, RangeError],
   ['{ limit: NaN }', { limit: NaN }, RangeError], ['{ includeKeys: "yes" }', { includeKeys: 'yes' }, TypeError], ['{ allow: 5 }', { allow: 5 }, TypeError],
-  ['{ onError: "log" }', { onError: 'log' }, TypeError], ['{}', {}, 'accepted']
+  ['{ onError: "log" }', { onError: 'log' }, TypeError], ['{}', {}, 'accepted'],
+  ['{ maxDeltas: 0 }', { maxDeltas: 0 }, RangeError], ['{ maxDeltas: 1.5 }', { maxDeltas: 1.5 }, RangeError], ['{ maxDeltas: Infinity }', { maxDeltas: Infinity }, RangeError],
+  ['{ maxDeltas: "4" }', { maxDeltas: '4' }, RangeError], ['{ maxDeltas: 1000 }', { maxDeltas: 1000 }, 'accepted']
 ]) {
   row('debugHandles', label, expect, () => { debugHandles(value) })
 }

@@ -4,7 +4,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const { HandleMap } = require('..')
 
-const modes = ['all', 'sampled', 'off']
+const modes = ['auto', 'all', 'sampled', 'off']
 
 function fresh (options = {}) {
   return new HandleMap({ strict: false, ...options })

@@ -114,13 +114,14 @@ const MODULE_CASES = [
   ['registryReport', 'null', () => native.registryReport(null), 'error'],
   ['registryReport', '{ map: 1 }', () => native.registryReport({ map: 1 }), 'error'],
   ['registryReport', '{ limit: 2^40 }', () => native.registryReport({ limit: 2 ** 40 }), 'accepted'],
-  ['NativeLedger', 'ttl -1', () => new NativeLedger('n', -1, 'all', 1, 0, 1000, false, 0), 'error'],
-  ['NativeLedger', 'ttl NaN', () => new NativeLedger('n', NaN, 'all', 1, 0, 1000, false, 0), 'error'],
-  ['NativeLedger', 'callSites "xx"', () => new NativeLedger('n', 0, 'xx', 1, 0, 1000, false, 0), 'error'],
-  ['NativeLedger', 'name 5', () => new NativeLedger(5, 0, 'all', 1, 0, 1000, false, 0), 'error'],
-  ['NativeLedger', 'now NaN', () => new NativeLedger('n', 0, 'all', 1, 0, 1000, false, NaN), 'error'],
-  ['NativeLedger', 'too few arguments', () => new NativeLedger('n'), 'error'],
-  ['NativeLedger', 'sampleRate -1, threadId -1 (wrap)', () => new NativeLedger('n', 0, 'sampled', -1, -1, 0, false, 0), 'accepted']
+  ['NativeLedger', 'ttl -1', () => new NativeLedger({ name: 'n', ttlMs: -1, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 }), 'error'],
+  ['NativeLedger', 'ttl NaN', () => new NativeLedger({ name: 'n', ttlMs: NaN, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 }), 'error'],
+  ['NativeLedger', 'callSites "xx"', () => new NativeLedger({ name: 'n', ttlMs: 0, callSites: 'xx', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 }), 'error'],
+  ['NativeLedger', 'name 5', () => new NativeLedger({ name: 5, ttlMs: 0, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 }), 'error'],
+  ['NativeLedger', 'now NaN', () => new NativeLedger({ name: 'n', ttlMs: 0, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: NaN }), 'error'],
+  ['NativeLedger', 'options not an object', () => new NativeLedger('n'), 'error'],
+  ['NativeLedger', 'options missing fields', () => new NativeLedger({ name: 'n' }), 'error'],
+  ['NativeLedger', 'sampleRate -1, threadId -1 (wrap)', () => new NativeLedger({ name: 'n', ttlMs: 0, callSites: 'sampled', sampleRate: -1, threadId: -1, flushIntervalMs: 0, wallClock: false, now: 0 }), 'accepted']
 ]
 
 function isInternal (error) {
@@ -190,7 +191,7 @@ test('a native panic becomes a JS Error carrying the panic text and the native b
   // every entry point runs in.
   const binding = require('../binding.js')
   const now = Date.now()
-  const ledger = new NativeLedger(`panic-${process.pid}`, 100, 'all', 1, 0, 1000, false, now)
+  const ledger = new NativeLedger({ name: `panic-${process.pid}`, ttlMs: 100, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now })
   ledger.drain(new Int32Array([op(0, INSERT), 0]), 2, now, 0, false)
   assert.throws(() => binding.panicForTesting('deliberate panic 1234'), error => {
     assert.ok(error instanceof Error)
@@ -222,7 +223,7 @@ test('exhausted capacity: a slot number that asks for gigabytes is an error, not
   // their arrays to the largest slot seen (2^29 x 16 bytes = 8 GB).
   const result = runChild(`
     const { NativeLedger } = require('./binding.js')
-    const ledger = new NativeLedger('huge-slot', 100, 'off', 1, 0, 1000, false, 0)
+    const ledger = new NativeLedger({ name: 'huge-slot', ttlMs: 100, callSites: 'off', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 })
     const slot = (1 << 29) - 1
     try {
       ledger.drain(new Int32Array([(slot << 3) | 1, 0]), 2, 0, -1, false)
@@ -243,7 +244,7 @@ test('exhausted capacity: slots that grow the ledger 64 K at a time towards 2^29
   // ledger's and the wheel's arrays grow until memory runs out.
   const result = runChild(`
     const { NativeLedger } = require('./binding.js')
-    const ledger = new NativeLedger('stepping-slots', 100, 'off', 1, 0, 1000, false, 0)
+    const ledger = new NativeLedger({ name: 'stepping-slots', ttlMs: 100, callSites: 'off', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 })
     const words = []
     for (let slot = 0; slot < (1 << 29); slot += 1 << 16) words.push((slot << 3) | 1, 0)
     try {

@@ -32,6 +32,12 @@ const cases = [
   [{ flushInterval: 0 }, RangeError, 'flushInterval'],
   [{ clock: 5 }, TypeError, 'clock'],
   [{ strict: 'yes' }, TypeError, 'strict'],
+  [{ captureBudget: 0 }, RangeError, 'captureBudget'],
+  [{ captureBudget: 1.5 }, RangeError, 'captureBudget'],
+  [{ captureBudget: -0.01 }, RangeError, 'captureBudget'],
+  [{ captureBudget: NaN }, RangeError, 'captureBudget'],
+  [{ captureBudget: '1%' }, TypeError, 'captureBudget'],
+  [{ random: 0.5 }, TypeError, 'random'],
   [{ ttlMs: 100 }, TypeError, 'ttlMs']
 ]
 
@@ -77,10 +83,11 @@ function childCallSites (env) {
   return child.stdout
 }
 
-test('callSites default: all, sampled in production, and HANDLE_LEDGER_CALLSITES overrides it', () => {
-  assert.equal(childCallSites({}), 'all')
-  assert.equal(childCallSites({ NODE_ENV: 'production' }), 'sampled')
+test("callSites default: 'auto' with or without NODE_ENV=production; HANDLE_LEDGER_CALLSITES overrides it", () => {
+  assert.equal(childCallSites({}), 'auto')
+  assert.equal(childCallSites({ NODE_ENV: 'production' }), 'auto')
   assert.equal(childCallSites({ NODE_ENV: 'production', HANDLE_LEDGER_CALLSITES: 'off' }), 'off')
   assert.equal(childCallSites({ HANDLE_LEDGER_CALLSITES: 'sampled' }), 'sampled')
-  assert.equal(childCallSites({ HANDLE_LEDGER_CALLSITES: 'bogus' }), 'all')
+  assert.equal(childCallSites({ HANDLE_LEDGER_CALLSITES: 'all' }), 'all')
+  assert.equal(childCallSites({ HANDLE_LEDGER_CALLSITES: 'bogus' }), 'auto')
 })

@@ -4,7 +4,8 @@
 // README.md shows, read from the README and run as written, on a real server
 // on 127.0.0.1 requested with fetch. Every format answers, and bad queries,
 // other methods and relayed requests get the same answer as on plain
-// node:http. The framework's other routes keep working, and the server closes.
+// node:http, and so do requests with a forged Host (DNS rebinding). The
+// framework's other routes keep working, and the server closes.
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
@@ -159,6 +160,18 @@ async function get (url, init) {
   return { status: response.status, headers: response.headers, body: await response.text() }
 }
 
+/** GET `url` with this Host header (fetch sends its own), answered as `get` answers. */
+function getWithHost (url, host) {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, { headers: { host }, agent: false }, response => {
+      const chunks = []
+      response.on('data', chunk => chunks.push(chunk))
+      response.on('end', () => resolve({ status: response.statusCode, headers: new Headers(response.headers), body: Buffer.concat(chunks).toString() }))
+    })
+    request.on('error', reject)
+  })
+}
+
 // The reference: the handler on plain node:http.
 let plain
 before(async () => { plain = await listen(http.createServer(debugHandles())) })
@@ -263,6 +276,20 @@ for (const framework of FRAMEWORKS) {
         assert.match(JSON.parse(answer.body).error, /loopback clients only/)
         assert.doesNotMatch(answer.body, new RegExp(`${name}|leakyConnect`))
         assertSameAnswer(answer, await plainAnswer('/debug/handles?format=json', init), header)
+      }
+    })
+
+    await t.test('a forged Host (DNS rebinding) is the same 403 as on node:http; a loopback Host is answered', async () => {
+      for (const host of ['rebind.attacker.example', 'attacker.example:3000', 'localhost.attacker.example']) {
+        const answer = await getWithHost(`${base}?format=json`, host)
+        assert.equal(answer.status, 403, host)
+        assert.doesNotMatch(answer.body, new RegExp(`${name}|leakyConnect`))
+        assertSameAnswer(answer, await getWithHost(`${plain.url}/debug/handles?format=json`, host), host)
+      }
+      for (const host of ['localhost', 'localhost:3000', '[::1]:8080']) {
+        const answer = await getWithHost(`${base}?format=json&map=${name}`, host)
+        assert.equal(answer.status, 200, host)
+        assert.equal(JSON.parse(answer.body).maps[0].live, leaked)
       }
     })
 

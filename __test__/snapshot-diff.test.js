@@ -149,7 +149,8 @@ test('registry.diff: a map closed between snapshots and a map created between th
 
 test('formatReport(diff): a title, a block per map and a line per site with signed deltas', () => {
   let now = 0
-  const map = new HandleMap({ name: 'diff3.render', clock: () => now, ttl: 100, strict: false })
+  // 'all': the rendered lines below are exact per-site figures.
+  const map = new HandleMap({ name: 'diff3.render', clock: () => now, ttl: 100, callSites: 'all', strict: false })
   try {
     openSession(map, 'kept')
     const older = registry.snapshot({ map: 'diff3.render' })

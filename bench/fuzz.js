@@ -109,7 +109,7 @@ function generateCase (seed, maxOps) {
   const ttl = r.pick([0, 0, 1, 2, 5, 10, 100, 1000, 2.5])
   const config = {
     ttl,
-    callSites: r.pick(['all', 'all', 'sampled', 'off']),
+    callSites: r.pick(['auto', 'all', 'all', 'sampled', 'off']),
     sampleRate: r.pick([1, 2, 7]),
     maxSize: r.chance(0.2) ? r.pick([0, 1, 3, 8, 20]) : Infinity,
     start: r.pick([0, 1000, 2 ** 32 - 3, 1.7e12, 2 ** 40 + 0.5]),

@@ -2,7 +2,7 @@
 // npm run bench: what handle-ledger costs, next to what users compare it with.
 // Prints a table and writes BENCHMARKS.md. Timing goals live here, never in tests.
 //
-//   node bench/index.js [--quick]
+//   node bench/index.js [--quick] [--capture-share (that table only, not written)]
 
 const { spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -11,6 +11,8 @@ const os = require('node:os')
 const { LRUCache } = require('lru-cache')
 const { HandleMap, registry } = require('..')
 const { loopFor, median } = require('./cycle.js')
+const { measureHold, renderHold } = require('./hold.js')
+const { measureChannels, renderChannels } = require('./channels.js')
 
 const QUICK = process.argv.includes('--quick')
 const LIVE = 10_000
@@ -32,6 +34,7 @@ const contenders = {
   'lru-cache 11 (ttl)': () => new LRUCache({ max: 1_000_000, ttl: TTL }),
   'naive instrumented Map': () => new NaiveInstrumentedMap(),
   "HandleMap 'off' (ttl)": () => new HandleMap({ callSites: 'off', ttl: TTL }),
+  "HandleMap 'auto' (ttl, the default)": () => new HandleMap({ callSites: 'auto', ttl: TTL }),
   "HandleMap 'sampled' 1/64 (ttl)": () => new HandleMap({ callSites: 'sampled', sampleRate: 64, ttl: TTL }),
   "HandleMap 'all' (ttl)": () => new HandleMap({ callSites: 'all', ttl: TTL })
 }
@@ -173,11 +176,105 @@ function measureCapture () {
   return median(runs)
 }
 
+/**
+ * The share of the JS thread's time spent capturing call sites, at paced
+ * insert rates up to the most this loop can do, in 'auto' and in 'all'; and
+ * what one cycle costs at each rate. Capture time is summed around
+ * callsite.siteOf (two clock reads per capture); each map first runs
+ * WARM_MS unmeasured, so its start-up allowance (the first captures and the
+ * initial credit) is spent before the measurement: this is the steady state.
+ */
+function measureCaptureShare () {
+  const callsite = require('../lib/callsite.js')
+  const siteOf = callsite.siteOf
+  let capturing = 0
+  callsite.siteOf = (below, depth) => {
+    const start = performance.now()
+    try {
+      return siteOf(below, depth)
+    } finally {
+      capturing += performance.now() - start
+    }
+  }
+  const WARM_MS = QUICK ? 1200 : 2000
+  // 'auto' pays a GC pause that lands in a capture in full, then waits for
+  // its credit to grow back: it is judged over 10 s, not over one pause.
+  const RUN_MS = mode => (QUICK ? 1000 : mode === 'auto' ? 10_000 : 3000)
+  const rates = [1_000, 10_000, 100_000, 1_000_000, Infinity]
+  const results = []
+  try {
+    for (const mode of ['auto', 'all', 'off']) {
+      const loop = pacedLoop(mode)
+      for (const rate of rates) {
+        if (mode === 'off' && rate !== Infinity) continue
+        const map = new HandleMap({ name: `bench.share.${mode}`, callSites: mode, ttl: TTL, strict: false })
+        let key = loop(map, rate, WARM_MS, 0)
+        capturing = 0
+        const start = performance.now()
+        const before = key
+        key = loop(map, rate, RUN_MS(mode), key)
+        const elapsed = performance.now() - start
+        const report = map.report()
+        results.push({ mode, rate, inserts: key - before, seconds: elapsed / 1000, share: capturing / elapsed, nsPerCycle: elapsed * 1e6 / (key - before), estimated: report.estimated })
+        map.close()
+      }
+    }
+  } finally {
+    callsite.siteOf = siteOf
+  }
+  return results
+}
+
+// A set + get + delete cycle at `rate` inserts per second for `ms` (spinning
+// between cycles stands for the rest of the server's work), 10k live. The
+// loop never yields, so it runs the map's tick itself every flush interval
+// (1 s here), as the map's timer would.
+function pacedLoop (mode) {
+  return new Function('performance', 'LIVE', `// paced ${mode}
+    function insertHere (map, key, value) { map.set(key, value) }
+    function removeHere (map, key) { map.delete(key) }
+    return function paced (map, rate, ms, key) {
+      if (key === 0) { for (; key < LIVE; key++) insertHere(map, key, { id: key }) }
+      const start = performance.now()
+      const end = start + ms
+      const every = 1000 / rate
+      let next = start
+      let nextTick = start + 1000
+      for (;;) {
+        const now = performance.now()
+        if (now >= end) return key
+        if (now >= nextTick) { map.purgeExpired(); nextTick += 1000 }
+        if (now < next) continue
+        next += every
+        insertHere(map, key, { id: key })
+        if (map.get(key) === undefined) throw new Error('lost an entry')
+        removeHere(map, key - LIVE)
+        key++
+      }
+    }`)(performance, LIVE)
+}
+
+function renderShares (shares) {
+  const lines = []
+  lines.push("## Capture time at growing insert rates ('auto' against 'all')", '')
+  lines.push(`A set + get + delete cycle paced at each rate (spinning between cycles stands for the rest of the server's work; the map's tick runs every second, as its timer would), 10,000 live, ttl ${TTL} ms; ${QUICK ? '1 s' : "10 s ('auto'), 3 s ('all', 'off')"} per rate after ${QUICK ? 1.2 : 2} s unmeasured, so the start-up allowance of 'auto' is already spent: this is its steady state. Capture time is summed around each capture. Target: 'auto' within its budget (1%) at every rate, and at the most this loop can do, <= 1.1x 'off' per cycle.`, '')
+  lines.push(row(['inserts / s (asked)', 'mode', 'inserts / s (done)', 'share of the thread capturing', 'ns / cycle at the max rate', 'site figures']), row(['---:', '---', '---:', '---:', '---:', '---']))
+  const off = shares.find(r => r.mode === 'off')
+  for (const r of shares) {
+    const ratio = r.mode !== 'off' ? ` (${(r.nsPerCycle / off.nsPerCycle).toFixed(2)}x 'off')` : ''
+    const cycle = r.rate === Infinity ? `${r.nsPerCycle.toFixed(0)}${ratio}` : ''
+    const done = r.inserts / r.seconds
+    lines.push(row([r.rate === Infinity ? 'max' : r.rate.toLocaleString('en'), `'${r.mode}'`, Math.round(done).toLocaleString('en'), `${(100 * r.share).toFixed(2)}%`, cycle, r.mode === 'off' ? 'counts only' : r.estimated ? 'estimated' : 'exact']))
+  }
+  return lines
+}
+
 function row (cells) {
   return `| ${cells.join(' | ')} |`
 }
 
-function render ({ wall: cycles, cpu }, memory, expiry, reports, captureNs) {
+function render ({ wall: cycles, cpu }, memory, expiry, reports, captureNs, shares, hold, sharesOnly = false) {
+  if (sharesOnly) return renderShares(shares).join('\n')
   const base = cycles.Map
   const naive = cycles['naive instrumented Map']
   const lines = []
@@ -188,6 +285,7 @@ function render ({ wall: cycles, cpu }, memory, expiry, reports, captureNs) {
   lines.push(row(['contender', 'ns / cycle', 'ratio to Map', 'target', 'CPU ns / cycle, all threads']), row(['---', '---:', '---:', '---', '---:']))
   const targets = {
     "HandleMap 'off' (ttl)": `<= 1.3x Map and < lru-cache (${(cycles['lru-cache 11 (ttl)'] / base).toFixed(2)}x)`,
+    "HandleMap 'auto' (ttl, the default)": `<= 1.1x 'off' (${(cycles["HandleMap 'auto' (ttl, the default)"] / cycles["HandleMap 'off' (ttl)"]).toFixed(2)}x 'off')`,
     "HandleMap 'sampled' 1/64 (ttl)": '<= 2.0x Map',
     "HandleMap 'all' (ttl)": `<= 0.4x naive (${(cycles["HandleMap 'all' (ttl)"] / naive).toFixed(2)}x naive)`
   }
@@ -195,6 +293,9 @@ function render ({ wall: cycles, cpu }, memory, expiry, reports, captureNs) {
     lines.push(row([name, ns.toFixed(0), `${(ns / base).toFixed(2)}x`, targets[name] || '', `${cpu[name].toFixed(0)} (${(cpu[name] / cpu.Map).toFixed(2)}x)`]))
   }
   lines.push('', "The ratio is the JS thread's time, what a server's event loop pays. A full operation log (every ~2,700 cycles) is applied by the ledger's maintenance thread; the last column is CPU time of the whole process (that thread, V8's GC helpers and the JS thread) per cycle, from `process.cpuUsage()`.")
+  lines.push('', '## hold() vs set + call + delete', '')
+  lines.push('`map.hold(key, value, fn)` with a sync `fn`, against `set`, one call of the same closure and `delete` in a `finally` (`node bench/hold.js`):', '')
+  lines.push(renderHold(hold))
   lines.push('', `One call-site capture (\`Error.captureStackTrace\`, one structured frame, interned): **${(captureNs / 1000).toFixed(1)} µs** measured alone; inside an optimized hot loop it costs more (V8 rebuilds inlined frames). 'sampled' pays one per ${64} inserts, 'all' one per insert (plus about one per 8 removes).`)
   const { pinned, defaults } = memory
   lines.push('', `## Memory at ${pinned.map.count.toLocaleString('en')} live entries (distinct \`{ id }\` objects as values; median of ${QUICK ? 1 : 3} fresh processes each)`, '')
@@ -210,12 +311,27 @@ function render ({ wall: cycles, cpu }, memory, expiry, reports, captureNs) {
   lines.push(`Expiring ${expiry.expiring.toLocaleString('en')} of ${expiry.total.toLocaleString('en')} entries: **${expiry.perExpiredNs.toFixed(0)} ns per expired entry** (the generation's timer on the wheel, then taking the entry out of the JS map).`, '')
   lines.push(row(['live entries', 'ns per tick that expires nothing']), row(['---:', '---:']))
   for (const [size, ns] of Object.entries(expiry.idleTickNs)) lines.push(row([Number(size).toLocaleString('en'), ns.toFixed(0)]))
+  lines.push('', ...renderShares(shares))
   lines.push('', '## Reports', '')
   lines.push(`With ${reports.total.toLocaleString('en')} live entries over ${reports.sites} sites and ${reports.stacks} stacks: \`registry.report()\` **${reports.reportMs.toFixed(2)} ms**, \`registry.snapshot()\` **${reports.snapshotMs.toFixed(2)} ms** (target: under 5 ms each, independent of the number of entries).`, '')
   return lines.join('\n')
 }
 
+// bench/server.js's section of BENCHMARKS.md, kept when this bench rewrites the rest.
+function serverSection () {
+  const { SECTION_START, SECTION_END } = require('./server.js')
+  const file = path.join(__dirname, '..', 'BENCHMARKS.md')
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : ''
+  const start = text.indexOf(SECTION_START)
+  const end = text.indexOf(SECTION_END)
+  return start !== -1 && end > start ? '\n' + text.slice(start, end + SECTION_END.length) + '\n' : ''
+}
+
 function main () {
+  if (process.argv.includes('--capture-share')) { // this one measurement, printed only
+    console.log(render({ wall: {}, cpu: {} }, null, null, null, 0, measureCaptureShare(), null, true))
+    return
+  }
   console.log(`handle-ledger bench${QUICK ? ' (quick)' : ''}: cycles...`)
   const cycles = measureCycles()
   console.log('memory...')
@@ -225,9 +341,15 @@ function main () {
   console.log('reports...')
   const reports = measureReports()
   const captureNs = measureCapture()
-  const markdown = render(cycles, memory, expiry, reports, captureNs)
+  console.log('capture share...')
+  const shares = measureCaptureShare()
+  console.log('hold...')
+  const hold = measureHold({ quick: QUICK })
+  console.log('diagnostics channels...')
+  const channels = measureChannels(QUICK)
+  const markdown = render(cycles, memory, expiry, reports, captureNs, shares, hold) + '\n' + renderChannels(channels) + '\n'
   console.log('\n' + markdown)
-  if (!QUICK) fs.writeFileSync(path.join(__dirname, '..', 'BENCHMARKS.md'), markdown + '\n')
+  if (!QUICK) fs.writeFileSync(path.join(__dirname, '..', 'BENCHMARKS.md'), markdown + '\n' + serverSection())
 }
 
 if (require.main === module) main()

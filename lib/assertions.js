@@ -5,7 +5,7 @@
 
 const { setTimeout: sleep } = require('node:timers/promises')
 const { registry } = require('./registry.js')
-const { formatReport } = require('./format.js')
+const { formatReport, clean } = require('./format.js')
 const { where } = require('./app-frame.js')
 
 class HandleLeakError extends Error {
@@ -45,8 +45,8 @@ function grown (difference, names) {
 function describeGrowth (map) {
   const approx = map.estimated ? '~' : ''
   const sites = map.sites.filter(site => site.liveDelta > 0)
-  if (sites.length === 0) return [`${map.name}: +${map.liveDelta} live`]
-  return sites.map(site => `${map.name}: ${approx}+${site.liveDelta} live at ${where(site.site, site.appFrame, site.inDependency)}${site.suspect && site.reason ? ` (${site.reason})` : ''}`)
+  if (sites.length === 0) return [`${clean(map.name)}: +${map.liveDelta} live`]
+  return sites.map(site => `${clean(map.name)}: ${approx}+${site.liveDelta} live at ${clean(where(site.site, site.appFrame, site.inDependency))}${site.suspect && site.reason ? ` (${clean(site.reason)})` : ''}`)
 }
 
 /**

@@ -3,12 +3,15 @@
 // JSON, text, an HTML page or Prometheus metrics, for node:http, Express and
 // (through req.raw/reply.raw) fastify.
 //
-// Safe to leave mounted: loopback clients only unless `allow(req)` says
-// otherwise, GET/HEAD only, strict query validation, a response bounded in
-// size whatever the number of maps, sites or entries, and an exception while
-// building a report becomes a 500 (logged once) instead of a crash.
+// Safe to leave mounted: loopback clients naming a loopback Host only unless
+// `allow(req)` says otherwise, GET/HEAD only, strict query validation, a
+// response bounded in size whatever the number of maps, sites or entries, a
+// bounded number of pending ?seconds=N requests each holding a compact
+// snapshot, and an exception while building a report becomes a 500 (logged
+// once) instead of a crash.
 
 const { registry } = require('./registry.js')
+const { compactSnapshot } = require('./snapshot.js')
 const { formatReport } = require('./format.js')
 const { renderReportPage, renderDiffPage } = require('./html.js')
 const prometheus = require('./prometheus.js')
@@ -18,6 +21,9 @@ const FORMATS = ['json', 'text', 'html', 'prometheus']
 const QUERY_PARAMETERS = ['format', 'map', 'limit', 'seconds']
 const MAX_LIMIT = 1000
 const MAX_SECONDS = 60
+// Each pending ?seconds=N request holds a snapshot for up to a minute.
+const DEFAULT_MAX_DELTAS = 4
+const MAX_MAX_DELTAS = 1000
 const MAX_MAP_NAME = 200 // as HandleMap's name option
 const DEFAULT_LIMIT = 20
 const DEFAULT_MAX_BYTES = 2 * 1024 * 1024
@@ -45,7 +51,7 @@ class BadQuery extends Error {}
 
 // ---- options -----------------------------------------------------------
 
-const OPTIONS = ['allow', 'limit', 'maxBytes', 'sitesPerMap', 'oldest', 'includeKeys', 'onError']
+const OPTIONS = ['allow', 'limit', 'maxBytes', 'sitesPerMap', 'oldest', 'includeKeys', 'maxDeltas', 'onError']
 
 function integerOption (name, value, min, max) {
   if (!(Number.isInteger(value) && value >= min && value <= max)) {
@@ -64,7 +70,7 @@ function checkOptions (options = {}) {
   for (const key of Object.keys(options)) {
     if (!OPTIONS.includes(key)) throw new TypeError(`debugHandles has no option '${key}' (known: ${OPTIONS.join(', ')})`)
   }
-  const { limit = DEFAULT_LIMIT, maxBytes = DEFAULT_MAX_BYTES, sitesPerMap = prometheus.DEFAULT_SITES_PER_MAP, oldest = 0, includeKeys = false } = options
+  const { limit = DEFAULT_LIMIT, maxBytes = DEFAULT_MAX_BYTES, sitesPerMap = prometheus.DEFAULT_SITES_PER_MAP, oldest = 0, includeKeys = false, maxDeltas = DEFAULT_MAX_DELTAS } = options
   if (typeof includeKeys !== 'boolean') throw new TypeError('debugHandles option \'includeKeys\' must be a boolean')
   return {
     allow: functionOption('allow', options.allow) || loopbackOnly,
@@ -73,29 +79,55 @@ function checkOptions (options = {}) {
     sitesPerMap: prometheus.checkSitesPerMap(sitesPerMap, 'debugHandles option \'sitesPerMap\''),
     oldest: integerOption('oldest', oldest, 0, MAX_OLDEST),
     includeKeys,
+    maxDeltas: integerOption('maxDeltas', maxDeltas, 1, MAX_MAX_DELTAS),
     onError: functionOption('onError', options.onError) || logToStderr
   }
 }
 
 // ---- the guard ---------------------------------------------------------
 
+const IPV4_OCTET = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+const LOOPBACK_IPV4 = new RegExp(`^127(?:\\.${IPV4_OCTET}){3}$`)
+
 function isLoopbackAddress (address) {
   if (typeof address !== 'string') return false
   if (address === '::1' || address === '0:0:0:0:0:0:0:1') return true
   const v4 = address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : address
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)
+  return LOOPBACK_IPV4.test(v4)
+}
+
+// `localhost` and names under it (RFC 6761: they never leave the machine),
+// with at most one trailing dot.
+const LOOPBACK_NAME = /^(?:[a-z0-9-]+\.)*localhost\.?$/
+
+/**
+ * Whether a Host header names this machine: a loopback name or address, with
+ * any port. A page served from another origin that reached a loopback server
+ * through DNS rebinding still sends its own host name, and is refused.
+ */
+function isLoopbackHost (host) {
+  if (typeof host !== 'string') return false
+  const bracketed = /^\[([^\]]*)\](?::[0-9]*)?$/.exec(host)
+  if (bracketed !== null) return isLoopbackAddress(bracketed[1])
+  const name = /^([^:]*)(?::[0-9]*)?$/.exec(host)
+  if (name === null) return false
+  const lower = name[1].toLowerCase()
+  return LOOPBACK_NAME.test(lower) || isLoopbackAddress(lower)
 }
 
 /**
- * The default rule: the peer is on loopback and no proxy relayed the request.
- * (A reverse proxy on the same host connects over loopback on behalf of
- * remote clients; the forwarding headers it adds give it away.)
+ * The default rule: the peer is on loopback, no proxy relayed the request
+ * (a reverse proxy on the same host connects over loopback on behalf of
+ * remote clients; the forwarding headers it adds give it away), and the
+ * request names this machine in its Host (HTTP/2: :authority), so a
+ * browser page that reached the server through DNS rebinding is refused.
  */
 function loopbackOnly (req) {
   const socket = req.socket || req.connection
   if (!socket || !isLoopbackAddress(socket.remoteAddress)) return false
   const headers = req.headers || {}
-  return headers.forwarded === undefined && headers['x-forwarded-for'] === undefined && headers['x-real-ip'] === undefined
+  if (headers.forwarded !== undefined || headers['x-forwarded-for'] !== undefined || headers['x-real-ip'] !== undefined) return false
+  return isLoopbackHost(headers.host !== undefined ? headers.host : headers[':authority'])
 }
 
 // ---- the query ---------------------------------------------------------
@@ -243,7 +275,7 @@ function renderer (format, query, settings, history) {
   switch (format) {
     case 'json': return data => JSON.stringify(data) + '\n'
     case 'text': return data => formatReport(data) + textNotes(data)
-    case 'prometheus': return data => prometheus.renderMetrics(data, { sitesPerMap: settings.sitesPerMap })
+    case 'prometheus': return data => prometheus.renderMetrics(data, { sitesPerMap: settings.sitesPerMap, map: query.map })
     case 'html': return data => data.kind === 'diff'
       ? renderDiffPage(data, { query })
       : renderReportPage(data, { history, query })
@@ -282,11 +314,57 @@ function waitUnlessClosed (ms, res) {
 
 /** The diff between now and `query.seconds` later (as Go's pprof ?seconds=N), or null if the client left. */
 async function diffBody (format, query, settings, res) {
-  const older = registry.snapshot({ map: query.map })
+  // Only the figures diff() reads of the older side are held while waiting.
+  const older = compactSnapshot(registry.snapshot({ map: query.map }))
   if (!(await waitUnlessClosed(query.seconds * 1000, res))) return null
   const difference = registry.diff(older, registry.snapshot({ map: query.map }))
   const limit = siteLimit(format, query, settings)
   return renderWithin(boundData(difference, limit), renderer(format, query, settings, null), settings.maxBytes)
+}
+
+/**
+ * The ?seconds=N requests waiting at once, at most `max`: each holds a
+ * snapshot and a connection for up to a minute, so an unbounded number of
+ * them would hold unbounded memory.
+ */
+class DeltaWindows {
+  constructor (max) {
+    this.max = max
+    this.ends = new Set()
+  }
+
+  /** A token for a window ending in `seconds`, or null when `max` are open. */
+  open (seconds) {
+    if (this.ends.size >= this.max) return null
+    const token = { end: performance.now() + seconds * 1000 }
+    this.ends.add(token)
+    return token
+  }
+
+  close (token) {
+    this.ends.delete(token)
+  }
+
+  /** Whole seconds until the first open window ends (at least 1), for Retry-After. */
+  retryAfterSeconds () {
+    let first = Infinity
+    for (const token of this.ends) first = Math.min(first, token.end)
+    return Math.max(1, Math.ceil((first - performance.now()) / 1000))
+  }
+}
+
+async function boundedDiffBody (format, query, settings, res, windows) {
+  const window = windows.open(query.seconds)
+  if (window === null) {
+    const retryAfter = windows.retryAfterSeconds()
+    sendError(res, 429, `too many ?seconds=N requests at once (at most ${windows.max}): retry in ${retryAfter} s`, { 'retry-after': String(retryAfter) })
+    return null
+  }
+  try {
+    return await diffBody(format, query, settings, res)
+  } finally {
+    windows.close(window)
+  }
 }
 
 // ---- responses ---------------------------------------------------------
@@ -334,9 +412,9 @@ function answerInternalError (res, error, logOnce) {
   }
 }
 
-async function serve (req, res, settings, history) {
+async function serve (req, res, settings, history, windows) {
   if (await settings.allow(req) !== true) {
-    return sendError(res, 403, 'forbidden: /debug/handles answers loopback clients only unless its allow(req) option says otherwise')
+    return sendError(res, 403, 'forbidden: /debug/handles answers loopback clients only (a loopback peer, no proxy headers, a loopback Host) unless its allow(req) option says otherwise')
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return sendError(res, 405, `method ${req.method} not allowed: use GET or HEAD`, { allow: 'GET, HEAD' })
@@ -352,8 +430,8 @@ async function serve (req, res, settings, history) {
   const format = negotiated ? negotiateFormat(req.headers.accept) : query.format
   const body = query.seconds === undefined
     ? reportBody(format, query, settings, history)
-    : await diffBody(format, query, settings, res)
-  if (body === null) return // the client left during ?seconds=N
+    : await boundedDiffBody(format, query, settings, res, windows)
+  if (body === null) return // refused (429), or the client left during ?seconds=N
   const headers = format === 'html' ? { 'content-security-policy': PAGE_POLICY, 'referrer-policy': 'no-referrer' } : {}
   if (negotiated) headers.vary = 'Accept'
   send(res, 200, CONTENT_TYPES[format], body, headers)
@@ -365,18 +443,21 @@ async function serve (req, res, settings, history) {
  * `limit` (sites per map, default 20), `maxBytes` (response bound, default
  * 2 MiB), `sitesPerMap` (Prometheus site series per map, default 10),
  * `oldest` and `includeKeys` (the oldest entries of each map, their keys only
- * when asked), `onError(error)` (default: stderr, once per distinct error).
+ * when asked), `maxDeltas` (?seconds=N requests waiting at once, default 4;
+ * beyond it a 429 with Retry-After), `onError(error)` (default: stderr, once
+ * per distinct error).
  */
 function debugHandles (options) {
   const settings = checkOptions(options)
   const history = sharedHistory()
   const logOnce = onceLogger(settings.onError)
+  const windows = new DeltaWindows(settings.maxDeltas)
   return function handleDebugHandles (req, res) {
-    return serve(req, res, settings, history).catch(error => answerInternalError(res, error, logOnce))
+    return serve(req, res, settings, history, windows).catch(error => answerInternalError(res, error, logOnce))
   }
 }
 
 // For allow() rules that extend the default: `allow: req => debugHandles.loopbackOnly(req) || hasToken(req)`.
 debugHandles.loopbackOnly = loopbackOnly
 
-module.exports = { debugHandles, loopbackOnly, isLoopbackAddress, negotiateFormat, parseQuery, BadQuery }
+module.exports = { debugHandles, loopbackOnly, isLoopbackAddress, isLoopbackHost, negotiateFormat, parseQuery, BadQuery }

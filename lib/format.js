@@ -25,9 +25,19 @@ function shortSite (site) {
   return site.split(cwd).join('').replace(/file:\/\//g, '')
 }
 
-// Control characters in user data must not forge extra report lines.
+// hold()/acquire() sites: handle-ledger removes their entries, so a long-lived
+// one is a slow call, never a lost cleanup.
+const HELD_MARK = '  [held: removed when its call ends]'
+
+// Control characters in user data (names, file paths) must not forge extra
+// lines or terminal escapes in reports, warnings and error messages.
 function clean (text) {
   return String(text).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?')
+}
+
+// 'all' and 'auto' (the default) say nothing while every insert was recorded.
+function showsMode (map) {
+  return map.estimated || (map.callSites !== 'all' && map.callSites !== 'auto')
 }
 
 function mapHeader (map) {
@@ -35,7 +45,7 @@ function mapHeader (map) {
   const suspect = map.sites.some(site => site.suspect) ? '  SUSPECT' : ''
   return `${clean(map.name)}  live=${map.live}  inserts=${map.inserts}  removes=${map.removes}  expired=${map.expired}` +
     `  oldest=${seconds(map.oldestAgeMs)}${map.threadId ? `  thread=${map.threadId}` : ''}` +
-    `${map.callSites !== 'all' ? `  callSites=${map.callSites}${approx ? ' (site figures estimated)' : ''}` : ''}${suspect}`
+    `${showsMode(map) ? `  callSites=${map.callSites}${approx ? ' (site figures estimated)' : ''}` : ''}${suspect}`
 }
 
 function lifetimeText (lifetime) {
@@ -76,7 +86,8 @@ function callerLines (site, approx) {
 
 function siteLines (site, estimated) {
   const approx = estimated ? '~' : ''
-  const lines = [`  ${counts(site, approx)}  oldest ${seconds(site.oldestAgeMs)}${lifetimeText(site.lifetime)}  ${siteWhere(site)}`]
+  const lines = [`  ${counts(site, approx)}  oldest ${seconds(site.oldestAgeMs)}${lifetimeText(site.lifetime)}  ${siteWhere(site)}` +
+    `${site.held ? HELD_MARK : ''}`]
   if (site.suspect) lines.push(`       ${clean(site.reason)}`)
   lines.push(...callerLines(site, approx))
   for (const remove of site.removedAt.slice(0, 3)) {
@@ -100,7 +111,7 @@ function formatDiffMap (map) {
   const lines = [header]
   for (const site of map.sites) {
     lines.push(`  ${signed(site.liveDelta)} live (${signed(site.insertsDelta)} in, ${signed(site.removesDelta)} out` +
-      `${site.expiredDelta ? `, ${signed(site.expiredDelta)} expired` : ''})  now ${site.live} live  ${siteWhere(site)}`)
+      `${site.expiredDelta ? `, ${signed(site.expiredDelta)} expired` : ''})  now ${site.live} live  ${siteWhere(site)}${site.held ? HELD_MARK : ''}`)
     if (site.suspect) lines.push(`       ${clean(site.reason)}`)
   }
   return lines.join('\n')
@@ -121,4 +132,4 @@ function formatReport (report) {
   return maps.map(formatMap).join('\n\n') + '\n'
 }
 
-module.exports = { formatReport, seconds, signed, shortSite, callerName }
+module.exports = { formatReport, seconds, signed, shortSite, clean, callerName }

@@ -13,8 +13,11 @@ const { inspect } = require('node:util')
 const native = require('../binding.js')
 const { normalize } = require('./options.js')
 const callsite = require('./callsite.js')
+const { CaptureBudget } = require('./capture-budget.js')
 const { annotateMaps, appFrameOf, where } = require('./app-frame.js')
 const { reportOptions } = require('./report-options.js')
+const { clean } = require('./format.js')
+const { expireChannel, publishExpired } = require('./channels.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`.
 // Must match src/oplog.rs.
@@ -41,15 +44,28 @@ const MAX_CLOCK_MS = 2 ** 52
 // 'sampled' mode, cost no extra memory and no extra lookup on delete.
 const RECORDED = 1 << 29
 const SLOT = RECORDED - 1
+// The Map also holds this bit for entries inserted by hold()/acquire(): only
+// their own release removes them, and only while this bit is still there.
+const HELD = 1 << 30
+// Bit 30 of an INSERT's site word marks a held insert for the ledger (site
+// ids stay below 2^20): a long-lived held entry is a slow call, not a lost
+// cleanup. Must match src/oplog.rs.
+const HELD_SITE = 1 << 30
+
+// Times captures in 'auto' mode (never the TTL clock: a monotonic source).
+const monotonicMs = () => performance.now()
 
 // The maps of this thread, so a report can flush them first.
 const liveMaps = new Set()
 // Filled by HandleMap's static block: see there.
 let internals
+// Filled by HandleMap's held-entries static block: how a HeldEntry releases.
+let releaseHeldEntry
 
 class HandleMap {
   // Private state: nothing of it shows through JSON.stringify, Object.keys or
   // structuredClone, which see a HandleMap as they see a Map (no own keys).
+  #budget
   #clock
   #closed
   #config
@@ -102,18 +118,26 @@ class HandleMap {
     this.#clock = config.clock === undefined ? null : config.clock
     this.#lastStamp = -1
     // Sampling: 0 = never capture; otherwise capture when the countdown hits 0.
+    // 'auto' starts by recording every insert; its budget sets the gaps after.
     this.#sampling = config.callSites === 'off' ? 0 : config.sampleRate
-    this.#countdown = this.#sampling === 0 ? 0 : this.#nextSampleGap()
+    this.#budget = config.callSites === 'auto' ? new CaptureBudget(config.captureBudget, config.random, monotonicMs) : null
+    this.#countdown = this.#sampling === 0 ? 0 : this.#budget !== null ? 1 : this.#nextSampleGap()
     this.#siteBySlot = new Map()
     this.#maxSize = config.maxSize
     this.#removeCounts = new Map()
     this.#removeCountdown = REMOVE_SAMPLE_PERIOD
     this.#lastWarning = new Map()
     this.#closed = false
-    this.#native = new native.NativeLedger(
-      config.name, config.ttl, config.callSites, config.sampleRate, threadId,
-      config.flushInterval, this.#clock === null, this.#now()
-    )
+    this.#native = new native.NativeLedger({
+      name: config.name,
+      ttlMs: config.ttl,
+      callSites: config.callSites,
+      sampleRate: config.sampleRate,
+      threadId,
+      flushIntervalMs: config.flushInterval,
+      wallClock: this.#clock === null,
+      now: this.#now()
+    })
     this.#timer = this.#startTicking(config.flushInterval)
     liveMaps.add(this.#weakSelf)
     if (entries !== null) {
@@ -159,11 +183,11 @@ class HandleMap {
     const slot = handle & SLOT
     // A recorded entry's lifetime is measured at its remove: with a custom
     // clock, stamp it exactly (as inserts are).
-    if (this.#clock !== null && handle > SLOT) this.#stamp()
+    if (this.#clock !== null && (handle & RECORDED) !== 0) this.#stamp()
     this.#slots.delete(key)
     this.#freeEntry(slot)
-    if (handle > SLOT && this.#isRemoveSampled(this.#takeSite(slot))) {
-      this.#write2(slot << 3 | REMOVE_AT, callsite.siteOf(HandleMap.prototype.delete, this.#config.stackDepth))
+    if ((handle & RECORDED) !== 0 && this.#isRemoveSampled(this.#takeSite(slot))) {
+      this.#write2(slot << 3 | REMOVE_AT, this.#capturePaid(HandleMap.prototype.delete))
     } else {
       this.#log[this.#logLength++] = slot << 3 | REMOVE
     }
@@ -171,7 +195,7 @@ class HandleMap {
   }
 
   clear () {
-    const site = this.#sampling === 0 ? 0 : callsite.siteOf(HandleMap.prototype.clear, this.#config.stackDepth)
+    const site = this.#sampling === 0 ? 0 : this.#capturePaid(HandleMap.prototype.clear)
     this.#reserveLog()
     this.#slots.clear()
     this.#entries = []
@@ -273,6 +297,150 @@ class HandleMap {
     return `HandleMap(${this.size}) ${JSON.stringify(this.name)} ${body.replace(/^Map\(\d+\) /, '')}`
   }
 
+  // ---- held entries: removed by handle-ledger, so the cleanup cannot be lost
+
+  // Slot -> serial of the held entry inserted into it. A release removes the
+  // entry only while the key still maps to a held slot with its serial, so a
+  // newer entry under the same key (even in the same slot) stays as it is.
+  // A typed array grown by doubling: a plain array first written at a high
+  // slot turns sparse (a dictionary) and costs a hash lookup per hold.
+  #heldSerials = new Float64Array(0)
+  #lastSerial = 0
+
+  /**
+   * Inserts `key` -> `value`, runs `fn(value)`, and removes the entry when fn
+   * returns, throws, or (for a promise) settles; returns what fn returns (a
+   * promise settling the same way, after the removal, when fn returns one).
+   * A live `key` throws and changes nothing. With `options.signal`, returns a
+   * promise, which an abort rejects with `signal.reason` after removing the entry.
+   */
+  hold (key, value, fn, options) {
+    if (typeof fn !== 'function') throw new TypeError(`map.hold(key, value, fn): fn must be a function, got ${shownValue(fn)}`)
+    const signal = signalOf(options)
+    if (signal !== undefined) return this.#holdUntilAborted(key, value, fn, signal)
+    const serial = this.#insertHeld(key, value, HandleMap.prototype.hold)
+    let result
+    try {
+      result = fn(value)
+      // Inside the try: a `then` getter that throws must not keep the entry.
+      if (isThenable(result)) return this.#releaseWhenSettled(result, key, serial)
+    } catch (error) {
+      this.#releaseHeld(key, serial)
+      throw error
+    }
+    this.#releaseHeld(key, serial)
+    return result
+  }
+
+  /**
+   * Inserts `key` -> `value` and returns its handle: `release()` (idempotent)
+   * and `[Symbol.dispose]`, for `using entry = map.acquire(id, ctx)`.
+   * A live `key` throws and changes nothing.
+   */
+  acquire (key, value) {
+    const serial = this.#insertHeld(key, value, HandleMap.prototype.acquire)
+    if (Symbol.dispose !== knownDispose) defineDispose()
+    return new HeldEntry(this, key, serial)
+  }
+
+  async #releaseWhenSettled (pending, key, serial) {
+    try {
+      return await pending
+    } finally {
+      this.#releaseHeld(key, serial)
+    }
+  }
+
+  #holdUntilAborted (key, value, fn, signal) {
+    if (signal.aborted) return Promise.reject(signal.reason)
+    const serial = this.#insertHeld(key, value, HandleMap.prototype.hold)
+    return new Promise((resolve, reject) => {
+      // Whatever ends the hold first (fn settling, or the abort) removes the
+      // entry and settles the promise; what comes later changes nothing.
+      const finish = (settle, outcome) => {
+        signal.removeEventListener('abort', onAbort)
+        try {
+          this.#releaseHeld(key, serial)
+        } catch (error) {
+          reject(error)
+          return
+        }
+        settle(outcome)
+      }
+      const onAbort = () => finish(reject, signal.reason)
+      signal.addEventListener('abort', onAbort, { once: true })
+      let result
+      let thenable
+      try {
+        result = fn(value)
+        thenable = isThenable(result)
+      } catch (error) {
+        finish(reject, error)
+        return
+      }
+      if (!thenable) {
+        finish(resolve, result)
+        return
+      }
+      // Also after an abort: fn's late rejection is handled here, not unhandled.
+      Promise.resolve(result).then(outcome => finish(resolve, outcome), error => finish(reject, error))
+    })
+  }
+
+  #insertHeld (key, value, below) {
+    if (this.#slots.has(key)) {
+      throw new Error(`HandleMap ${JSON.stringify(this.name)}: key ${keyText(key)} is live; a held key is unique while in flight (nothing was inserted)`)
+    }
+    this.#reserveLog()
+    if (this.#slots.size >= this.#maxSize) {
+      throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this.#config.maxSize}); the entry was not inserted`)
+    }
+    if (this.#clock !== null) this.#stamp()
+    let site = 0
+    if (this.#sampling !== 0 && --this.#countdown === 0) {
+      site = callsite.siteOf(below, this.#config.stackDepth)
+      this.#countdown = this.#nextSampleGap()
+    }
+    const fresh = this.#takeFreeSlot()
+    if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
+    const serial = ++this.#lastSerial
+    if (fresh >= this.#heldSerials.length) this.#growHeldSerials(fresh)
+    this.#heldSerials[fresh] = serial
+    if (site === 0) {
+      this.#slots.set(key, fresh | HELD)
+    } else {
+      this.#slots.set(key, fresh | HELD | RECORDED)
+      this.#siteBySlot.set(fresh, site)
+    }
+    this.#entries[fresh << 1] = key
+    this.#entries[(fresh << 1) + 1] = value
+    this.#write2(fresh << 3 | INSERT, site | HELD_SITE)
+    return serial
+  }
+
+  #growHeldSerials (slot) {
+    const grown = new Float64Array(Math.max(64, 2 ** Math.ceil(Math.log2(slot + 1))))
+    grown.set(this.#heldSerials)
+    this.#heldSerials = grown
+  }
+
+  /** Removes the held entry `serial` if `key` still maps to it; true if it did. */
+  #releaseHeld (key, serial) {
+    const handle = this.#slots.get(key)
+    if (handle === undefined || (handle & HELD) === 0 || this.#heldSerials[handle & SLOT] !== serial) return false
+    this.#reserveLog()
+    const slot = handle & SLOT
+    this.#slots.delete(key)
+    this.#freeEntry(slot)
+    if ((handle & RECORDED) !== 0) this.#siteBySlot.delete(slot)
+    this.#log[this.#logLength++] = slot << 3 | REMOVE
+    return true
+  }
+
+  static {
+    releaseHeldEntry = (map, key, serial) => map.#releaseHeld(key, serial)
+  }
+
   // ---- internals -------------------------------------------------------
 
   // The value stored under a Map handle, read when an iterator reaches it.
@@ -308,6 +476,9 @@ class HandleMap {
     internals = {
       nativeLedger: map => map.#native,
       flush: map => map.#flush(),
+      // Test hook: time this map's captures with `now` (ms), so a sampling
+      // run replays exactly with a seeded `random` option.
+      useCaptureClock: (map, now) => { if (map.#budget !== null) map.#budget.now = now },
       oldestEntries: (map, count, includeKeys) => map.#oldestEntries(count, includeKeys)
     }
   }
@@ -333,11 +504,7 @@ class HandleMap {
       throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this.#config.maxSize}); the entry was not inserted`)
     }
     if (this.#clock !== null) this.#stamp()
-    let site = 0
-    if (this.#sampling !== 0 && --this.#countdown === 0) {
-      site = callsite.siteOf(below, this.#config.stackDepth)
-      this.#countdown = this.#nextSampleGap()
-    }
+    const site = this.#sampling !== 0 && --this.#countdown === 0 ? this.#captureInsertSite(below) : 0
     const fresh = this.#takeFreeSlot()
     if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
     if (site === 0) {
@@ -415,10 +582,48 @@ class HandleMap {
     return Math.floor(now)
   }
 
+  // The site of the insert being made, and the countdown to the next capture.
+  #captureInsertSite (below) {
+    // Set first: a capture that throws (at the stack limit, say) is retried
+    // at the next insert instead of leaving the countdown below zero for good.
+    this.#countdown = 1
+    const budget = this.#budget
+    if (budget === null) {
+      const site = callsite.siteOf(below, this.#config.stackDepth)
+      this.#countdown = this.#nextSampleGap()
+      return site
+    }
+    const start = budget.now()
+    const site = callsite.siteOf(below, this.#config.stackDepth)
+    this.#countdown = budget.nextGap(start)
+    return site
+  }
+
+  // A remove's or clear's capture; in 'auto' its time counts against the budget.
+  #capturePaid (below) {
+    const budget = this.#budget
+    if (budget === null) return callsite.siteOf(below, this.#config.stackDepth)
+    const start = budget.now()
+    const site = callsite.siteOf(below, this.#config.stackDepth)
+    budget.paid(start)
+    return site
+  }
+
   #nextSampleGap () {
     // Random gaps averaging sampleRate, so periodic traffic is not aliased.
     const rate = this.#sampling
-    return rate === 1 ? 1 : 1 + Math.floor(Math.random() * (2 * rate - 1))
+    return rate === 1 ? 1 : 1 + Math.floor(this.#random() * (2 * rate - 1))
+  }
+
+  // The `random` option (Math.random by default), checked: a test that
+  // replays a sampling run must not get NaN gaps silently.
+  #random () {
+    const random = this.#config.random
+    const u = random()
+    if (typeof u !== 'number' || !(u >= 0 && u < 1)) {
+      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: option 'random' must return numbers in [0, 1), got ${typeof u === 'number' ? u : typeof u}`)
+    }
+    return u
   }
 
   #takeSite (slot) {
@@ -434,7 +639,7 @@ class HandleMap {
     // Random gaps (mean REMOVE_SAMPLE_PERIOD), so a periodic pattern of
     // remove sites is not aliased onto one of them.
     if (--this.#removeCountdown > 0) return false
-    this.#removeCountdown = 1 + Math.floor(Math.random() * (2 * REMOVE_SAMPLE_PERIOD - 1))
+    this.#removeCountdown = 1 + Math.floor(this.#random() * (2 * REMOVE_SAMPLE_PERIOD - 1))
     return true
   }
 
@@ -469,6 +674,7 @@ class HandleMap {
   #tick () {
     if (this.#closed) return 0
     if (this.#logLength === 0 && this.#config.ttl === 0) return 0
+    if (this.#budget !== null) this.#countdown = this.#budget.replan(this.#budget.now(), this.#countdown)
     const expired = this.#drain(true)
     return expired === null ? 0 : this.#expire(expired)
   }
@@ -497,28 +703,33 @@ class HandleMap {
       const slot = triples[i]
       const key = this.#entries[slot << 1]
       const value = this.#entries[(slot << 1) + 1]
+      const held = (this.#slots.get(key) & HELD) !== 0
       this.#slots.delete(key)
       this.#siteBySlot.delete(slot)
       this.#freeEntry(slot)
       const { site, stack } = callsite.describe(triples[i + 1])
       const { appFrame, inDependency } = appFrameOf(stack)
-      handedOver.push({ key, value, ageMs: triples[i + 2], site, stack, appFrame, inDependency })
+      handedOver.push({ key, value, ageMs: triples[i + 2], site, stack, held, appFrame, inDependency })
     }
     this.#native.setOldestSlot(this.#oldestSlot())
+    if (expireChannel.hasSubscribers) publishExpired(this.name, this.#native.id, handedOver)
     for (const entry of handedOver) this.#handOver(entry)
     return handedOver.length
   }
 
   #handOver (entry) {
-    if (this.#config.strict) this.#warnOfLeak(entry)
+    // A held entry that expires is a call still running, not a lost cleanup.
+    if (this.#config.strict && !entry.held) this.#warnOfLeak(entry)
     const onExpire = this.#config.onExpire
     if (onExpire === undefined) return
     try {
       onExpire(entry)
     } catch (error) {
-      const at = entry.site ? where(entry.site, entry.appFrame, entry.inDependency) : 'an unrecorded site'
+      const at = entry.site ? clean(where(entry.site, entry.appFrame, entry.inDependency)) : 'an unrecorded site'
       const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: onExpire threw for an entry inserted at ${at}: ${error && error.message}`)
       warning.name = 'HandleLedgerWarning'
+      warning.code = 'HANDLE_LEDGER_CALLBACK_FAILED'
+      warning.detail = 'The entry had already left the map; fix onExpire (or catch inside it) so expiry work is not lost.'
       warning.cause = error
       process.emitWarning(warning)
     }
@@ -530,6 +741,8 @@ class HandleMap {
     this.#lastTickFailure = message
     const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: its expiry tick failed (${message}); it retries on the next tick`)
     warning.name = 'HandleLedgerWarning'
+    warning.code = 'HANDLE_LEDGER_TICK_FAILED'
+    warning.detail = 'Usually a custom clock() that threw or returned a bad value; the same failure is not repeated until it changes.'
     warning.cause = error
     process.emitWarning(warning)
   }
@@ -542,8 +755,10 @@ class HandleMap {
     const last = this.#lastWarning.get(site)
     if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
     this.#lastWarning.set(site, now)
-    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: an entry inserted at ${site} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
+    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: an entry inserted at ${clean(site)} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
     warning.name = 'HandleLeakWarning'
+    warning.code = 'HANDLE_LEDGER_EXPIRED'
+    warning.detail = `Remove the entry on every path out of ${site}, or raise the map's ttl if it is meant to live longer.`
     warning.map = this.name
     warning.site = entry.site
     warning.appFrame = entry.appFrame
@@ -583,6 +798,79 @@ class HandleMapIterator {
   }
 }
 
+// ---- the handle acquire() returns ---------------------------------------
+
+/** A held entry: `release()` removes it once; `[Symbol.dispose]` is release(). */
+class HeldEntry {
+  #map
+  #key
+  #serial
+
+  constructor (map, key, serial) {
+    this.#map = map
+    this.#key = key
+    this.#serial = serial
+  }
+
+  get key () {
+    return this.#key
+  }
+
+  /** True when this call removed the entry; false when released before, or the entry is gone (expired, deleted, cleared). */
+  release () {
+    const map = this.#map
+    if (map === null) return false
+    this.#map = null // released once, whatever follows
+    return releaseHeldEntry(map, this.#key, this.#serial)
+  }
+
+  get [Symbol.toStringTag] () {
+    return 'HeldEntry'
+  }
+}
+
+// Node 18.18+/20.4+ define Symbol.dispose as Symbol.for('nodejs.dispose'); a
+// runtime with explicit resource management has its own Symbol.dispose; one
+// without either gets a polyfill, maybe after this module loads. The handle
+// answers to each that exists when acquire() runs.
+let knownDispose
+function defineDispose () {
+  knownDispose = Symbol.dispose
+  if (typeof knownDispose !== 'symbol') return
+  Object.defineProperty(HeldEntry.prototype, knownDispose, {
+    value: disposeHeldEntry, writable: true, configurable: true
+  })
+}
+function disposeHeldEntry () {
+  this.release()
+}
+Object.defineProperty(HeldEntry.prototype, Symbol.for('nodejs.dispose'), {
+  value: disposeHeldEntry, writable: true, configurable: true
+})
+defineDispose()
+
+function isThenable (value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
+}
+
+// The AbortSignal of hold()'s options, checked as Node checks one; undefined for none.
+function signalOf (options) {
+  if (options === undefined) return undefined
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`map.hold(key, value, fn, options): options must be an object, got ${shownValue(options)}`)
+  }
+  const signal = options.signal
+  if (signal === undefined) return undefined
+  if (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
+    throw new TypeError(`map.hold(key, value, fn, options): options.signal must be an AbortSignal, got ${shownValue(signal)}`)
+  }
+  return signal
+}
+
+function shownValue (value) {
+  return typeof value === 'symbol' ? 'a symbol' : inspect(value, { depth: 0, breakLength: Infinity })
+}
+
 // Keys in reports are text: strings as they are, anything else as inspect()
 // shows it, bounded so a huge key cannot bloat a report.
 function keyText (key) {
@@ -595,13 +883,14 @@ function keyText (key) {
   return text.length > 200 ? text.slice(0, 200) + '...' : text
 }
 
-/** The live map of this thread with registry id `id`, if any. */
-function findLocalMap (id) {
+/** This thread's live maps by registry id: one pass, however many maps a report covers. */
+function localMapsById () {
+  const byId = new Map()
   for (const ref of liveMaps) {
     const map = ref.deref()
-    if (map !== undefined && internals.nativeLedger(map).id === id) return map
+    if (map !== undefined) byId.set(internals.nativeLedger(map).id, map)
   }
-  return undefined
+  return byId
 }
 
 /** Drains the op logs of this thread's maps, so a report is current. */
@@ -613,4 +902,4 @@ function flushThisThread () {
   }
 }
 
-module.exports = { HandleMap, flushThisThread, findLocalMap, internals }
+module.exports = { HandleMap, flushThisThread, localMapsById, internals }

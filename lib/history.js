@@ -2,7 +2,10 @@
 // Live-count history for the /debug/handles page: every map's live count,
 // sampled at a fixed interval into a bounded ring, so the page can draw "live
 // entries over the last minutes" without the process keeping anything that
-// grows. The shared sampler starts lazily (when the first debugHandles()
+// grows. With each sample go the entries inserted and expired since the
+// previous one (from the map's lifetime counters): a burst that comes and
+// expires between two samples never shows in the live count, but always in
+// the counts per interval. The shared sampler starts lazily (when the first debugHandles()
 // handler is created), never at require time, and its timer is unref'd so it
 // never keeps a process alive.
 
@@ -14,8 +17,9 @@ const MAX_MAPS = 500 // beyond that, only the maps with the most live entries
 
 class LiveHistory {
   /**
-   * `read()` returns `[{ id, name, live }]` for every map; it is called once
-   * per sample. Memory: capacity x (1 + maxMaps) numbers at most.
+   * `read()` returns `[{ id, name, live, inserts, expired }]` for every map
+   * (inserts and expired: lifetime counters, optional); it is called once
+   * per sample. Memory: capacity x (1 + 3 x maxMaps) numbers at most.
    */
   constructor ({ intervalMs = INTERVAL_MS, capacity = CAPACITY, maxMaps = MAX_MAPS, read = readRegistry } = {}) {
     this.intervalMs = intervalMs
@@ -65,7 +69,11 @@ class LiveHistory {
     const slot = this._next
     this._times[slot] = at
     this._samples++
-    for (const entry of this._maps.values()) entry.values[slot] = NaN
+    for (const entry of this._maps.values()) {
+      entry.values[slot] = NaN
+      entry.inserted[slot] = NaN
+      entry.expired[slot] = NaN
+    }
     for (const map of this._tracked(maps)) this._record(map, slot)
     this._forgetGone()
     this._next = (slot + 1) % this.capacity
@@ -86,6 +94,24 @@ class LiveHistory {
     return points
   }
 
+  /**
+   * `[{ at, inserted, expired }]`, oldest first, of map `id`: the entries
+   * inserted and expired in the interval that ends at `at` (samples whose
+   * interval is unknown, the first one of the history, are left out).
+   */
+  activity (id) {
+    const entry = this._maps.get(id)
+    if (entry === undefined) return []
+    const points = []
+    const first = (this._next - this._count + this.capacity) % this.capacity
+    for (let i = 0; i < this._count; i++) {
+      const slot = (first + i) % this.capacity
+      const inserted = entry.inserted[slot]
+      if (!Number.isNaN(inserted)) points.push({ at: this._times[slot], inserted, expired: entry.expired[slot] })
+    }
+    return points
+  }
+
   /** How many maps the ring holds figures for (bounded by maxMaps). */
   get mapCount () {
     return this._maps.size
@@ -100,10 +126,26 @@ class LiveHistory {
     let entry = this._maps.get(map.id)
     if (entry === undefined) {
       if (this._maps.size >= this.maxMaps) return
-      entry = { name: map.name, values: new Float64Array(this.capacity).fill(NaN), lastSample: 0 }
+      entry = {
+        name: map.name,
+        values: new Float64Array(this.capacity).fill(NaN),
+        inserted: new Float64Array(this.capacity).fill(NaN),
+        expired: new Float64Array(this.capacity).fill(NaN),
+        // A map first seen after the first sample was created since the
+        // previous one: all its counts belong to this interval.
+        lastInserts: this._samples === 1 ? NaN : 0,
+        lastExpired: this._samples === 1 ? NaN : 0,
+        lastSample: 0
+      }
       this._maps.set(map.id, entry)
     }
     entry.values[slot] = map.live
+    if (typeof map.inserts === 'number' && typeof map.expired === 'number') {
+      entry.inserted[slot] = map.inserts - entry.lastInserts
+      entry.expired[slot] = map.expired - entry.lastExpired
+      entry.lastInserts = map.inserts
+      entry.lastExpired = map.expired
+    }
     entry.lastSample = this._samples
   }
 
@@ -117,7 +159,7 @@ class LiveHistory {
 }
 
 function readRegistry () {
-  return registry.report({ limit: 0 }).maps.map(map => ({ id: map.id, name: map.name, live: map.live }))
+  return registry.report({ limit: 0 }).maps.map(map => ({ id: map.id, name: map.name, live: map.live, inserts: map.inserts, expired: map.expired }))
 }
 
 let shared = null

@@ -77,8 +77,40 @@ function truncationNotes (data) {
 const CHART_WIDTH = 320
 const CHART_HEIGHT = 64
 
-/** An inline SVG of `points` ([{ at, live }], oldest first) and its caption. */
-function chart (points) {
+const BAR_SHARE = 0.45 // of the chart's height, for the tallest interval bar
+
+/**
+ * Bars of the entries inserted and expired per sampling interval, under the
+ * live line: what the live samples cannot show (a burst that came and
+ * expired between two of them).
+ */
+function activityBars (activity, x) {
+  const busiest = Math.max(1, ...activity.map(point => Math.max(point.inserted, point.expired)))
+  const width = Math.max(1, Math.min(8, CHART_WIDTH / (activity.length + 1) / 2.5))
+  const height = count => (count / busiest) * CHART_HEIGHT * BAR_SHARE
+  const bar = (kind, left, count) => count <= 0
+    ? ''
+    : `<rect class="${kind}-bar" x="${left.toFixed(1)}" y="${(CHART_HEIGHT - height(count)).toFixed(1)}" width="${width.toFixed(1)}" height="${height(count).toFixed(1)}" fill="currentColor" opacity="0.55" style="color: var(--${kind === 'inserted' ? 'chart' : 'bad'})"><title>${kind} ${count}</title></rect>`
+  return activity.map(point => {
+    const at = Math.min(CHART_WIDTH - 2 * width, Math.max(0, x(point.at) - width))
+    return bar('inserted', at, point.inserted) + bar('expired', at + width, point.expired)
+  }).join('')
+}
+
+function activityCaption (activity) {
+  if (activity.length === 0) return ''
+  const inserted = activity.reduce((sum, point) => sum + point.inserted, 0)
+  const expired = activity.reduce((sum, point) => sum + point.expired, 0)
+  const busiest = activity.reduce((most, point) => point.inserted > most.inserted ? point : most, activity[0])
+  return `; inserted ${inserted}, expired ${expired}` +
+    (inserted > 0 ? ` (busiest interval: ${busiest.inserted} inserted, ${busiest.expired} expired)` : '')
+}
+
+/**
+ * An inline SVG of `points` ([{ at, live }], oldest first), with `activity`
+ * ([{ at, inserted, expired }] per interval) as bars, and its caption.
+ */
+function chart (points, activity = []) {
   if (points.length === 0) return '<figure class="chart"><figcaption>no live-count samples yet</figcaption></figure>'
   const first = points[0].at
   const span = points[points.length - 1].at - first
@@ -92,10 +124,11 @@ function chart (points) {
   if (points.length === 1) coordinates.unshift(`0,${y(points[0].live).toFixed(1)}`)
   const area = `0,${CHART_HEIGHT} ${coordinates.join(' ')} ${CHART_WIDTH},${CHART_HEIGHT}`
   const now = points[points.length - 1].live
-  const caption = `live entries over the last ${duration(span)}: min ${min}, max ${max}, now ${now}`
+  const caption = `live entries over the last ${duration(span)}: min ${min}, max ${max}, now ${now}${activityCaption(activity)}`
   return '<figure class="chart">' +
     `<svg viewBox="0 0 ${CHART_WIDTH} ${CHART_HEIGHT}" preserveAspectRatio="none" role="img" aria-label="${escapeHtml(caption)}">` +
     `<polygon points="${area}" fill="currentColor" opacity="0.12" style="color: var(--chart)"/>` +
+    activityBars(activity, x) +
     `<polyline class="live-line" points="${coordinates.join(' ')}" fill="none" stroke="currentColor" stroke-width="1.5" style="color: var(--chart)" vector-effect="non-scaling-stroke"/>` +
     `</svg><figcaption>${escapeHtml(caption)}</figcaption></figure>`
 }
@@ -131,7 +164,7 @@ function figureCells (row, approx) {
 
 function siteRow (site) {
   const approx = site.estimated ? '~' : ''
-  const status = site.suspect ? '&#9888; suspect' : '<span class="muted">ok</span>'
+  const status = site.suspect ? '&#9888; suspect' : `<span class="muted">${site.held ? 'held' : 'ok'}</span>`
   const reason = site.suspect && site.reason ? `<div class="reason">${escapeHtml(site.reason)}</div>` : ''
   return `<tr class="site${site.suspect ? ' suspect' : ''}" data-suspect="${site.suspect ? 'true' : 'false'}">` +
     `<td class="status">${status}</td>${figureCells(site, approx)}` +
@@ -187,7 +220,7 @@ function badges (map) {
   const list = []
   if (suspects > 0) list.push(`<span class="badge suspect">${suspects} suspect site${suspects === 1 ? '' : 's'}</span>`)
   if (map.threadId) list.push(`<span class="badge plain">thread ${map.threadId}</span>`)
-  if (map.callSites && map.callSites !== 'all') list.push(`<span class="badge plain">call sites ${escapeHtml(map.callSites)}${map.estimated ? ', estimated' : ''}</span>`)
+  if (map.callSites && (map.estimated || (map.callSites !== 'all' && map.callSites !== 'auto'))) list.push(`<span class="badge plain">call sites ${escapeHtml(map.callSites)}${map.estimated ? ', estimated' : ''}</span>`)
   return list.join(' ')
 }
 
@@ -200,7 +233,7 @@ function mapSection (map, history, at) {
     '<div class="map-head"><div>' +
     `<h2><span class="map-name">${escapeHtml(map.name)}</span> ${badges(map)}</h2>` +
     `<div class="live-count">${map.live} <span class="muted" style="font-size:14px;font-weight:400">live</span></div>` +
-    `<div class="stats muted">${stats}</div></div>${chart(pointsOf(history, map, at))}</div>` +
+    `<div class="stats muted">${stats}</div></div>${chart(pointsOf(history, map, at), history === null ? [] : history.activity(map.id))}</div>` +
     `${siteTable(map)}${oldestEntries(map)}</section>`
 }
 
@@ -231,7 +264,7 @@ function renderReportPage (report, { history = null, query = {} } = {}) {
 
 function diffRow (site) {
   return `<tr class="site${site.suspect ? ' suspect' : ''}" data-suspect="${site.suspect ? 'true' : 'false'}">` +
-    `<td class="status">${site.suspect ? '&#9888; suspect' : ''}</td>` +
+    `<td class="status">${site.suspect ? '&#9888; suspect' : site.held ? '<span class="muted">held</span>' : ''}</td>` +
     `<td class="num live-delta">${signed(site.liveDelta)}</td><td class="num">${signed(site.insertsDelta)}</td>` +
     `<td class="num">${signed(site.removesDelta)}</td><td class="num">${signed(site.expiredDelta)}</td>` +
     `<td class="num">${site.live}</td><td>${stackDetails(site)}` +

@@ -2,11 +2,13 @@
 // Validation of HandleMap options: every bad value is a TypeError or
 // RangeError that names the option and says what was expected.
 
-const MODES = ['all', 'sampled', 'off']
+const MODES = ['auto', 'all', 'sampled', 'off']
 const KNOWN = new Set([
   'name', 'ttl', 'onExpire', 'callSites', 'sampleRate', 'stackDepth', 'maxSize',
-  'flushInterval', 'clock', 'strict'
+  'flushInterval', 'clock', 'strict', 'captureBudget', 'random'
 ])
+// 'auto' spends at most this share of the thread's time capturing call sites.
+const DEFAULT_CAPTURE_BUDGET = 0.01
 // 24.8 days, as setTimeout: the expiry wheel keeps deadlines as 32-bit offsets.
 const MAX_TTL_MS = 2 ** 31 - 1
 const MAX_NAME_LENGTH = 200
@@ -47,10 +49,11 @@ function defaultCallSites () {
     if (MODES.includes(fromEnv)) return fromEnv
     if (!warnedAboutEnv) {
       warnedAboutEnv = true
-      process.emitWarning(`HANDLE_LEDGER_CALLSITES=${JSON.stringify(fromEnv)} is not one of ${MODES.join(', ')}; ignored`, 'HandleLedgerWarning')
+      process.emitWarning(`HANDLE_LEDGER_CALLSITES=${JSON.stringify(fromEnv)} is not one of ${MODES.join(', ')}; ignored`, { type: 'HandleLedgerWarning', code: 'HANDLE_LEDGER_BAD_ENV', detail: `Set it to one of ${MODES.join(', ')}, or unset it.` })
     }
   }
-  return process.env.NODE_ENV === 'production' ? 'sampled' : 'all'
+  // The same in production and development: 'auto' bounds the cost itself.
+  return 'auto'
 }
 
 function defaultStrict () {
@@ -69,7 +72,10 @@ function normalize (options) {
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new TypeError(`HandleMap has no option '${key}' (known: ${[...KNOWN].join(', ')})`)
   }
-  const { name, ttl = 0, onExpire, callSites = defaultCallSites(), sampleRate = 64, stackDepth = 8, maxSize = Infinity, clock, strict = defaultStrict() } = options
+  const {
+    name, ttl = 0, onExpire, callSites = defaultCallSites(), sampleRate = 64, stackDepth = 8, maxSize = Infinity,
+    clock, strict = defaultStrict(), captureBudget = DEFAULT_CAPTURE_BUDGET, random = Math.random
+  } = options
 
   if (name !== undefined) {
     if (typeof name !== 'string') throw fail(TypeError, 'name', 'a string', name)
@@ -86,6 +92,8 @@ function normalize (options) {
   if (maxSize !== Infinity) integer('maxSize', maxSize, 0, 2 ** 28, 'Infinity or an integer from 0 to 268435456')
   if (clock !== undefined && typeof clock !== 'function') throw fail(TypeError, 'clock', 'a function returning milliseconds', clock)
   if (typeof strict !== 'boolean') throw fail(TypeError, 'strict', 'a boolean', strict)
+  captureShare(captureBudget)
+  if (typeof random !== 'function') throw fail(TypeError, 'random', 'a function returning numbers in [0, 1)', random)
   // How often the op log is drained: the lag of figures read from another
   // thread, and the TTL's resolution.
   const defaultFlush = ttl > 0 ? Math.min(1000, Math.max(10, Math.ceil(ttl / 8))) : 1000
@@ -98,13 +106,22 @@ function normalize (options) {
     ttl: Math.ceil(ttl),
     onExpire,
     callSites,
-    sampleRate: callSites === 'all' ? 1 : sampleRate,
+    sampleRate: callSites === 'all' || callSites === 'auto' ? 1 : sampleRate,
     stackDepth,
     maxSize,
     flushInterval,
     clock,
-    strict
+    strict,
+    captureBudget,
+    random
   }
+}
+
+// A share of the thread's time: above 0 (0 would be 'off') and at most all of it.
+function captureShare (value) {
+  const expected = 'a number above 0 and at most 1 (a share of the thread\'s time)'
+  if (typeof value !== 'number') throw fail(TypeError, 'captureBudget', expected, value)
+  if (!(value > 0 && value <= 1)) throw fail(RangeError, 'captureBudget', expected, value)
 }
 
 module.exports = { normalize, describe }

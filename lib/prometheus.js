@@ -5,9 +5,13 @@
 //
 // Series are keyed by map *name*: maps sharing a name (one per worker, one
 // per tenant...) are summed, so two maps never produce duplicate series and
-// a map's identity survives restarts. Per-site series are bounded: only the
+// a map's identity survives restarts. Counters (inserts, removes, expired)
+// come from the native per-name totals, which keep the figures of closed
+// and collected maps: a map that closes never lowers a counter. Gauges (live,
+// oldest age) are the live maps' only. Per-site series are bounded: only the
 // top `sitesPerMap` sites of each map name by live count are exported.
 
+const native = require('../binding.js')
 const { registry } = require('./registry.js')
 
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
@@ -71,22 +75,54 @@ function topSites (sites, count) {
   return [...sites].sort((a, b) => b[1].live - a[1].live).slice(0, count)
 }
 
+const COUNTERS = ['inserts', 'removes', 'expired']
+
+/**
+ * `[{ name, inserts, removes, expired, liveMaps, closedMaps }]` by map name
+ * (`map`: that name only), closed maps included: the counters to export.
+ */
+function counterTotals (map) {
+  return native.registryTotals(map)
+}
+
+/**
+ * The report's per-name groups with their counters replaced by `totals`
+ * (which include closed maps), plus a group for each name whose maps have
+ * all closed. A name the totals lack (a report built elsewhere) keeps the
+ * report's sums.
+ */
+function withTotals (groups, totals) {
+  const byName = new Map(groups.map(group => [group.name, group]))
+  for (const named of totals) {
+    let group = byName.get(named.name)
+    if (group === undefined) {
+      group = { name: named.name, closedOnly: true, live: 0, oldestAgeMs: 0, sites: new Map() }
+      byName.set(named.name, group)
+    }
+    // max(): a counter read after the report can only be ahead of it.
+    for (const key of COUNTERS) group[key] = Math.max(group[key] || 0, named[key])
+  }
+  return [...byName.values()]
+}
+
 /**
  * `{ live: [{ labels, value }], inserts: [...], ... }`: the samples of every
  * family for `report` (a registry report), at most `sitesPerMap` site series
- * per map name.
+ * per map name. `totals` (from counterTotals()) carry the counters of closed
+ * maps; `labels` are constant labels put first on every series.
  */
-function collectSamples (report, sitesPerMap = DEFAULT_SITES_PER_MAP) {
+function collectSamples (report, sitesPerMap = DEFAULT_SITES_PER_MAP, { totals = [], labels: constant = {} } = {}) {
   const samples = Object.fromEntries(FAMILIES.map(family => [family.key, []]))
-  for (const group of groupByName(report.maps)) {
-    const labels = { map: group.name }
-    samples.live.push({ labels, value: group.live })
+  for (const group of withTotals(groupByName(report.maps), totals)) {
+    const labels = { ...constant, map: group.name }
     samples.inserts.push({ labels, value: group.inserts })
     samples.removes.push({ labels, value: group.removes })
     samples.expired.push({ labels, value: group.expired })
+    if (group.closedOnly) continue // gauges describe live maps only
+    samples.live.push({ labels, value: group.live })
     samples.oldestAgeSeconds.push({ labels, value: group.oldestAgeMs / 1000 })
     for (const [site, figures] of topSites(group.sites, sitesPerMap)) {
-      const labels = { map: group.name, site }
+      const labels = { ...constant, map: group.name, site }
       samples.siteLive.push({ labels, value: figures.live })
       samples.siteSuspect.push({ labels, value: figures.suspect ? 1 : 0 })
       if (figures.lifetime === null) continue
@@ -120,9 +156,13 @@ function formatLabels (labels) {
   return pairs.length === 0 ? '' : `{${pairs.join(',')}}`
 }
 
-/** The text exposition format (0.0.4) of a registry report, HELP and TYPE included. */
-function renderMetrics (report, { sitesPerMap = DEFAULT_SITES_PER_MAP } = {}) {
-  const samples = collectSamples(report, sitesPerMap)
+/**
+ * The text exposition format (0.0.4) of a registry report, HELP and TYPE
+ * included. `map` is the name the report was filtered on, if any: the
+ * counters of closed maps are read for that name only.
+ */
+function renderMetrics (report, { sitesPerMap = DEFAULT_SITES_PER_MAP, map, totals = counterTotals(map) } = {}) {
+  const samples = collectSamples(report, sitesPerMap, { totals })
   const lines = []
   for (const family of FAMILIES) {
     lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} ${family.type}`)
@@ -138,14 +178,38 @@ function checkSitesPerMap (value, where) {
   return value
 }
 
-const HELPER_OPTIONS = new Set(['registry', 'sitesPerMap', 'map'])
+const HELPER_OPTIONS = new Set(['registry', 'sitesPerMap', 'map', 'prefix', 'labels'])
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
+
+/** `prefix` as prom-client's collectDefaultMetrics takes it: prepended to every name. */
+function checkPrefix (prefix) {
+  if (typeof prefix !== 'string' || (prefix !== '' && !METRIC_NAME.test(prefix))) {
+    throw new TypeError(`registerMetrics option 'prefix' must be a string of metric-name characters ([a-zA-Z0-9_:], not starting with a digit), got ${JSON.stringify(String(prefix))}`)
+  }
+  return prefix
+}
+
+/** `labels` as collectDefaultMetrics takes them: constant labels on every series. */
+function checkLabels (labels) {
+  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
+    throw new TypeError('registerMetrics option \'labels\' must be an object of label names to values')
+  }
+  for (const [name, value] of Object.entries(labels)) {
+    if (!LABEL_NAME.test(name) || name.startsWith('__')) throw new TypeError(`registerMetrics option 'labels': ${JSON.stringify(name)} is not a valid label name`)
+    if (name === 'map' || name === 'site') throw new TypeError(`registerMetrics option 'labels': '${name}' is a label of handle-ledger's own series`)
+    if (typeof value !== 'string' && typeof value !== 'number') throw new TypeError(`registerMetrics option 'labels': the value of '${name}' must be a string or a number`)
+  }
+  return { ...labels }
+}
 
 /**
  * Registers the /debug/handles figures with a prom-client registry:
- * `registerMetrics(require('prom-client'), { registry, sitesPerMap, map })`.
+ * `registerMetrics(require('prom-client'), { registry, sitesPerMap, map, prefix, labels })`.
  * prom-client is passed in (handle-ledger has no dependencies). The figures
  * are read from the handle-ledger registry on each scrape, once for all
- * families. Returns `{ names, unregister() }`.
+ * families. `prefix` and `labels` work as in prom-client's
+ * collectDefaultMetrics. Returns `{ names, unregister() }`.
  */
 function registerMetrics (client, options = {}) {
   if (client === null || typeof client !== 'object' || typeof client.Gauge !== 'function' || typeof client.Counter !== 'function') {
@@ -155,26 +219,27 @@ function registerMetrics (client, options = {}) {
   for (const key of Object.keys(options)) {
     if (!HELPER_OPTIONS.has(key)) throw new TypeError(`registerMetrics has no option '${key}' (known: ${[...HELPER_OPTIONS].join(', ')})`)
   }
-  const { registry: target = client.register, sitesPerMap = DEFAULT_SITES_PER_MAP, map } = options
+  const { registry: target = client.register, sitesPerMap = DEFAULT_SITES_PER_MAP, map, prefix = '', labels = {} } = options
   checkSitesPerMap(sitesPerMap, 'registerMetrics option \'sitesPerMap\'')
   if (map !== undefined && typeof map !== 'string') throw new TypeError('registerMetrics option \'map\' must be a map name (string)')
-  const read = oncePerScrape(() => collectSamples(registry.report({ map, limit: sitesPerMap }), sitesPerMap))
-  const metrics = FAMILIES.map(family => createMetric(client, target, family, read))
+  const naming = { prefix: checkPrefix(prefix), labels: checkLabels(labels) }
+  const read = oncePerScrape(() => collectSamples(registry.report({ map, limit: sitesPerMap }), sitesPerMap, { totals: counterTotals(map), labels: naming.labels }))
+  const metrics = FAMILIES.map(family => createMetric(client, target, family, read, naming))
   return {
     names: metrics.map(metric => metric.name),
     unregister () {
-      for (const family of FAMILIES) target.removeSingleMetric(family.name)
+      for (const metric of metrics) target.removeSingleMetric(metric.name)
     }
   }
 }
 
-function createMetric (client, target, family, read) {
+function createMetric (client, target, family, read, { prefix, labels }) {
   const isCounter = family.type === 'counter'
   const Metric = isCounter ? client.Counter : client.Gauge
   return new Metric({
-    name: family.name,
+    name: prefix + family.name,
     help: family.help,
-    labelNames: family.labelNames,
+    labelNames: [...Object.keys(labels), ...family.labelNames],
     registers: [target],
     // Reset first, so series of closed maps and of sites that left the top N vanish.
     collect () {
@@ -204,6 +269,7 @@ function oncePerScrape (read) {
 module.exports = {
   renderMetrics,
   collectSamples,
+  counterTotals,
   registerMetrics,
   escapeLabelValue,
   checkSitesPerMap,

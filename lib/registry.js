@@ -4,13 +4,11 @@
 // read as their last drain left them (at most their flushInterval old).
 
 const native = require('../binding.js')
-const { flushThisThread, findLocalMap, internals } = require('./handle-map.js')
+const { flushThisThread, localMapsById, internals } = require('./handle-map.js')
 const { reportOptions } = require('./report-options.js')
-const { Snapshot, diff } = require('./snapshot.js')
+const { Snapshot, diff, SCHEMA_VERSION } = require('./snapshot.js')
+const { publishSuspects } = require('./channels.js')
 const { annotateMaps } = require('./app-frame.js')
-
-/** The version of the report's JSON shape (sites with callers and lifetimes). */
-const SCHEMA_VERSION = 2
 
 const ALL_SITES = 2 ** 32 - 1
 
@@ -20,10 +18,12 @@ const registry = {
     const { map, limit, oldest, includeKeys, ...rules } = reportOptions(options)
     flushThisThread()
     const maps = annotateMaps(native.registryReport({ map, limit, ...rules }))
+    publishSuspects(maps) // diagnostics_channel: only when subscribed
     if (oldest > 0) {
+      const localMaps = localMapsById()
       for (const report of maps) {
-        const local = findLocalMap(report.id)
-        if (local !== undefined) report.oldestEntries = internals.oldestEntries(local, oldest, includeKeys)
+        const localMap = localMaps.get(report.id)
+        if (localMap !== undefined) report.oldestEntries = internals.oldestEntries(localMap, oldest, includeKeys)
       }
     }
     return { kind: 'report', schemaVersion: SCHEMA_VERSION, pid: process.pid, at: Date.now(), maps }

@@ -3,11 +3,15 @@
 // per site, sorted by growth (as Python's tracemalloc Snapshot.compare_to).
 
 const FIGURES = ['live', 'inserts', 'removes', 'expired']
+// The version of the saved JSON (reports, snapshots, diffs): a reader that
+// finds a newer one refuses it rather than misreading it. Files without the
+// field come from before it existed (version 1: same fields).
+const SCHEMA_VERSION = 2
 
 class Snapshot {
   constructor (pid, at, maps) {
     this.kind = 'snapshot'
-    this.schemaVersion = 2
+    this.schemaVersion = SCHEMA_VERSION
     this.pid = pid
     this.at = at
     this.maps = maps
@@ -26,23 +30,71 @@ function deltas (now, before) {
 }
 
 function diffSites (now, before) {
-  const older = new Map((before ? before.sites : []).map(site => [site.site, site]))
+  // A line's held inserts and its plain sets are two sites.
+  const keyOf = site => site.held ? `held ${site.site}` : site.site
+  const older = new Map((before ? before.sites : []).map(site => [keyOf(site), site]))
   const sites = (now ? now.sites : []).map(site => {
-    const previous = older.get(site.site)
-    older.delete(site.site)
-    return { site: site.site, stack: site.stack, appFrame: site.appFrame, inDependency: site.inDependency, live: site.live, ...deltas(site, previous), suspect: site.suspect, reason: site.reason }
+    const previous = older.get(keyOf(site))
+    older.delete(keyOf(site))
+    return { site: site.site, stack: site.stack, appFrame: site.appFrame, inDependency: site.inDependency, live: site.live, ...deltas(site, previous), suspect: site.suspect, reason: site.reason, held: Boolean(site.held) }
   })
   // Sites gone from the newer snapshot (their map was closed): everything left.
-  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack, live: 0, ...deltas(null, gone), suspect: false, reason: null })
+  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack || [], live: 0, ...deltas(null, gone), suspect: false, reason: null, held: Boolean(gone.held) })
   return sites
     .filter(site => FIGURES.some(figure => site[`${figure}Delta`] !== 0))
     .sort((a, b) => b.liveDelta - a.liveDelta || b.insertsDelta - a.insertsDelta)
+}
+
+function compactSite (site) {
+  return { site: site.site, held: site.held, live: site.live, inserts: site.inserts, removes: site.removes, expired: site.expired }
+}
+
+function compactMap (map) {
+  return {
+    id: map.id,
+    name: map.name,
+    threadId: map.threadId,
+    estimated: map.estimated,
+    live: map.live,
+    inserts: map.inserts,
+    removes: map.removes,
+    expired: map.expired,
+    sites: map.sites.map(compactSite)
+  }
+}
+
+/**
+ * What diff() reads of an older snapshot and nothing else: per map and per
+ * site the figures and the site text, without stacks, remove sites or
+ * reasons (most of a full snapshot's memory). A ?seconds=N request holds one
+ * while it waits. Sites gone by the newer snapshot (a closed map) come out of
+ * the diff without their stack.
+ */
+function compactSnapshot (snapshot) {
+  return new Snapshot(snapshot.pid, snapshot.at, snapshot.maps.map(compactMap))
 }
 
 function checkSnapshot (value, which) {
   if (value === null || typeof value !== 'object' || !Array.isArray(value.maps) || typeof value.at !== 'number') {
     throw new TypeError(`registry.diff(older, newer): ${which} must be a snapshot from registry.snapshot()`)
   }
+  if (value.schemaVersion !== undefined && !(Number.isInteger(value.schemaVersion) && value.schemaVersion >= 1 && value.schemaVersion <= SCHEMA_VERSION)) {
+    throw new RangeError(`registry.diff(older, newer): ${which} has schemaVersion ${JSON.stringify(value.schemaVersion)}; this handle-ledger reads 1 to ${SCHEMA_VERSION}`)
+  }
+}
+
+// Map ids are per process: snapshots of one process pair maps by id; of two
+// processes (a saved file against a restarted server) by name, thread and
+// order among maps of that name.
+function mapKeys (snapshot, byId) {
+  const seen = new Map()
+  return snapshot.maps.map(map => {
+    if (byId) return map.id
+    const base = `${map.name}\u0000${map.threadId}`
+    const index = seen.get(base) || 0
+    seen.set(base, index + 1)
+    return `${base}\u0000${index}`
+  })
 }
 
 /**
@@ -53,10 +105,13 @@ function checkSnapshot (value, which) {
 function diff (older, newer) {
   checkSnapshot(older, 'older')
   checkSnapshot(newer, 'newer')
-  const before = new Map(older.maps.map(map => [map.id, map]))
-  const maps = newer.maps.map(map => {
-    const previous = before.get(map.id)
-    before.delete(map.id)
+  const byId = older.pid === newer.pid
+  const olderKeys = mapKeys(older, byId)
+  const newerKeys = mapKeys(newer, byId)
+  const before = new Map(older.maps.map((map, i) => [olderKeys[i], map]))
+  const maps = newer.maps.map((map, i) => {
+    const previous = before.get(newerKeys[i])
+    before.delete(newerKeys[i])
     const estimated = Boolean(map.estimated || (previous && previous.estimated))
     return { id: map.id, name: map.name, threadId: map.threadId, live: map.live, estimated, ...deltas(map, previous), sites: diffSites(map, previous) }
   })
@@ -64,7 +119,7 @@ function diff (older, newer) {
     maps.push({ id: gone.id, name: gone.name, threadId: gone.threadId, live: 0, estimated: Boolean(gone.estimated), closed: true, ...deltas(null, gone), sites: diffSites(null, gone) })
   }
   maps.sort((a, b) => b.liveDelta - a.liveDelta || b.insertsDelta - a.insertsDelta)
-  return { kind: 'diff', from: older.at, to: newer.at, durationMs: newer.at - older.at, maps }
+  return { kind: 'diff', schemaVersion: SCHEMA_VERSION, from: older.at, to: newer.at, durationMs: newer.at - older.at, maps }
 }
 
-module.exports = { Snapshot, diff }
+module.exports = { Snapshot, diff, compactSnapshot, SCHEMA_VERSION }

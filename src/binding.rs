@@ -50,6 +50,43 @@ fn clock_ms(now: f64) -> std::result::Result<u64, String> {
     }
 }
 
+/// `callSites` as JS passes it (validated by the facade; any other string is
+/// a conversion error naming the enum).
+#[napi(string_enum = "lowercase")]
+pub enum CallSitesMode {
+    Off,
+    Sampled,
+    Auto,
+    All,
+}
+
+impl From<CallSitesMode> for CallSites {
+    fn from(mode: CallSitesMode) -> Self {
+        match mode {
+            CallSitesMode::Off => CallSites::Off,
+            CallSitesMode::Sampled => CallSites::Sampled,
+            CallSitesMode::Auto => CallSites::Auto,
+            CallSitesMode::All => CallSites::All,
+        }
+    }
+}
+
+/// What a new ledger is told about its map (validated by the facade).
+#[napi(object)]
+pub struct LedgerOptions {
+    pub name: String,
+    pub ttl_ms: f64,
+    pub call_sites: CallSitesMode,
+    pub sample_rate: u32,
+    /// `worker_threads.threadId` of the owning thread.
+    pub thread_id: u32,
+    pub flush_interval_ms: u32,
+    /// True when the map's clock is the wall clock.
+    pub wall_clock: bool,
+    /// The map's clock at creation, in ms.
+    pub now: f64,
+}
+
 /// A map's ledger, owned by the JS `HandleMap` that created it. Dropping it
 /// (GC of the map, or `close()`) takes the map out of the registry.
 #[napi]
@@ -60,40 +97,26 @@ pub struct NativeLedger {
 #[napi]
 impl NativeLedger {
     #[napi(constructor)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        env: Env,
-        name: String,
-        ttl_ms: f64,
-        call_sites: String,
-        sample_rate: u32,
-        thread_id: u32,
-        flush_interval_ms: u32,
-        wall_clock: bool,
-        now: f64,
-    ) -> Result<Self> {
+    pub fn new(env: Env, options: LedgerOptions) -> Result<Self> {
         hook_thread_cleanup(&env)?;
         run(|| {
-            let call_sites = match call_sites.as_str() {
-                "off" => CallSites::Off,
-                "sampled" => CallSites::Sampled,
-                "all" => CallSites::All,
-                other => return Err(format!("unknown callSites mode {other:?}")),
-            };
-            let ttl_ms = if ttl_ms.is_finite() && ttl_ms >= 0.0 {
-                ttl_ms.ceil() as u64
+            let ttl_ms = if options.ttl_ms.is_finite() && options.ttl_ms >= 0.0 {
+                options.ttl_ms.ceil() as u64
             } else {
-                return Err(format!("ttl {ttl_ms} is not a finite number >= 0"));
+                return Err(format!(
+                    "ttl {} is not a finite number >= 0",
+                    options.ttl_ms
+                ));
             };
             let info = MapInfo {
-                name,
-                thread_id,
-                call_sites,
-                sample_rate: sample_rate.max(1),
-                flush_interval_ms,
-                wall_clock,
+                name: options.name,
+                thread_id: options.thread_id,
+                call_sites: options.call_sites.into(),
+                sample_rate: options.sample_rate.max(1),
+                flush_interval_ms: options.flush_interval_ms,
+                wall_clock: options.wall_clock,
             };
-            let entry = registry::register(info, Ledger::new(ttl_ms, clock_ms(now)?));
+            let entry = registry::register(info, Ledger::new(ttl_ms, clock_ms(options.now)?));
             Ok(NativeLedger { entry })
         })
     }
@@ -306,6 +329,36 @@ pub fn registry_report(env: &Env, options: ReportOptions) -> Result<Unknown<'_>>
             .collect::<Vec<_>>())
     })?;
     env.to_js_value(&reports)
+}
+
+/// Lifetime counters of one map name: its live and closed maps summed.
+#[napi(object)]
+pub struct NameTotals {
+    pub name: String,
+    pub inserts: f64,
+    pub removes: f64,
+    pub expired: f64,
+    pub live_maps: u32,
+    pub closed_maps: f64,
+}
+
+/// Lifetime counters by map name (`map`: only that name), closed and
+/// collected maps included, so they never decrease (see `registry.rs`).
+#[napi]
+pub fn registry_totals(map: Option<String>) -> Result<Vec<NameTotals>> {
+    run(|| {
+        Ok(registry::totals_by_name(map.as_deref())
+            .into_iter()
+            .map(|totals| NameTotals {
+                name: totals.name,
+                inserts: totals.inserts as f64,
+                removes: totals.removes as f64,
+                expired: totals.expired as f64,
+                live_maps: totals.live_maps,
+                closed_maps: totals.closed_maps as f64,
+            })
+            .collect())
+    })
 }
 
 /// Panics inside the guard, so tests can check that a native panic reaches JS

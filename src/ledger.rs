@@ -8,7 +8,7 @@
 
 use crate::expiry::Expiry;
 use crate::lifetimes::Lifetimes;
-use crate::oplog::{self, DecodeError, Op};
+use crate::oplog::{self, DecodeError, Op, HELD_SITE};
 use crate::wheel::MAX_DELAY_MS;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -48,6 +48,10 @@ pub struct SiteLedger {
     /// The INSERT's site word: an interned stack id (0 for the "not
     /// recorded" group).
     pub site: u32,
+    /// Inserted by `hold()`/`acquire()`, which remove their entries when the
+    /// call ends: a held site is its own group, apart from plain `set`s at
+    /// the same site.
+    pub held: bool,
     pub counts: Counts,
     /// Ages at removal (not at expiry: an expiry is the leak, not a lifetime).
     pub lifetimes: Lifetimes,
@@ -460,7 +464,9 @@ impl Ledger {
             // One millisecond in 2^32 would read as FREE: shift it by one.
             inserted: self.relative(stamp).min(FREE - 1),
         };
-        if site == 0 {
+        // A held insert whose site was not recorded is counted like any
+        // unrecorded one.
+        if site & !HELD_SITE == 0 {
             tally.inserts += 1;
         } else {
             self.insert_recorded(slot, site, tally.inserts);
@@ -651,20 +657,22 @@ impl Ledger {
     }
 
     /// Index into `sites` of a recorded insert site (never 0: unrecorded
-    /// inserts are tallied, not looked up).
-    fn site_index_of(&mut self, site: u32) -> u32 {
-        debug_assert_ne!(site, 0, "site 0 is the unrecorded group");
-        if let Some(&index) = self.site_index.get(&site) {
+    /// inserts are tallied, not looked up). Keyed by the whole site word, so
+    /// held inserts at a site form a group of their own.
+    fn site_index_of(&mut self, word: u32) -> u32 {
+        debug_assert_ne!(word & !HELD_SITE, 0, "site 0 is the unrecorded group");
+        if let Some(&index) = self.site_index.get(&word) {
             return index;
         }
         let index = self.sites.len() as u32;
         self.sites.push(SiteLedger {
-            site,
+            site: word & !HELD_SITE,
+            held: word & HELD_SITE != 0,
             oldest: NIL,
             newest: NIL,
             ..SiteLedger::default()
         });
-        self.site_index.insert(site, index);
+        self.site_index.insert(word, index);
         index
     }
 
@@ -857,6 +865,30 @@ mod tests {
         assert_eq!(ledger.sites()[1].cleared_by, vec![(77, 1)]);
         assert!(ledger.sites()[1].removed_at.is_empty());
         assert_eq!(ledger.drain(&[], 5_000).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn held_inserts_form_their_own_group_per_site() {
+        let mut ledger = Ledger::new(0, 0);
+        let mut log = vec![];
+        log.extend(insert(0, 7));
+        log.extend(insert(1, 7 | HELD_SITE));
+        log.extend(insert(2, 7 | HELD_SITE));
+        log.extend(insert(3, HELD_SITE));
+        log.push(op(1, REMOVE));
+        ledger.drain(&log, 0).unwrap();
+        let groups: Vec<_> = ledger
+            .sites()
+            .iter()
+            .skip(1)
+            .map(|s| (s.site, s.held, s.counts.inserts, s.counts.live))
+            .collect();
+        assert_eq!(groups, vec![(7, false, 1, 1), (7, true, 2, 1)]);
+        // A held insert without a recorded site is counted as unrecorded.
+        assert_eq!(ledger.sites()[0].counts.inserts, 1);
+        assert_eq!(ledger.recorded_inserts(), 3);
+        assert_eq!(ledger.entry(2, 0).unwrap().site, 7);
+        assert_eq!(ledger.counts().live, 3);
     }
 
     #[test]

@@ -14,6 +14,10 @@ pub const OVERWRITE: u32 = 4; // [slot|4]
 pub const TOUCH: u32 = 5; // [slot|5]
 pub const CLEAR: u32 = 6; // [6, clear site]
 pub const TIME: u32 = 7; // [7, low 32 bits, high bits] of the clock in ms
+/// Set in an INSERT's site word when `hold()`/`acquire()` inserted the entry
+/// (handle-ledger removes it itself when the call ends). Site ids stay below
+/// 2^20, so the bit never collides with one.
+pub const HELD_SITE: u32 = 1 << 30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {

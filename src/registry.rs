@@ -6,13 +6,27 @@
 use crate::ledger::Ledger;
 use crate::maintenance::DeferredLedger;
 use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
+/// Distinct names whose closed maps' totals are kept. A process that names
+/// a map per request would otherwise grow this list forever; past the cap,
+/// closed maps of new names are summed under [`OVERFLOW_NAME`].
+pub const MAX_RETIRED_NAMES: usize = 10_000;
+pub const OVERFLOW_NAME: &str = "(closed maps beyond the name limit)";
+
+/// How a map records the sites of its inserts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallSites {
+    /// Counts only.
     Off,
+    /// One insert in `sample_rate`, at random gaps.
     Sampled,
+    /// Every insert while capturing stays within the map's CPU budget, then
+    /// random gaps sized to the budget (decided by the facade).
+    Auto,
+    /// Every insert.
     All,
 }
 
@@ -21,6 +35,7 @@ impl CallSites {
         match self {
             CallSites::Off => "off",
             CallSites::Sampled => "sampled",
+            CallSites::Auto => "auto",
             CallSites::All => "all",
         }
     }
@@ -33,6 +48,8 @@ pub struct MapInfo {
     /// `worker_threads.threadId` of the thread that owns the map (0 = main).
     pub thread_id: u32,
     pub call_sites: CallSites,
+    /// The fixed rate of `'sampled'`; 1 otherwise (in `'auto'` the rate
+    /// follows the budget and the report says `estimated` once it drops).
     pub sample_rate: u32,
     /// How often the owner drains its operation log: the most a figure read
     /// from another thread can lag.
@@ -52,8 +69,73 @@ pub struct MapEntry {
     owner: std::thread::ThreadId,
 }
 
+/// The lifetime counters of every map sharing a name: the live maps' and
+/// the closed (or collected) ones', so a counter read by name never goes
+/// down when one of its maps leaves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameTotals {
+    pub name: String,
+    pub inserts: u64,
+    pub removes: u64,
+    pub expired: u64,
+    /// Maps of this name still registered.
+    pub live_maps: u32,
+    /// Maps of this name that left the registry.
+    pub closed_maps: u64,
+}
+
+impl NameTotals {
+    fn add(&mut self, inserts: u64, removes: u64, expired: u64) {
+        self.inserts += inserts;
+        self.removes += removes;
+        self.expired += expired;
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    maps: Vec<Arc<MapEntry>>,
+    /// Totals of the maps that left, by name.
+    retired: HashMap<String, NameTotals>,
+}
+
+impl Registry {
+    /// Moves `entry`'s counters into the retired totals. Runs under the
+    /// registry lock, so a reader sees a map either registered or retired,
+    /// never both nor neither.
+    fn retire(&mut self, entry: &MapEntry) {
+        let counts = entry.ledger.lock().counts();
+        let name = if self.retired.len() < MAX_RETIRED_NAMES
+            || self.retired.contains_key(&entry.info.name)
+        {
+            entry.info.name.as_str()
+        } else {
+            OVERFLOW_NAME
+        };
+        let totals = self
+            .retired
+            .entry(name.to_owned())
+            .or_insert_with(|| NameTotals {
+                name: name.to_owned(),
+                ..NameTotals::default()
+            });
+        totals.add(counts.inserts, counts.removes, counts.expired);
+        totals.closed_maps += 1;
+    }
+
+    fn remove_where(&mut self, leaves: impl Fn(&MapEntry) -> bool) {
+        let (leaving, staying): (Vec<_>, Vec<_>) = std::mem::take(&mut self.maps)
+            .into_iter()
+            .partition(|e| leaves(e));
+        self.maps = staying;
+        for entry in &leaving {
+            self.retire(entry);
+        }
+    }
+}
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static MAPS: LazyLock<Mutex<Vec<Arc<MapEntry>>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(|| Mutex::new(Registry::default()));
 
 pub fn register(info: MapInfo, ledger: Ledger) -> Arc<MapEntry> {
     let entry = Arc::new(MapEntry {
@@ -62,24 +144,53 @@ pub fn register(info: MapInfo, ledger: Ledger) -> Arc<MapEntry> {
         ledger: Arc::new(DeferredLedger::new(ledger)),
         owner: std::thread::current().id(),
     });
-    MAPS.lock().push(entry.clone());
+    REGISTRY.lock().maps.push(entry.clone());
     entry
 }
 
 pub fn unregister(id: u64) {
-    MAPS.lock().retain(|entry| entry.id != id);
+    REGISTRY.lock().remove_where(|entry| entry.id == id);
 }
 
 /// Forgets every map owned by the calling thread (its JS environment is going away).
 pub fn unregister_current_thread() {
     let owner = std::thread::current().id();
-    MAPS.lock().retain(|entry| entry.owner != owner);
+    REGISTRY.lock().remove_where(|entry| entry.owner == owner);
 }
 
 /// The registered maps, in registration order. The list is copied so callers
 /// lock each ledger without holding the registry.
 pub fn maps() -> Vec<Arc<MapEntry>> {
-    MAPS.lock().clone()
+    REGISTRY.lock().maps.clone()
+}
+
+/// Lifetime counters by map name (`only`: one name), live and closed maps
+/// summed, sorted by name. Read under the registry lock (each ledger locked
+/// in turn, briefly) so a map that closes meanwhile is counted exactly once:
+/// the totals of a name never decrease from one call to the next.
+pub fn totals_by_name(only: Option<&str>) -> Vec<NameTotals> {
+    let registry = REGISTRY.lock();
+    let wanted = |name: &str| only.is_none_or(|only| only == name);
+    let mut by_name: HashMap<&str, NameTotals> = registry
+        .retired
+        .iter()
+        .filter(|(name, _)| wanted(name))
+        .map(|(name, totals)| (name.as_str(), totals.clone()))
+        .collect();
+    for entry in registry.maps.iter().filter(|e| wanted(&e.info.name)) {
+        let counts = entry.ledger.lock().counts();
+        let totals = by_name
+            .entry(entry.info.name.as_str())
+            .or_insert_with(|| NameTotals {
+                name: entry.info.name.clone(),
+                ..NameTotals::default()
+            });
+        totals.add(counts.inserts, counts.removes, counts.expired);
+        totals.live_maps += 1;
+    }
+    let mut totals: Vec<NameTotals> = by_name.into_values().collect();
+    totals.sort_by(|a, b| a.name.cmp(&b.name));
+    totals
 }
 
 #[cfg(test)]
@@ -114,5 +225,52 @@ mod tests {
         assert!(mine("registry-test-a"));
         unregister(a.id);
         assert!(!mine("registry-test-a"));
+    }
+
+    fn insert_and_remove(entry: &MapEntry, inserts: u32, removes: u32) {
+        // INSERT is op code 1, REMOVE 2 (src/oplog.rs): slot << 3 | code, then the site.
+        let mut words = Vec::new();
+        for slot in 0..inserts as i32 {
+            words.extend([slot << 3 | 1, 0]);
+        }
+        for slot in 0..removes as i32 {
+            words.push(slot << 3 | 2);
+        }
+        entry.ledger.lock().apply(&words, 1).unwrap();
+    }
+
+    fn totals_of(name: &str) -> NameTotals {
+        let found = totals_by_name(Some(name));
+        assert_eq!(found.len(), 1, "one totals row for {name}");
+        found[0].clone()
+    }
+
+    #[test]
+    fn closed_maps_keep_counting_under_their_name() {
+        let name = "registry-test-retired";
+        let first = register(info(name), Ledger::new(0, 0));
+        let second = register(info(name), Ledger::new(0, 0));
+        insert_and_remove(&first, 100, 0);
+        insert_and_remove(&second, 40, 10);
+        let before = totals_of(name);
+        assert_eq!(
+            (before.inserts, before.removes, before.live_maps),
+            (140, 10, 2)
+        );
+        unregister(first.id);
+        let after = totals_of(name);
+        assert_eq!((after.inserts, after.removes), (140, 10));
+        assert_eq!((after.live_maps, after.closed_maps), (1, 1));
+        let worker = std::thread::spawn(move || {
+            let third = register(info(name), Ledger::new(0, 0));
+            insert_and_remove(&third, 5, 5);
+            unregister_current_thread();
+        });
+        worker.join().unwrap();
+        let last = totals_of(name);
+        assert_eq!((last.inserts, last.removes, last.closed_maps), (145, 15, 2));
+        unregister(second.id);
+        assert_eq!(totals_of(name).inserts, 145);
+        assert!(totals_by_name(Some("registry-test-no-such-name")).is_empty());
     }
 }

@@ -108,6 +108,10 @@ pub struct SiteReport {
     pub suspect: bool,
     pub reason: Option<String>,
     pub estimated: bool,
+    /// Entries inserted by `hold()`/`acquire()`: a group of their own,
+    /// never suspect (a long-lived held entry is a slow call, not a lost
+    /// cleanup).
+    pub held: bool,
     /// The distinct stacks through this site, suspect first, then by live.
     pub callers: Vec<CallerReport>,
     /// The callers past the limit, summed into one row.
@@ -251,7 +255,8 @@ pub fn map_report(
 /// first appearance, so reports are stable).
 fn group_by_site<'a>(ledger: &'a Ledger, interner: &Interner) -> Vec<Vec<&'a SiteLedger>> {
     let mut groups: Vec<Vec<&SiteLedger>> = Vec::new();
-    let mut by_frame: HashMap<u32, usize> = HashMap::new();
+    // Held inserts (hold()/acquire()) at a site are a group of their own.
+    let mut by_frame: HashMap<(u32, bool), usize> = HashMap::new();
     for stack in ledger.sites() {
         if stack.site == 0 || stack.counts.inserts == 0 {
             continue;
@@ -259,7 +264,7 @@ fn group_by_site<'a>(ledger: &'a Ledger, interner: &Interner) -> Vec<Vec<&'a Sit
         let frame = interner
             .site_of(stack.site & STACK_ID_MASK)
             .unwrap_or(u32::MAX);
-        let at = *by_frame.entry(frame).or_insert_with(|| {
+        let at = *by_frame.entry((frame, stack.held)).or_insert_with(|| {
             groups.push(Vec::new());
             groups.len() - 1
         });
@@ -311,7 +316,12 @@ impl Reader<'_> {
                 .then(b.oldest_ms.cmp(&a.oldest_ms))
                 .then(b.stack.counts.inserts.cmp(&a.stack.counts.inserts))
         });
-        let site_reason = self.site_reason(&judged, &normal);
+        let held = stacks[0].held;
+        let site_reason = if held {
+            None
+        } else {
+            self.site_reason(&judged, &normal)
+        };
         // 0: no caller rows at all (snapshots, which only diff sites).
         let limit = self.options.callers.unwrap_or(DEFAULT_CALLER_LIMIT) as usize;
         let other_callers =
@@ -341,6 +351,7 @@ impl Reader<'_> {
             suspect: site_reason.is_some(),
             reason: site_reason,
             estimated: self.estimated,
+            held,
             callers,
             other_callers,
         }
@@ -381,8 +392,14 @@ impl Reader<'_> {
                 .live_older_than(stack, self.now, age, OUTLIER_COUNT_CAP),
             _ => (0, false),
         };
-        let mut reason = self.caller_reason(stack.counts, oldest_ms, outliers, normal);
-        let by_share = reason.is_none();
+        // Held entries are removed by handle-ledger when their call ends: a
+        // long-lived or expired one is a slow call, not a lost cleanup.
+        let mut reason = if stack.held {
+            None
+        } else {
+            self.caller_reason(stack.counts, oldest_ms, outliers, normal)
+        };
+        let by_share = reason.is_none() && !stack.held;
         if by_share {
             reason = self.caller_expiry_share(stack.counts);
         }
@@ -637,7 +654,7 @@ pub fn duration(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oplog::{INSERT, REMOVE, REMOVE_AT, TIME};
+    use crate::oplog::{HELD_SITE, INSERT, REMOVE, REMOVE_AT, TIME};
     use crate::registry::{register, unregister, CallSites, MapInfo};
 
     fn info(mode: CallSites) -> MapInfo {
@@ -986,5 +1003,33 @@ mod tests {
         assert_eq!(duration(12_345), "12.3 s");
         assert_eq!(duration(252_000), "4.2 min");
         assert_eq!(duration(5_400_000), "1.5 h");
+    }
+
+    #[test]
+    fn held_sites_are_marked_and_never_suspect() {
+        let mut interner = Interner::default();
+        let site = interner.intern(&["call (core.js:40:7)"]).unwrap();
+        let mut ledger = Ledger::new(0, 0);
+        let mut log = vec![];
+        for slot in 0..4u32 {
+            log.extend([(slot << 3 | INSERT) as i32, (site | HELD_SITE) as i32]);
+        }
+        log.extend([(4 << 3 | INSERT) as i32, site as i32]);
+        ledger.drain(&log, 0).unwrap();
+        let report = report_of(
+            ledger,
+            CallSites::All,
+            &Options::default(),
+            60_000,
+            &interner,
+        );
+        let held = report.sites.iter().find(|s| s.held).unwrap();
+        assert_eq!(held.site, "call (core.js:40:7)");
+        assert_eq!((held.live, held.removes), (4.0, 0.0));
+        assert!(!held.suspect && held.reason.is_none());
+        assert!(held.callers.iter().all(|c| !c.suspect));
+        let plain = report.sites.iter().find(|s| !s.held).unwrap();
+        assert_eq!(plain.site, held.site);
+        assert!(plain.suspect, "the same line's plain set is still judged");
     }
 }

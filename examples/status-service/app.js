@@ -3,12 +3,12 @@
 // health of the monitored services; `/debug/handles` shows what the core's
 // handleMap holds and who put it there.
 //
-//   node examples/status-service/app.js [--regression | --partial-regression]    (STATUS_TTL_MS=250 for a short TTL)
+//   node examples/status-service/app.js [--regression | --partial-regression] [--held]    (STATUS_TTL_MS=250 for a short TTL)
 
 const express = require('express')
 const { debugHandles } = require('../../')
 const { startServices } = require('./services.js')
-const { createCore, regressionRequested, DEFAULT_TTL_MS } = require('./core.js')
+const { createCore, regressionRequested, heldRequested, DEFAULT_TTL_MS } = require('./core.js')
 
 function createApp ({ core }) {
   const app = express()
@@ -32,9 +32,9 @@ const NO_SERVICES_TO_CLOSE = { close: async () => {} }
  * Starts core and app on loopback (`port` 0 picks a free one), and the
  * monitored services too unless `services` ([{ name, url }]) says where they run.
  */
-async function startSystem ({ regression = false, ttl = DEFAULT_TTL_MS, port = 0, log = console.log, services } = {}) {
+async function startSystem ({ regression = false, held = false, ttl = DEFAULT_TTL_MS, port = 0, log = console.log, services } = {}) {
   const monitored = services === undefined ? await startServices() : { services, ...NO_SERVICES_TO_CLOSE }
-  const core = createCore({ services: monitored.services, regression, ttl, log })
+  const core = createCore({ services: monitored.services, regression, held, ttl, log })
   const server = await listen(createApp({ core }), port)
   const url = `http://127.0.0.1:${server.address().port}`
 
@@ -57,8 +57,9 @@ function ttlFromEnv (env = process.env) {
 
 async function main () {
   const regression = regressionRequested()
-  const system = await startSystem({ regression, ttl: ttlFromEnv(), port: Number(process.env.PORT) || 3000 })
-  console.log(`status service on ${system.url}/status (regression ${regression === 'partial' ? 'on failed calls' : regression ? 'ON' : 'off'}, ttl ${system.core.ttl} ms)`)
+  const held = heldRequested()
+  const system = await startSystem({ regression, held, ttl: ttlFromEnv(), port: Number(process.env.PORT) || 3000 })
+  console.log(`status service on ${system.url}/status (regression ${regression === 'partial' ? 'on failed calls' : regression ? 'ON' : 'off'}${held ? ', held: no delete to lose' : ''}, ttl ${system.core.ttl} ms)`)
   console.log(`handle report on ${system.url}/debug/handles`)
   process.once('SIGINT', () => system.close())
 }

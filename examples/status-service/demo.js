@@ -7,7 +7,7 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
-const { runScenario, findInsertSite, findRemoveSite, siteAt, shortSite, REPO_ROOT } = require('./scenario.js')
+const { runScenario, findInsertSite, findRemoveSite, findHoldSite, siteAt, shortSite, REPO_ROOT } = require('./scenario.js')
 const { renderReport } = require('./html-report.js')
 
 const REQUESTS = 2500 // the story's curl .../status?test=[1-2500]
@@ -21,13 +21,15 @@ const megabytes = (bytes) => `${Math.round(bytes / 1048576)} MB`
 const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`
 const say = (label, text) => console.log(`  ${label.padEnd(10)} ${text}`)
 
-function printHeader (insertSite, removeSite) {
+function printHeader (insertSite, removeSite, holdSite) {
   console.log('handle-ledger demo: the status-API leak of the seed story')
   console.log('  system: Express /status -> core -> 3 monitored services over HTTP on 127.0.0.1')
   console.log('          each run (app + core) in its own process, the services in another')
   console.log(`  load:   ${number(REQUESTS)} x GET /status?test=N per run (autocannon, ${CONNECTIONS} connections), then 1 more when idle`)
   console.log(`  core.js:${insertSite.line}  ${insertSite.text}    <- inserts each call's context`)
   if (removeSite) console.log(`  core.js:${removeSite.line}  ${removeSite.text}`)
+  console.log(`  core.js:${holdSite.line}  ${holdSite.text}`)
+  console.log('          <- the fixed variant: hold() removes the context when the call settles; no delete line to lose')
 }
 
 function printLoad (run) {
@@ -59,7 +61,7 @@ function printSite (run, insertSite) {
     return
   }
   const counts = `${number(site.inserts)} in / ${number(site.removes)} out / ${number(site.expired)} expired / ${number(site.live)} live`
-  say(site.suspect ? 'SUSPECT' : 'site', `${shortSite(site.site)}  ${counts}`)
+  say(site.suspect ? 'SUSPECT' : 'site', `${shortSite(site.site)}  ${counts}${site.held ? '  (held: never suspect)' : ''}`)
   if (site.suspect) {
     say('', `reason: ${site.reason}`)
     say('', `called from ${callPath(site)}`)
@@ -81,12 +83,12 @@ function printMemory (run) {
   say('memory', `RSS ${megabytes(rss[0])} at start -> ${megabytes(last)} after the idle request (peak ${megabytes(Math.max(...rss))}); heap + buffers after GC ${megabytes(run.retainedAfterGc)}`)
 }
 
-function printRun (run, index, total, insertSite) {
+function printRun (run, index, total, insertSite, holdSite) {
   console.log('')
   console.log(`[${index}/${total}] ${run.title} (regression ${run.regression === 'partial' ? 'on failed calls only' : run.regression ? 'ON' : 'off'}, ttl ${number(run.ttlMs)} ms)`)
   printLoad(run)
   printLedger(run)
-  printSite(run, insertSite)
+  printSite(run, run.held ? holdSite : insertSite)
   printExpiryLog(run)
   printMemory(run)
   say('debug', `GET /debug/handles?format=text -> ${run.debugHandles.status}, ${number(run.debugHandles.bytes)} bytes`)
@@ -112,12 +114,13 @@ function printChecks (checks) {
 async function main () {
   const startedAt = Date.now()
   const insertSite = findInsertSite()
-  printHeader(insertSite, findRemoveSite())
+  const holdSite = findHoldSite()
+  printHeader(insertSite, findRemoveSite(), holdSite)
   const outcome = await runScenario({
     requests: REQUESTS,
     connections: CONNECTIONS,
     shortTtlMs: SHORT_TTL_MS,
-    onRun: (run, index, total) => printRun(run, index, total, insertSite)
+    onRun: (run, index, total) => printRun(run, index, total, insertSite, holdSite)
   })
   printDebugHandles(outcome)
   printChecks(outcome.checks)

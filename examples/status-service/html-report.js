@@ -5,7 +5,7 @@
 
 const { shortSite, siteAt } = require('./scenario.js')
 
-const COLORS = { clean: '#1b7f3b', regression: '#c62828', 'regression+ttl': '#1f5fbf', partial: '#b26a00' }
+const COLORS = { clean: '#1b7f3b', regression: '#c62828', 'regression+ttl': '#1f5fbf', held: '#7b1fa2', partial: '#b26a00' }
 const CHART = { width: 560, height: 260, left: 64, right: 16, top: 16, bottom: 40 }
 
 function escapeHtml (value) {
@@ -67,7 +67,7 @@ function legend (runs) {
 // under the site so three runs fit side by side.
 function siteRows (run) {
   return run.map.sites.map((site) => {
-    const removedAt = site.removedAt.map((r) => `removed at ${escapeHtml(shortSite(r.site))} (${r.estimated ? '~' : ''}${number(r.count)})`).join('<br>') || 'never removed'
+    const removedAt = site.removedAt.map((r) => `removed at ${escapeHtml(shortSite(r.site))} (${r.estimated ? '~' : ''}${number(r.count)})`).join('<br>') || (site.held ? 'held: removed by hold() when its call settled' : 'never removed')
     const verdict = site.suspect ? `<br><strong>suspect: ${escapeHtml(site.reason)}</strong>` : ''
     return `<tr class="${site.suspect ? 'suspect' : ''}"><td><code>${escapeHtml(shortSite(site.site))}</code><br><span class="muted">${removedAt}</span>${verdict}</td>` +
       `<td>${number(site.live)}</td><td>${number(site.inserts)}</td><td>${number(site.removes)}</td><td>${number(site.expired)}</td></tr>`
@@ -111,7 +111,7 @@ function checksList (checks) {
 }
 
 function sourceExcerpt (outcome) {
-  const lines = [outcome.insertSite, outcome.removeSite].filter(Boolean)
+  const lines = [outcome.insertSite, outcome.removeSite, outcome.holdSite].filter(Boolean)
   return `<pre class="source">${lines.map((site) => `core.js:${site.line}  ${escapeHtml(site.text)}`).join('\n')}</pre>`
 }
 
@@ -124,7 +124,7 @@ svg { width: 560px; max-width: 100%; height: auto; font-size: 11px; background: 
 svg .grid { stroke: #ddd; }
 .legend { list-style: none; padding: 0; display: flex; gap: 16px; flex-wrap: wrap; }
 .swatch { display: inline-block; width: 12px; height: 12px; margin-right: 6px; vertical-align: middle; }
-.runs { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 16px; }
+.runs { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 16px; }
 .run { border-top: 4px solid; padding-top: 8px; overflow-x: auto; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; } dt { color: #666; } dd { margin: 0; }
 table { border-collapse: collapse; font-size: 12px; width: 100%; } td code { word-break: break-all; } th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: top; }
@@ -147,7 +147,7 @@ function renderReport (outcome) {
 in its own process, sent ${number(outcome.requests)} <code>/status</code> requests (${outcome.connections} connections), waited, then sent one more.
 Each line is one run, sampled every few requests; its last point is the idle request, after a full GC.</p>
 ${checksList(outcome.checks)}
-<p>The line of <code>core.js</code> that inserts each call context, and the cleanup the regression skips:</p>
+<p>The line of <code>core.js</code> that inserts each call context, the cleanup the regression skips, and the fixed variant's <code>hold()</code>, which has no cleanup to skip:</p>
 ${sourceExcerpt(outcome)}
 <div class="charts">
 ${chartSvg({ title: 'live handles in core.handleMap', runs, valueOf: (s) => s.live, formatValue: (v) => number(v), xMax })}
@@ -155,7 +155,7 @@ ${chartSvg({ title: 'RSS of the run\'s process (app + core)', runs, valueOf: (s)
 </div>
 ${legend(runs)}
 <div class="runs">
-${runs.map((run) => runColumn(run, outcome.insertSite)).join('\n')}
+${runs.map((run) => runColumn(run, run.held ? outcome.holdSite : outcome.insertSite)).join('\n')}
 </div>
 <p class="muted">Generated ${escapeHtml(new Date().toISOString())} by <code>npm run demo</code> in ${(outcome.ms / 1000).toFixed(1)} s.</p>
 </body></html>

@@ -7,7 +7,7 @@
 
 const { registry } = require('../../')
 const { startSystem, ttlFromEnv } = require('./app.js')
-const { regressionRequested } = require('./core.js')
+const { regressionRequested, heldRequested } = require('./core.js')
 
 const expiryLines = []
 
@@ -42,6 +42,7 @@ async function finish (system) {
 async function main () {
   const system = await startSystem({
     regression: regressionRequested(),
+    held: heldRequested(),
     ttl: ttlFromEnv(),
     // Where scenario.js started the monitored services (their own process).
     services: process.env.STATUS_SERVICES ? JSON.parse(process.env.STATUS_SERVICES) : undefined,

@@ -1,6 +1,7 @@
 'use strict'
 // The demo's scenario, usable from the demo and from a test: run the system
-// three ways (clean, regression, regression + short TTL), each in its own
+// several ways (clean, regression, regression + short TTL, and the fixed
+// variant with hold() and the regression on), each in its own
 // child process, load each with the story's /status requests, sample live
 // handles and RSS against requests sent, then judge the outcome.
 
@@ -24,6 +25,7 @@ const RUN_PLANS = [
   { name: 'clean', title: 'clean: cleanup in place', regression: false, shortTtl: false },
   { name: 'regression', title: 'regression: cleanup lost', regression: true, shortTtl: false },
   { name: 'regression+ttl', title: 'regression + short TTL', regression: true, shortTtl: true },
+  { name: 'held', title: 'fixed with hold(): regression on, no delete to lose', regression: true, shortTtl: false, held: true },
   { name: 'partial', title: 'partial: cleanup lost on failed calls only (~5%)', regression: 'partial', shortTtl: false, ttlFactor: PARTIAL_TTL_FACTOR }
 ]
 
@@ -35,6 +37,26 @@ function findInsertSite (file = CORE_FILE) {
   const found = findCall(file, /\bhandleMap\.set\(/)
   if (found.length !== 1) throw new Error(`expected one handleMap.set( call in ${file}, found ${found.length}`)
   return found[0]
+}
+
+/** Where core.js calls `handleMap.hold(`: the fixed variant's insert, and its removal. */
+function findHoldSite (file = CORE_FILE) {
+  const found = findCall(file, /\bhandleMap\.hold\(/)
+  if (found.length !== 1) throw new Error(`expected one handleMap.hold( call in ${file}, found ${found.length}`)
+  return found[0]
+}
+
+/**
+ * The calls in the body of core.js's held variant (`callServiceHeld`) that
+ * remove an entry by hand: none, so there is no line for a regression to lose.
+ */
+function removesInHeldVariant (file = CORE_FILE) {
+  const lines = fs.readFileSync(file, 'utf8').split('\n')
+  const start = lines.findIndex((text) => /^\s*async function callServiceHeld\b/.test(text))
+  if (start === -1) throw new Error(`no callServiceHeld in ${file}`)
+  const indent = /^\s*/.exec(lines[start])[0]
+  const end = lines.findIndex((text, index) => index > start && text === `${indent}}`)
+  return lines.slice(start, end + 1).map((text) => text.replace(/\/\/.*$/, '')).filter((code) => /\bhandleMap\.(delete|clear)\(/.test(code))
 }
 
 /** Where core.js calls `handleMap.delete(`: the cleanup the regression skips. */
@@ -88,7 +110,7 @@ function stopChild (child) {
 
 function startChild (plan, shortTtlMs, services) {
   const regression = plan.regression === 'partial' ? 'partial' : plan.regression ? '1' : '0'
-  const env = { ...process.env, STATUS_REGRESSION: regression, STATUS_SERVICES: JSON.stringify(services) }
+  const env = { ...process.env, STATUS_REGRESSION: regression, STATUS_HELD: plan.held ? '1' : '0', STATUS_SERVICES: JSON.stringify(services) }
   delete env.STATUS_TTL_MS
   if (plan.shortTtl) env.STATUS_TTL_MS = String(shortTtlMs)
   if (plan.ttlFactor) env.STATUS_TTL_MS = String(plan.ttlFactor * shortTtlMs)
@@ -244,14 +266,15 @@ function siteAt (run, site) {
 }
 
 function judge (runs, insertSite) {
-  const [clean, regression, ttl, partial] = runs
+  const [clean, regression, ttl] = runs
+  const partial = runs.find((run) => run.name === 'partial')
   const line = `core.js:${insertSite.line}`
   const leak = siteAt(regression, insertSite)
   const ttlLeak = siteAt(ttl, insertSite)
   const partialLeak = partial ? siteAt(partial, insertSite) : null
   const cleanSuspects = clean.map.sites.filter((site) => site.suspect)
   const expectedInserts = (regression.load.requests + 1) * regression.services
-  return [
+  const checks = [
     {
       name: `the regression run's suspect site is ${line}, the line that inserts without removing`,
       pass: leak !== null && leak.suspect && leak.removes === 0 && leak.inserts === expectedInserts && regression.map.live === expectedInserts,
@@ -278,10 +301,29 @@ function judge (runs, insertSite) {
       detail: cleanSuspects.length === 0 ? 'no suspect site' : cleanSuspects.map((site) => `${shortSite(site.site)}: ${site.reason}`).join('; ')
     }
   ]
+  const held = runs.find((run) => run.name === 'held')
+  if (held !== undefined) checks.push(judgeHeld(held))
+  return checks
+}
+
+// The fixed variant runs with the regression on: it has no delete line to
+// lose, and ends like the clean run, its site held and never suspect.
+function judgeHeld (held) {
+  const holdSite = findHoldSite()
+  const site = siteAt(held, holdSite)
+  const removes = removesInHeldVariant()
+  const expectedInserts = (held.load.requests + 1) * held.services
+  return {
+    name: `with hold() (core.js:${holdSite.line}) the regression has no line to lose: 0 live handles with it on`,
+    pass: removes.length === 0 && held.regression && held.map.live === 0 && site !== null && site.held && !site.suspect &&
+      site.inserts === expectedInserts && site.removes === expectedInserts && held.map.sites.every((candidate) => !candidate.suspect),
+    detail: `${removes.length} delete/clear calls in callServiceHeld; ${held.map.live} live; ` +
+      (site === null ? `no site at core.js:${holdSite.line}` : `${shortSite(site.site)}: ${site.inserts} in, ${site.removes} out, held ${site.held}, suspect ${site.suspect}`)
+  }
 }
 
 /**
- * Runs the four runs one after another and judges them.
+ * Runs the runs one after another and judges them.
  * Options: requests (2500), connections (16), shortTtlMs (250), samples per run (25).
  */
 async function runScenario ({ requests = 2500, connections = 16, shortTtlMs = 250, samples = 25, onRun = () => {} } = {}) {
@@ -306,6 +348,7 @@ async function runScenario ({ requests = 2500, connections = 16, shortTtlMs = 25
     shortTtlMs,
     insertSite,
     removeSite: findRemoveSite(),
+    holdSite: findHoldSite(),
     runs,
     checks,
     ok: checks.every((check) => check.pass),
@@ -313,4 +356,4 @@ async function runScenario ({ requests = 2500, connections = 16, shortTtlMs = 25
   }
 }
 
-module.exports = { runScenario, judge, findInsertSite, findRemoveSite, siteAt, shortSite, RUN_PLANS, CORE_FILE, REPO_ROOT }
+module.exports = { runScenario, judge, findInsertSite, findRemoveSite, findHoldSite, removesInHeldVariant, siteAt, shortSite, RUN_PLANS, CORE_FILE, REPO_ROOT }

@@ -27,6 +27,10 @@ export interface ExpiredEntry<K, V> {
   stack: string[]
   /** Inserted by hold()/acquire(): a call that outlived the TTL, not a lost cleanup (no strict-mode warning). */
   held: boolean
+  /** The first frame of the stack outside handle-ledger, node_modules and node internals. */
+  appFrame: string | null
+  /** True when the insert site (the top frame) is not the app's own code. */
+  inDependency: boolean
 }
 
 export interface HandleMapOptions<K, V> {
@@ -80,6 +84,47 @@ export interface ReportOptions {
   oldest?: number
   /** Show those entries' keys (as text). Values are never in a report. */
   includeKeys?: boolean
+  /** Caller rows per site, default 16; the rest are summed in `otherCallers`. */
+  callers?: number
+  /** Live entries older than this many times the site's p99 lifetime are outliers (default 10)... */
+  outlierFactor?: number
+  /** ...and older than this (ms, default 10000) and than any lifetime seen. */
+  outlierFloorMs?: number
+  /** A site that removes and lets at least this share of its entries expire is suspect (default 0.01). */
+  expiryShare?: number
+}
+
+/** Ages at removal, ms; p50 and p99 at most 25% above the true value. */
+export interface LifetimeReport {
+  count: number
+  p50Ms: number
+  p99Ms: number
+  maxMs: number
+}
+
+/** One distinct stack through a site. */
+export interface CallerReport {
+  stackId: number
+  stack: readonly string[]
+  live: number
+  inserts: number
+  removes: number
+  expired: number
+  oldestAgeMs: number | null
+  lifetime: LifetimeReport | null
+  suspect: boolean
+  reason: string | null
+  appFrame: string | null
+  inDependency: boolean
+}
+
+export interface OtherCallers {
+  callers: number
+  live: number
+  inserts: number
+  removes: number
+  expired: number
+  suspect: boolean
 }
 
 export interface RemoveSiteReport {
@@ -101,13 +146,20 @@ export interface LedgerCounts {
 
 export interface SiteReport extends LedgerCounts {
   site: string
-  stack: string[]
+  /** The first caller's stack (the suspect one when there is one). */
+  stackId: number
+  stack: readonly string[]
   removedAt: RemoveSiteReport[]
-  /** Inserted and never removed, or only ever expired. */
+  /** Never removed, a caller never removing, outliers or expiry share (docs/partial-leaks.md). */
   suspect: boolean
   reason: string | null
-  /** Scaled from sampled inserts ('sampled' mode). */
+  /** Weighted estimates from sampled inserts ('sampled' mode). */
   estimated: boolean
+  lifetime: LifetimeReport | null
+  callers: CallerReport[]
+  otherCallers: OtherCallers | null
+  appFrame: string | null
+  inDependency: boolean
   /**
    * Inserted by `hold()`/`acquire()`, which remove their entries when the call
    * ends: never suspect (a long-lived held entry is a slow call).
@@ -138,6 +190,7 @@ export interface MapReport extends LedgerCounts {
 
 export interface RegistryReport {
   kind: 'report'
+  schemaVersion: 2
   pid: number
   at: number
   maps: MapReport[]
@@ -379,3 +432,13 @@ export interface SuspectMessage {
 
 /** The `code` of handle-ledger's process warnings (for 'warning' handlers and Node 21+'s --disable-warning). */
 export type WarningCode = 'HANDLE_LEDGER_EXPIRED' | 'HANDLE_LEDGER_CALLBACK_FAILED' | 'HANDLE_LEDGER_TICK_FAILED' | 'HANDLE_LEDGER_BAD_ENV'
+
+/**
+ * Replaces `object[property]`, an existing Map, with a HandleMap holding its
+ * entries (counted in `adopted`), and returns it.
+ */
+export declare function instrument<K = any, V = any>(object: object, property: string | symbol, options?: HandleMapOptions<K, V>): HandleMap<K, V> & { readonly adopted: number }
+/** Puts the original Map back (with the entries held now) and closes the HandleMap. */
+export declare function uninstrument<K = any, V = any>(object: object, property: string | symbol): Map<K, V>
+/** Which frames are the app's: a predicate on the frame text, `{ ignore }` patterns, or null for the defaults. */
+export declare function setAppFrame(option: ((frame: string) => boolean) | { ignore: Array<string | RegExp> } | null): void

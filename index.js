@@ -12,6 +12,8 @@ const { registerOpenTelemetry } = require('./lib/otel.js')
 const { handleLedgerFastify } = require('./lib/plugins/fastify.js')
 const { handleLedgerKoa } = require('./lib/plugins/koa.js')
 const { handleLedgerExpress } = require('./lib/plugins/express.js')
+const { instrument, uninstrument } = require('./lib/instrument.js')
+const { setAppFrame } = require('./lib/app-frame.js')
 
 module.exports = {
   HandleMap,
@@ -24,5 +26,8 @@ module.exports = {
   registerOpenTelemetry,
   handleLedgerFastify,
   handleLedgerKoa,
-  handleLedgerExpress
+  handleLedgerExpress,
+  instrument,
+  uninstrument,
+  setAppFrame
 }

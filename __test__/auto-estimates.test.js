@@ -106,3 +106,29 @@ test('stationary traffic: per-site inserts and live within 10% over 1M inserts (
     map.close()
   }
 })
+
+// Each recorded insert weighs the inserts it stands for, so a site recorded
+// only in the start-up burst is not multiplied by the later sampling rate.
+function siteEarly (map, key) { map.set(key, key) }
+
+test('non-stationary traffic: a site active only during the early all-recorded burst is not scaled up (seeded)', t => {
+  const { map, advance } = simulatedMap('estimates.early')
+  const workload = seeded(11)
+  const EARLY = 20_000 // 2% of the inserts, all at the start, most of them in the start-up burst where every insert is recorded
+  const later = [[siteA, 0.6, 0.02], [siteB, 0.3, 0.1], [siteC, 0.1, 0.5]]
+  const pick = i => {
+    if (i < EARLY) return [siteEarly, 0.5]
+    let u = workload()
+    for (const [insert, share, keep] of later) {
+      if (u < share) return [insert, keep]
+      u -= share
+    }
+    return [siteA, 0.02]
+  }
+  try {
+    const truth = run(map, advance, INSERTS, pick, workload)
+    t.diagnostic(assertWithinTenPercent(map, truth).join('; '))
+  } finally {
+    map.close()
+  }
+})

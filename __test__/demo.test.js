@@ -1,6 +1,6 @@
 'use strict'
-// The status-service demo with fewer requests: the same three runs
-// in child processes, the same outcomes asserted.
+// The status-service demo with fewer requests: the same runs in child
+// processes, the same outcomes asserted.
 
 const { describe, it, before } = require('node:test')
 const assert = require('node:assert/strict')
@@ -38,7 +38,7 @@ const atLine = (line) => (site) => site.site.includes(`(${CORE_FILE}:${line}:`)
 
 describe('status-service demo scenario', { timeout: 120_000 }, () => {
   let outcome
-  let clean, regression, ttl, held
+  let clean, regression, ttl, held, partial
   const insertLine = insertLineOfCore()
   const holdLine = holdLineOfCore()
 
@@ -46,10 +46,14 @@ describe('status-service demo scenario', { timeout: 120_000 }, () => {
     outcome = await runScenario({ requests: REQUESTS, connections: 8, shortTtlMs: SHORT_TTL_MS, samples: 10 })
     ;[clean, regression, ttl] = outcome.runs
     held = outcome.runs.find((run) => run.name === 'held')
+    partial = outcome.runs.find((run) => run.name === 'partial')
   })
 
-  it('answered every /status request in every run', () => {
-    for (const run of outcome.runs) {
+  it('answered every /status request in every run (the partial run\'s failed calls with 503)', () => {
+    assert.equal(outcome.runs.length, 5)
+    assert.equal(partial.load.ok + partial.load.non2xx, REQUESTS, 'partial: 200 or 503')
+    assert.ok(partial.load.non2xx > 0, 'partial: some services failed')
+    for (const run of [clean, regression, ttl, held]) {
       assert.equal(run.load.ok, REQUESTS, `${run.name}: 2xx answers`)
       assert.equal(run.load.non2xx + run.load.errors, 0, `${run.name}: failures`)
       assert.equal(run.idleStatus, 200, `${run.name}: idle request`)
@@ -91,6 +95,21 @@ describe('status-service demo scenario', { timeout: 120_000 }, () => {
     assert.ok(ttl.map.sites.find(atLine(insertLine)).suspect, 'expiring without removes is still suspect')
   })
 
+  it('catches the cleanup lost on failed calls only at the insert line, by its expiry share', () => {
+    assert.equal(partial.regression, 'partial')
+    assert.equal(partial.ttlMs, 4 * SHORT_TTL_MS)
+    const site = partial.map.sites.find(atLine(insertLine))
+    assert.ok(site, 'the insert line is in the report')
+    assert.ok(site.removes > 0 && site.expired > 0, `${site.removes} removed, ${site.expired} expired`)
+    assert.ok(site.expired < site.removes / 5, 'only a small share expires')
+    assert.equal(site.suspect, true)
+    const share = 100 * site.expired / (site.expired + site.removes)
+    const shown = share < 10 ? share.toFixed(1) : share.toFixed(0)
+    assert.equal(site.reason, `${shown}% of this site's entries expire instead of being removed (${site.expired} expired, ${site.removes} removed)`)
+    assert.equal(partial.map.sites.filter((s) => s.suspect).length, 1, 'the only suspect')
+    assert.match(partial.debugHandles.text, /expire instead of being removed/)
+  })
+
   it('the fixed variant with hold() ends with no live handles though the regression is on: it has no delete to lose', () => {
     assert.equal(held.regression, true, 'the regression flag is on in this run')
     assert.deepEqual(removesInHeldVariant(), [], 'callServiceHeld removes nothing by hand')
@@ -107,7 +126,8 @@ describe('status-service demo scenario', { timeout: 120_000 }, () => {
     const heldCheck = outcome.checks.find((check) => check.name.includes('hold()'))
     assert.equal(heldCheck.pass, true, heldCheck.detail)
     const leakyHeld = { ...held, map: { ...held.map, live: 4 } }
-    assert.equal(judge([clean, regression, ttl, leakyHeld], outcome.insertSite)[3].pass, false, 'a held run with live handles fails')
+    const heldVerdict = judge([clean, regression, ttl, leakyHeld, partial], outcome.insertSite).find((check) => check.name.includes('hold()'))
+    assert.equal(heldVerdict.pass, false, 'a held run with live handles fails')
   })
 
   it('passes its own checks, and they fail when the outcome is wrong', () => {
@@ -115,8 +135,12 @@ describe('status-service demo scenario', { timeout: 120_000 }, () => {
     const wrongLine = { ...outcome.insertSite, line: outcome.insertSite.line + 1 }
     assert.equal(judge(outcome.runs, wrongLine)[0].pass, false, 'a suspect at another line is not accepted')
     const leakyClean = { ...clean, map: { ...clean.map, live: 3 } }
-    assert.equal(judge([leakyClean, regression, ttl], outcome.insertSite)[1].pass, false, 'a clean run with live handles fails')
+    assert.equal(judge([leakyClean, regression, ttl, partial], outcome.insertSite)[1].pass, false, 'a clean run with live handles fails')
     const unboundedTtl = { ...ttl, peakLive: regression.map.live }
-    assert.equal(judge([clean, regression, unboundedTtl], outcome.insertSite)[2].pass, false, 'an unbounded TTL run fails')
+    assert.equal(judge([clean, regression, unboundedTtl, partial], outcome.insertSite)[2].pass, false, 'an unbounded TTL run fails')
+    const missedPartial = { ...partial, map: { ...partial.map, sites: partial.map.sites.map((s) => ({ ...s, suspect: false })) } }
+    assert.equal(judge([clean, regression, ttl, missedPartial], outcome.insertSite)[3].pass, false, 'a partial leak not flagged fails')
+    const suspectClean = { ...clean, map: { ...clean.map, sites: clean.map.sites.map((s) => ({ ...s, suspect: true, reason: 'x' })) } }
+    assert.equal(judge([suspectClean, regression, ttl, partial], outcome.insertSite)[4].pass, false, 'a suspect in the clean run fails')
   })
 })

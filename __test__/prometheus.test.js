@@ -78,7 +78,9 @@ const FAMILY_TYPES = {
   handle_ledger_removes_total: 'COUNTER',
   handle_ledger_expired_total: 'COUNTER',
   handle_ledger_oldest_age_seconds: 'GAUGE',
-  handle_ledger_site_live: 'GAUGE'
+  handle_ledger_site_live: 'GAUGE',
+  handle_ledger_site_suspect: 'GAUGE',
+  handle_ledger_site_lifetime_seconds: 'GAUGE'
 }
 
 // A clock of its own: the TTL expires entries when the test says so, however slow the machine.
@@ -114,6 +116,16 @@ test('format=prometheus passes promtool check metrics and parses back to the reg
     const leakSite = families.handle_ledger_site_live.samples.find(sample =>
       sample.labels.map === 'prom-sessions' && sample.labels.site.startsWith('leakyInsert ('))
     assert.equal(leakSite.value, 3)
+    // The suspect gauge flags the leaking site only; lifetimes exist only for the site that removes.
+    const suspect = site => sampleOf(families, 'handle_ledger_site_suspect', { map: 'prom-sessions', site })
+    const balanced = families.handle_ledger_site_live.samples.find(sample =>
+      sample.labels.map === 'prom-sessions' && sample.labels.site.startsWith('balancedInsert ('))
+    assert.equal(suspect(leakSite.labels.site), 1)
+    assert.equal(suspect(balanced.labels.site), 0)
+    const lifetimes = families.handle_ledger_site_lifetime_seconds.samples.filter(sample => sample.labels.map === 'prom-sessions')
+    assert.deepEqual(lifetimes.map(sample => [sample.labels.site, sample.labels.stat]),
+      [['p50', 'p99', 'max'].map(stat => [balanced.labels.site, stat])].flat())
+    assert.ok(lifetimes.every(sample => sample.value >= 0 && sample.value < 60))
   } finally {
     await server.close()
   }
@@ -207,7 +219,7 @@ test('maps sharing a name are summed into one series per family (no duplicate se
 test('renderMetrics with no maps still declares every family', () => {
   const body = renderMetrics({ maps: [] })
   assertPromtoolAccepts(body)
-  assert.equal(body.match(/^# TYPE /gm).length, 6)
+  assert.equal(body.match(/^# TYPE /gm).length, 8)
 })
 
 test('registerMetrics: the same figures through a prom-client registry on an Express /metrics route', async () => {

@@ -6,6 +6,7 @@
 const { setTimeout: sleep } = require('node:timers/promises')
 const { registry } = require('./registry.js')
 const { formatReport, clean } = require('./format.js')
+const { where } = require('./app-frame.js')
 
 class HandleLeakError extends Error {
   constructor (message, report) {
@@ -45,7 +46,7 @@ function describeGrowth (map) {
   const approx = map.estimated ? '~' : ''
   const sites = map.sites.filter(site => site.liveDelta > 0)
   if (sites.length === 0) return [`${clean(map.name)}: +${map.liveDelta} live`]
-  return sites.map(site => `${clean(map.name)}: ${approx}+${site.liveDelta} live at ${clean(site.site)}`)
+  return sites.map(site => `${clean(map.name)}: ${approx}+${site.liveDelta} live at ${clean(where(site.site, site.appFrame, site.inDependency))}${site.suspect && site.reason ? ` (${clean(site.reason)})` : ''}`)
 }
 
 /**

@@ -1,20 +1,23 @@
 'use strict'
-// Capturing the call site of an insert or remove: the measured expensive part
-// of handle-ledger (1-5 us, see BENCHMARKS.md), so it captures one structured
-// frame, never formats `.stack`, and interns each distinct site once.
+// Capturing the stack of an insert or remove: the measured expensive part of
+// handle-ledger (1-5 us, see BENCHMARKS.md), so it reads structured frames,
+// never formats `.stack`, and interns each distinct stack once.
 
 const native = require('../binding.js')
 
 const holder = {}
 const callSitesOf = (_error, callSites) => callSites
 
-// Site ids per thread (ids are process-wide), by script and then by the
-// call's source position: both are what V8 already holds, so a site seen
-// before costs no line/column arithmetic and no new string.
-const siteIdsByScript = new Map()
-let cachedSites = 0
-const MAX_CACHED_SITES = 100_000
-// Site id -> { site, stack } for reports and onExpire, filled lazily.
+// Stack ids per thread (ids are process-wide), in a trie keyed frame by frame
+// by script and source position: both are what V8 already holds, so a stack
+// seen before costs no line/column arithmetic, no new string and no native
+// call. The leaking caller of a shared helper differs from the clean ones only
+// below the top frame, so every capture reads the whole stack (stackDepth
+// frames cost about 1.35x one frame).
+let stackIds = new Map()
+let cachedStacks = 0
+const MAX_CACHED_STACKS = 100_000
+// Stack id -> { site, stack } for reports and onExpire, filled lazily.
 const descriptions = new Map()
 
 function captureFrames (limit, below) {
@@ -45,51 +48,59 @@ function frameText (frame) {
 }
 
 /**
- * The interned site id of the caller of `below` (the public method the user
- * called), capturing `depth` frames the first time a site is seen.
+ * The interned stack id of the caller of `below` (the public method the user
+ * called): up to `depth` frames, innermost first.
  */
 function siteOf (below, depth) {
-  const top = captureFrames(1, below)[0]
-  if (top === undefined) return internFrames(['<native> (unknown location)'])
-  // eval'd and new Function code has no file name: its script hash tells scripts apart.
-  const script = top.getFileName() || top.getScriptHash()
-  const ids = siteIdsByScript.get(script)
-  const position = top.getPosition()
-  let id = ids === undefined ? undefined : ids.get(position)
-  if (id === undefined) {
-    const frames = captureFrames(depth, below)
-    id = internFrames(frames.length > 0 ? frames.map(frameText) : [frameText(top)])
-    remember(script, position, id)
+  const frames = captureFrames(depth, below)
+  if (frames.length === 0) return internFrames(['<native> (unknown location)'])
+  let level = stackIds
+  let node
+  for (let i = 0; i < frames.length; i++) {
+    if (level === null) level = node.next = new Map()
+    const frame = frames[i]
+    // eval'd and new Function code has no file name: its script hash tells scripts apart.
+    const script = frame.getFileName() || frame.getScriptHash()
+    let positions = level.get(script)
+    if (positions === undefined) {
+      positions = new Map()
+      level.set(script, positions)
+    }
+    const position = frame.getPosition()
+    node = positions.get(position)
+    if (node === undefined) {
+      node = { id: 0, next: null }
+      positions.set(position, node)
+      cachedStacks++
+    }
+    level = node.next
   }
-  return id
+  if (node.id === 0) node.id = intern(frames)
+  return node.id
 }
 
-function remember (script, position, id) {
-  if (cachedSites >= MAX_CACHED_SITES) { // code generated without end: start over
-    siteIdsByScript.clear()
-    cachedSites = 0
+function intern (frames) {
+  const id = internFrames(frames.map(frameText))
+  if (cachedStacks >= MAX_CACHED_STACKS) { // code generated without end: start over
+    stackIds = new Map()
+    cachedStacks = 0
   }
-  let ids = siteIdsByScript.get(script)
-  if (ids === undefined) {
-    ids = new Map()
-    siteIdsByScript.set(script, ids)
-  }
-  ids.set(position, id)
-  cachedSites++
+  return id
 }
 
 function internFrames (frames) {
   return native.internStack(frames)
 }
 
-/** `{ site, stack }` of a site id; `{ site: null, stack: [] }` for 0. */
+/** `{ site, stack }` of a stack id; `{ site: null, stack: [] }` for 0. */
 function describe (id) {
   let description = descriptions.get(id)
   if (description === undefined) {
     const found = id === 0 ? null : native.describeSite(id)
+    // Frozen: every report and entry shares these frames.
     description = found === null
-      ? { site: null, stack: [] }
-      : { site: found.site, stack: found.stack }
+      ? { site: null, stack: Object.freeze([]) }
+      : { site: found.site, stack: Object.freeze(found.stack) }
     descriptions.set(id, description)
   }
   return description

@@ -4,6 +4,7 @@
 // /debug/pprof/goroutine?debug=1 groups goroutines by stack with counts).
 
 const path = require('node:path')
+const { where } = require('./app-frame.js')
 
 function seconds (ms) {
   if (ms === null || ms === undefined) return '-'
@@ -47,12 +48,48 @@ function mapHeader (map) {
     `${showsMode(map) ? `  callSites=${map.callSites}${approx ? ' (site figures estimated)' : ''}` : ''}${suspect}`
 }
 
+function lifetimeText (lifetime) {
+  if (!lifetime) return ''
+  return `  lifetime p50 ${seconds(lifetime.p50Ms)} p99 ${seconds(lifetime.p99Ms)} max ${seconds(lifetime.maxMs)}`
+}
+
+function counts (row, approx) {
+  return `${approx}${row.live} live (${approx}${row.inserts} in, ${approx}${row.removes} out` +
+    `${row.expired ? `, ${approx}${row.expired} expired` : ''})`
+}
+
+/** Where a site's entries come from: the app's line via the site when the site is in a dependency. */
+function siteWhere (site) {
+  return clean(where(site.site, site.appFrame, site.inDependency, shortSite))
+}
+
+/**
+ * A caller row's name: the app's line when the site is in a dependency,
+ * else the first frame below the site (the line that called it).
+ */
+function callerName (caller) {
+  const stack = Array.isArray(caller.stack) ? caller.stack : []
+  if (caller.inDependency && caller.appFrame) return shortSite(caller.appFrame)
+  return shortSite(stack[1] ?? stack[0] ?? null)
+}
+
+function callerLines (site, approx) {
+  const callers = site.callers || []
+  if (callers.length < 2 && !site.otherCallers) return []
+  const lines = callers.map(caller =>
+    `       caller ${clean(callerName(caller))}  ${counts(caller, approx)}  oldest ${seconds(caller.oldestAgeMs)}` +
+    `${caller.lifetime ? `  p99 ${seconds(caller.lifetime.p99Ms)}` : ''}${caller.suspect ? '  SUSPECT' : ''}`)
+  const other = site.otherCallers
+  if (other) lines.push(`       ... ${other.callers} other callers  ${counts(other, approx)}${other.suspect ? '  SUSPECT' : ''}`)
+  return lines
+}
+
 function siteLines (site, estimated) {
   const approx = estimated ? '~' : ''
-  const lines = [`  ${approx}${site.live} live (${approx}${site.inserts} in, ${approx}${site.removes} out` +
-    `${site.expired ? `, ${approx}${site.expired} expired` : ''})  oldest ${seconds(site.oldestAgeMs)}  ${clean(shortSite(site.site))}` +
+  const lines = [`  ${counts(site, approx)}  oldest ${seconds(site.oldestAgeMs)}${lifetimeText(site.lifetime)}  ${siteWhere(site)}` +
     `${site.held ? HELD_MARK : ''}`]
   if (site.suspect) lines.push(`       ${clean(site.reason)}`)
+  lines.push(...callerLines(site, approx))
   for (const remove of site.removedAt.slice(0, 3)) {
     lines.push(`       removed at ${clean(shortSite(remove.site))}  ${remove.estimated ? '~' : ''}${remove.count}`)
   }
@@ -74,7 +111,7 @@ function formatDiffMap (map) {
   const lines = [header]
   for (const site of map.sites) {
     lines.push(`  ${signed(site.liveDelta)} live (${signed(site.insertsDelta)} in, ${signed(site.removesDelta)} out` +
-      `${site.expiredDelta ? `, ${signed(site.expiredDelta)} expired` : ''})  now ${site.live} live  ${clean(shortSite(site.site))}${site.held ? HELD_MARK : ''}`)
+      `${site.expiredDelta ? `, ${signed(site.expiredDelta)} expired` : ''})  now ${site.live} live  ${siteWhere(site)}${site.held ? HELD_MARK : ''}`)
     if (site.suspect) lines.push(`       ${clean(site.reason)}`)
   }
   return lines.join('\n')
@@ -95,4 +132,4 @@ function formatReport (report) {
   return maps.map(formatMap).join('\n\n') + '\n'
 }
 
-module.exports = { formatReport, seconds, signed, shortSite, clean }
+module.exports = { formatReport, seconds, signed, shortSite, clean, callerName }

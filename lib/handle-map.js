@@ -15,6 +15,7 @@ const native = require('../binding.js')
 const { normalize, describe } = require('./options.js')
 const callsite = require('./callsite.js')
 const { CaptureBudget } = require('./capture-budget.js')
+const { annotateMaps, appFrameOf, where } = require('./app-frame.js')
 const { reportOptions } = require('./report-options.js')
 const { clean } = require('./format.js')
 const { expireChannel, publishExpired } = require('./channels.js')
@@ -184,6 +185,9 @@ class HandleMap {
     this.#reserveLog()
     const slot = handle & SLOT
     const recorded = (handle & RECORDED) !== 0
+    // A recorded entry's lifetime is measured at its remove: with a custom
+    // clock, stamp it exactly (as inserts are).
+    if (this.#clock !== null && recorded) this.#stamp()
     let removeSite = 0
     if (recorded && this.#isRemoveSampled(this.#siteBySlot.get(slot))) {
       removeSite = this.#capturePaid(HandleMap.prototype.delete)
@@ -257,9 +261,9 @@ class HandleMap {
    * n oldest live entries (their keys only with `includeKeys: true`).
    */
   report (options) {
-    const { limit, oldest, includeKeys } = reportOptions(options)
+    const { limit, oldest, includeKeys, map, ...rules } = reportOptions(options)
     this.#flush()
-    const report = this.#native.report({ limit }, this.#now())
+    const [report] = annotateMaps([this.#native.report({ limit, ...rules }, this.#now())])
     if (oldest > 0) report.oldestEntries = this.#oldestEntries(oldest, includeKeys)
     return report
   }
@@ -755,7 +759,8 @@ class HandleMap {
       this.#siteBySlot.delete(slot)
       this.#freeEntry(slot)
       const { site, stack } = callsite.describe(triples[i + 1])
-      handedOver.push({ key, value, ageMs: triples[i + 2], site, stack, held })
+      const { appFrame, inDependency } = appFrameOf(stack)
+      handedOver.push({ key, value, ageMs: triples[i + 2], site, stack, held, appFrame, inDependency })
     }
     this.#native.setOldestSlot(this.#oldestSlot())
     if (expireChannel.hasSubscribers) publishExpired(this.name, this.#native.id, handedOver)
@@ -780,7 +785,8 @@ class HandleMap {
     try {
       onExpire(entry)
     } catch (error) {
-      const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: onExpire threw for an entry inserted at ${entry.site || 'an unrecorded site'}: ${describeThrown(error)}`)
+      const at = entry.site ? clean(where(entry.site, entry.appFrame, entry.inDependency)) : 'an unrecorded site'
+      const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: onExpire threw for an entry inserted at ${at}: ${describeThrown(error)}`)
       warning.name = 'HandleLedgerWarning'
       warning.code = 'HANDLE_LEDGER_CALLBACK_FAILED'
       warning.detail = 'The entry had already left the map; fix onExpire (or catch inside it) so expiry work is not lost.'
@@ -803,7 +809,8 @@ class HandleMap {
 
   // Strict mode: an expired entry is a leak; say so once per site per minute.
   #warnOfLeak (entry) {
-    const site = entry.site || '(site not recorded)'
+    // The app's line names the caller: one warning per caller, not per helper.
+    const site = where(entry.site, entry.appFrame, entry.inDependency)
     const now = Date.now()
     const last = this.#lastWarning.get(site)
     if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
@@ -814,6 +821,7 @@ class HandleMap {
     warning.detail = `Remove the entry on every path out of ${site}, or raise the map's ttl if it is meant to live longer.`
     warning.map = this.name
     warning.site = entry.site
+    warning.appFrame = entry.appFrame
     warning.ageMs = entry.ageMs
     process.emitWarning(warning)
   }

@@ -8,7 +8,8 @@
 // Map names, site strings, stacks, reasons and keys are user data: every one
 // of them goes through escapeHtml(), in text and in attributes alike.
 
-const { seconds: duration, signed, shortSite } = require('./format.js')
+const { seconds: duration, signed, shortSite, callerName } = require('./format.js')
+const { where } = require('./app-frame.js')
 
 const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 
@@ -38,6 +39,7 @@ figure.chart { margin: 0; } figure.chart svg { display: block; width: 320px; hei
 tr.suspect td { background: var(--bad-bg); } tr.suspect .status { color: var(--bad); font-weight: 700; } .status { white-space: nowrap; }
 .reason { color: var(--bad); font-size: 12px; } details summary { cursor: pointer; } details pre { margin: 6px 0 2px; padding: 6px 8px; background: var(--bg); border: 1px solid var(--line); border-radius: 4px; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
 table.summary { margin: 10px 0 4px; max-width: 900px; } .site-text { word-break: break-all; }
+tr.caller td { font-size: 12px; border-bottom-style: dashed; } tr.caller td.status { padding-left: 18px; } .lifetime { white-space: nowrap; font-size: 12px; }
 `
 
 /** The query string of a link, keeping the page's map and limit. */
@@ -144,10 +146,20 @@ function stackDetails (site) {
   const stack = Array.isArray(site.stack) && site.stack.length > 0 ? site.stack.join('\n') : '(no stack recorded)'
   const removedAt = (site.removedAt || []).map(remove =>
     `removed at ${shortSite(remove.site)}  ${remove.estimated ? '~' : ''}${remove.count}`).join('\n')
-  return `<details class="stack"><summary class="site-text">${escapeHtml(shortSite(site.site))}</summary>` +
+  return `<details class="stack"><summary class="site-text">${escapeHtml(where(site.site, site.appFrame, site.inDependency, shortSite))}</summary>` +
     `<pre class="frames">${escapeHtml(stack)}</pre>` +
     (removedAt === '' ? '' : `<pre class="removed-at">${escapeHtml(removedAt)}</pre>`) +
     '</details>'
+}
+
+function lifetimeCell (lifetime) {
+  if (!lifetime) return '<td class="lifetime muted">-</td>'
+  return `<td class="lifetime" title="age at removal of ${lifetime.count} entries">p50 ${duration(lifetime.p50Ms)} · p99 ${duration(lifetime.p99Ms)} · max ${duration(lifetime.maxMs)}</td>`
+}
+
+function figureCells (row, approx) {
+  return `<td class="num live">${approx}${row.live}</td><td class="num">${approx}${row.inserts}</td>` +
+    `<td class="num">${approx}${row.removes}</td><td class="num">${approx}${row.expired}</td>`
 }
 
 function siteRow (site) {
@@ -155,10 +167,30 @@ function siteRow (site) {
   const status = site.suspect ? '&#9888; suspect' : `<span class="muted">${site.held ? 'held' : 'ok'}</span>`
   const reason = site.suspect && site.reason ? `<div class="reason">${escapeHtml(site.reason)}</div>` : ''
   return `<tr class="site${site.suspect ? ' suspect' : ''}" data-suspect="${site.suspect ? 'true' : 'false'}">` +
-    `<td class="status">${status}</td>` +
-    `<td class="num live">${approx}${site.live}</td><td class="num">${approx}${site.inserts}</td>` +
-    `<td class="num">${approx}${site.removes}</td><td class="num">${approx}${site.expired}</td>` +
-    `<td class="num">${duration(site.oldestAgeMs)}</td><td>${stackDetails(site)}${reason}</td></tr>`
+    `<td class="status">${status}</td>${figureCells(site, approx)}` +
+    `<td class="num">${duration(site.oldestAgeMs)}</td>${lifetimeCell(site.lifetime)}<td>${stackDetails(site)}${reason}</td></tr>` +
+    callerRows(site, approx)
+}
+
+// One row per caller (distinct stack) under its site, when there is more than one.
+function callerRows (site, approx) {
+  const callers = site.callers || []
+  if (callers.length < 2 && !site.otherCallers) return ''
+  const rows = callers.map(caller => {
+    const stack = Array.isArray(caller.stack) && caller.stack.length > 0 ? caller.stack.join('\n') : '(no stack recorded)'
+    const reason = caller.suspect && caller.reason ? `<div class="reason">${escapeHtml(caller.reason)}</div>` : ''
+    return `<tr class="caller${caller.suspect ? ' suspect' : ''}" data-suspect="${caller.suspect ? 'true' : 'false'}">` +
+      `<td class="status">${caller.suspect ? '&#9888; caller' : '<span class="muted">caller</span>'}</td>${figureCells(caller, approx)}` +
+      `<td class="num">${duration(caller.oldestAgeMs)}</td>${lifetimeCell(caller.lifetime)}` +
+      `<td><details class="stack"><summary class="site-text">from ${escapeHtml(callerName(caller))}</summary>` +
+      `<pre class="frames">${escapeHtml(stack)}</pre></details>${reason}</td></tr>`
+  })
+  const other = site.otherCallers
+  if (other) {
+    rows.push(`<tr class="caller other${other.suspect ? ' suspect' : ''}"><td class="status muted">${other.callers} more</td>${figureCells(other, approx)}` +
+      '<td class="num">-</td><td class="lifetime muted">-</td><td class="muted">other callers</td></tr>')
+  }
+  return rows.join('')
 }
 
 function siteTable (map) {
@@ -167,7 +199,7 @@ function siteTable (map) {
     return `<p class="muted">${escapeHtml(why)}</p>`
   }
   const head = '<tr><th>status</th><th class="num">live</th><th class="num">inserts</th><th class="num">removes</th>' +
-    '<th class="num">expired</th><th class="num">oldest</th><th>insert site (click for the stack)</th></tr>'
+    '<th class="num">expired</th><th class="num">oldest</th><th>lifetime</th><th>insert site (click for the stack)</th></tr>'
   const omitted = map.sitesOmitted > 0 ? `<p class="muted">${map.sitesOmitted} more sites not shown</p>` : ''
   return `<table class="sites"><thead>${head}</thead><tbody>${map.sites.map(siteRow).join('')}</tbody></table>${omitted}`
 }

@@ -27,8 +27,12 @@ const FAMILIES = [
   { key: 'removes', name: 'handle_ledger_removes_total', type: 'counter', labelNames: ['map'], help: 'Entries removed from the handle map by delete() or clear().' },
   { key: 'expired', name: 'handle_ledger_expired_total', type: 'counter', labelNames: ['map'], help: 'Entries expired by the map TTL, never removed by the code that inserted them.' },
   { key: 'oldestAgeSeconds', name: 'handle_ledger_oldest_age_seconds', type: 'gauge', labelNames: ['map'], help: 'Age of the oldest live entry of the handle map in seconds (0 when empty).' },
-  { key: 'siteLive', name: 'handle_ledger_site_live', type: 'gauge', labelNames: ['map', 'site'], help: 'Live entries by insert call site, only the top sites of each map by live count (bounded cardinality; estimated when call sites are sampled).' }
+  { key: 'siteLive', name: 'handle_ledger_site_live', type: 'gauge', labelNames: ['map', 'site'], help: 'Live entries by insert call site, only the top sites of each map by live count (bounded cardinality; estimated when call sites are sampled).' },
+  { key: 'siteSuspect', name: 'handle_ledger_site_suspect', type: 'gauge', labelNames: ['map', 'site'], help: '1 when the insert site is suspected of a leak (never removed, outliers, expiry share; the reason is in /debug/handles), else 0; the same top sites as handle_ledger_site_live.' },
+  { key: 'siteLifetime', name: 'handle_ledger_site_lifetime_seconds', type: 'gauge', labelNames: ['map', 'site', 'stat'], help: 'How long entries of the insert site lived before they were removed, in seconds: stat p50, p99 and max; p50 and p99 within 25% above the true value. Maps sharing a name report the largest.' }
 ]
+
+const LIFETIME_STATS = [['p50', 'p50Ms'], ['p99', 'p99Ms'], ['max', 'maxMs']]
 
 function truncateLabel (text) {
   const value = typeof text === 'string' ? text : '(site not recorded)'
@@ -51,14 +55,24 @@ function groupByName (maps) {
     group.oldestAgeMs = Math.max(group.oldestAgeMs, map.oldestAgeMs || 0)
     for (const site of map.sites || []) {
       const label = truncateLabel(site.site)
-      group.sites.set(label, (group.sites.get(label) || 0) + site.live)
+      const known = group.sites.get(label) || { live: 0, suspect: false, lifetime: null }
+      known.live += site.live
+      known.suspect ||= site.suspect === true
+      known.lifetime = largestLifetime(known.lifetime, site.lifetime)
+      group.sites.set(label, known)
     }
   }
   return [...groups.values()]
 }
 
+// Quantiles of maps sharing a name cannot be merged exactly: the largest of each.
+function largestLifetime (a, b) {
+  if (!a || !b) return a || b || null
+  return Object.fromEntries(LIFETIME_STATS.map(([, key]) => [key, Math.max(a[key], b[key])]))
+}
+
 function topSites (sites, count) {
-  return [...sites].sort((a, b) => b[1] - a[1]).slice(0, count)
+  return [...sites].sort((a, b) => b[1].live - a[1].live).slice(0, count)
 }
 
 const COUNTERS = ['inserts', 'removes', 'expired']
@@ -107,8 +121,14 @@ function collectSamples (report, sitesPerMap = DEFAULT_SITES_PER_MAP, { totals =
     if (group.closedOnly) continue // gauges describe live maps only
     samples.live.push({ labels, value: group.live })
     samples.oldestAgeSeconds.push({ labels, value: group.oldestAgeMs / 1000 })
-    for (const [site, live] of topSites(group.sites, sitesPerMap)) {
-      samples.siteLive.push({ labels: { ...constant, map: group.name, site }, value: live })
+    for (const [site, figures] of topSites(group.sites, sitesPerMap)) {
+      const labels = { ...constant, map: group.name, site }
+      samples.siteLive.push({ labels, value: figures.live })
+      samples.siteSuspect.push({ labels, value: figures.suspect ? 1 : 0 })
+      if (figures.lifetime === null) continue
+      for (const [stat, key] of LIFETIME_STATS) {
+        samples.siteLifetime.push({ labels: { ...labels, stat }, value: figures.lifetime[key] / 1000 })
+      }
     }
   }
   return samples

@@ -6,17 +6,18 @@
 const native = require('../binding.js')
 const { flushThisThread, localMapsById, internals } = require('./handle-map.js')
 const { reportOptions } = require('./report-options.js')
-const { Snapshot, diff } = require('./snapshot.js')
+const { Snapshot, diff, SCHEMA_VERSION } = require('./snapshot.js')
 const { publishSuspects } = require('./channels.js')
+const { annotateMaps } = require('./app-frame.js')
 
 const ALL_SITES = 2 ** 32 - 1
 
 const registry = {
   /** `{ pid, at, maps: MapReport[] }` for every registered map (see README). */
   report (options) {
-    const { map, limit, oldest, includeKeys } = reportOptions(options)
+    const { map, limit, oldest, includeKeys, ...rules } = reportOptions(options)
     flushThisThread()
-    const maps = native.registryReport({ map, limit })
+    const maps = annotateMaps(native.registryReport({ map, limit, ...rules }))
     publishSuspects(maps) // diagnostics_channel: only when subscribed
     if (oldest > 0) {
       const localMaps = localMapsById()
@@ -25,17 +26,18 @@ const registry = {
         if (localMap !== undefined) report.oldestEntries = internals.oldestEntries(localMap, oldest, includeKeys)
       }
     }
-    return { kind: 'report', pid: process.pid, at: Date.now(), maps }
+    return { kind: 'report', schemaVersion: SCHEMA_VERSION, pid: process.pid, at: Date.now(), maps }
   },
 
   /** Every map and every site, for `registry.diff()` (O(sites), not O(entries)). */
   snapshot (options) {
-    const { map } = reportOptions(options)
+    const { map, limit, oldest, includeKeys, ...rules } = reportOptions(options)
     flushThisThread()
-    return new Snapshot(process.pid, Date.now(), native.registryReport({ map, limit: ALL_SITES }))
+    // Without caller rows: a diff compares sites, and 1,000 callers would cost ~10 ms.
+    return new Snapshot(process.pid, Date.now(), annotateMaps(native.registryReport({ map, limit: ALL_SITES, ...rules, callers: 0 })))
   },
 
   diff
 }
 
-module.exports = { registry }
+module.exports = { registry, SCHEMA_VERSION }

@@ -36,7 +36,7 @@ function diffSites (now, before) {
   const sites = (now ? now.sites : []).map(site => {
     const previous = older.get(keyOf(site))
     older.delete(keyOf(site))
-    return { site: site.site, stack: site.stack, live: site.live, ...deltas(site, previous), suspect: site.suspect, reason: site.reason, held: Boolean(site.held) }
+    return { site: site.site, stack: site.stack, appFrame: site.appFrame, inDependency: site.inDependency, live: site.live, ...deltas(site, previous), suspect: site.suspect, reason: site.reason, held: Boolean(site.held) }
   })
   // Sites gone from the newer snapshot (their map was closed): everything left.
   for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack || [], live: 0, ...deltas(null, gone), suspect: false, reason: null, held: Boolean(gone.held) })

@@ -260,7 +260,7 @@ fn hook_thread_cleanup(env: &Env) -> Result<()> {
     Ok(())
 }
 
-/// Interns a captured stack (innermost frame first); returns its site id.
+/// Interns a captured stack (innermost frame first); returns its stack id.
 #[napi]
 pub fn intern_stack(frames: Vec<String>) -> Result<u32> {
     run(|| {
@@ -277,13 +277,26 @@ pub fn intern_stack(frames: Vec<String>) -> Result<u32> {
 pub struct ReportOptions {
     pub map: Option<String>,
     pub limit: Option<u32>,
+    pub callers: Option<u32>,
+    pub outlier_factor: Option<f64>,
+    pub outlier_floor_ms: Option<f64>,
+    pub expiry_share: Option<f64>,
 }
 
 impl From<ReportOptions> for report::Options {
     fn from(options: ReportOptions) -> Self {
+        let defaults = report::Rules::default();
         report::Options {
             map: options.map,
             limit: options.limit,
+            callers: options.callers,
+            rules: report::Rules {
+                outlier_factor: options.outlier_factor.unwrap_or(defaults.outlier_factor),
+                outlier_floor_ms: options
+                    .outlier_floor_ms
+                    .map_or(defaults.outlier_floor_ms, |ms| ms as u64),
+                expiry_share: options.expiry_share.unwrap_or(defaults.expiry_share),
+            },
         }
     }
 }
@@ -294,7 +307,7 @@ pub struct SiteDescription {
     pub stack: Vec<String>,
 }
 
-/// The text and representative stack of a site id.
+/// The site text (top frame) and frames of a stack id.
 #[napi]
 pub fn describe_site(site: u32) -> Result<Option<SiteDescription>> {
     run(|| {

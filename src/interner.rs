@@ -2,9 +2,11 @@
 //! string and every distinct stack is stored once and named by a small id, so
 //! an entry carries a `u32` instead of a string.
 //!
-//! A *site* is the first frame outside handle-ledger (`fn (file:line:col)`);
-//! its id is the id of that frame string, and the first stack seen through it
-//! is kept as its representative stack. Site id 0 means "not recorded".
+//! An insert is attributed to its whole *stack* (up to `stackDepth` frames,
+//! innermost first): the id an operation carries is a stack id, so two callers
+//! of one shared helper are told apart. The *site* of a stack is its top frame
+//! (`fn (file:line:col)`); reports group stacks by it ([`Interner::site_of`]).
+//! Id 0 means "not recorded", id 1 "too many distinct stacks".
 
 use std::collections::HashMap;
 
@@ -21,8 +23,6 @@ pub struct Interner {
     frame_ids: HashMap<Box<str>, u32>,
     stacks: Vec<Box<[u32]>>,
     stack_ids: HashMap<Box<[u32]>, u32>,
-    /// For each frame id used as a site: its representative stack id.
-    site_stack: HashMap<u32, u32>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -37,17 +37,19 @@ impl Default for Interner {
             frame_ids: HashMap::new(),
             stacks: Vec::new(),
             stack_ids: HashMap::new(),
-            site_stack: HashMap::new(),
         };
-        // Ids 0 and 1 are reserved: "no site" and "too many sites".
+        // Ids 0 and 1 are reserved: "no site" and "too many sites", for
+        // frames and stacks alike (stack 1 is the one frame 1).
         interner.frames.push("".into());
         interner.frames.push(OVERFLOW_TEXT.into());
+        interner.stacks.push(Box::new([]));
+        interner.stacks.push(Box::new([OVERFLOW_SITE]));
         interner
     }
 }
 
 impl Interner {
-    /// Interns a stack (innermost frame first) and returns its site id.
+    /// Interns a stack (innermost frame first) and returns its stack id.
     pub fn intern(&mut self, frames: &[&str]) -> Result<u32, InternError> {
         if frames.is_empty() {
             return Err(InternError::EmptyStack);
@@ -59,30 +61,33 @@ impl Interner {
         else {
             return Ok(OVERFLOW_SITE);
         };
-        let site = ids[0];
-        let Some(stack) = self.intern_stack(ids) else {
-            return Ok(OVERFLOW_SITE);
-        };
-        self.site_stack.entry(site).or_insert(stack);
-        Ok(site)
+        Ok(self.intern_stack(ids).unwrap_or(OVERFLOW_SITE))
     }
 
-    /// The site's text, `fn (file:line:col)`.
-    pub fn site_text(&self, site: u32) -> Option<&str> {
-        if site == NO_SITE {
+    /// The site of a stack: the frame id of its top frame (None for 0 and
+    /// unknown ids). Stacks with one site are grouped under it in reports.
+    pub fn site_of(&self, stack: u32) -> Option<u32> {
+        if stack == NO_SITE {
             return None;
         }
-        self.frames.get(site as usize).map(|s| &**s)
+        self.stacks.get(stack as usize)?.first().copied()
     }
 
-    /// The representative stack of a site, innermost frame first.
-    pub fn site_stack(&self, site: u32) -> Vec<&str> {
-        match self.site_stack.get(&site) {
-            Some(&stack) => self.stacks[stack as usize]
+    /// The site's text, `fn (file:line:col)`, of a stack id.
+    pub fn site_text(&self, stack: u32) -> Option<&str> {
+        self.site_of(stack)
+            .and_then(|frame| self.frames.get(frame as usize))
+            .map(|s| &**s)
+    }
+
+    /// The frames of a stack, innermost first (empty for unknown ids).
+    pub fn site_stack(&self, stack: u32) -> Vec<&str> {
+        match self.stacks.get(stack as usize) {
+            Some(ids) => ids
                 .iter()
                 .map(|&frame| &*self.frames[frame as usize])
                 .collect(),
-            None => self.site_text(site).into_iter().collect(),
+            None => Vec::new(),
         }
     }
 
@@ -126,19 +131,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn same_site_same_id_and_first_stack_kept() {
+    fn each_stack_has_its_id_and_stacks_share_their_site() {
         let mut interner = Interner::default();
         let a = interner.intern(&["f (a.js:1:1)", "g (b.js:2:2)"]).unwrap();
-        let again = interner.intern(&["f (a.js:1:1)", "h (c.js:3:3)"]).unwrap();
+        let same = interner.intern(&["f (a.js:1:1)", "g (b.js:2:2)"]).unwrap();
+        let other_caller = interner.intern(&["f (a.js:1:1)", "h (c.js:3:3)"]).unwrap();
         let other = interner.intern(&["g (b.js:2:2)"]).unwrap();
-        assert_eq!(a, again);
-        assert_ne!(a, other);
+        assert_eq!(a, same);
+        assert_ne!(a, other_caller);
+        assert_eq!(interner.site_of(a), interner.site_of(other_caller));
+        assert_ne!(interner.site_of(a), interner.site_of(other));
         assert!(a > OVERFLOW_SITE);
-        assert_eq!(interner.site_text(a), Some("f (a.js:1:1)"));
+        assert_eq!(interner.site_text(other_caller), Some("f (a.js:1:1)"));
         assert_eq!(interner.site_stack(a), vec!["f (a.js:1:1)", "g (b.js:2:2)"]);
+        assert_eq!(
+            interner.site_stack(other_caller),
+            vec!["f (a.js:1:1)", "h (c.js:3:3)"]
+        );
         assert_eq!(interner.site_stack(other), vec!["g (b.js:2:2)"]);
-        assert_eq!(interner.distinct_stacks(), 3);
+        assert_eq!(interner.distinct_stacks(), 2 + 3);
         assert_eq!(interner.distinct_frames(), 2 + 3);
+        assert_eq!(interner.site_text(OVERFLOW_SITE), Some(OVERFLOW_TEXT));
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! tells the ledger about every operation through the operation log
 //! ([`crate::oplog`]). Reading the figures costs O(sites), never O(entries).
 
-use crate::expiry::Expiry;
+use crate::expiry::{Expiry, MAX_DELAY_MS};
+use crate::lifetimes::Lifetimes;
 use crate::oplog::{self, DecodeError, Op, HELD_SITE};
-use crate::expiry::MAX_DELAY_MS;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -39,16 +39,27 @@ pub struct Counts {
     pub overwrites: u64,
 }
 
-/// Where the entries of one insert site went.
+/// Where the entries of one insert stack went. The key is the whole word an
+/// INSERT carried (an interned stack id, plus any flag bits the facade sets),
+/// so every caller of a shared helper has its own figures; reports group
+/// stacks by their top frame.
+///
+/// When not every insert is recorded, each recorded insert stands for itself
+/// and the unrecorded inserts just before it (its *weight*), and every figure
+/// here (live, inserts, removes, expired, lifetimes) is a sum of weights: an
+/// unbiased estimate of the stack's share of the whole map.
 #[derive(Clone, Debug, Default)]
 pub struct SiteLedger {
-    /// Interned site id (0 for the "not recorded" group).
+    /// The INSERT's site word: an interned stack id (0 for the "not
+    /// recorded" group).
     pub site: u32,
     /// Inserted by `hold()`/`acquire()`, which remove their entries when the
     /// call ends: a held site is its own group, apart from plain `set`s at
     /// the same site.
     pub held: bool,
     pub counts: Counts,
+    /// Ages at removal (not at expiry: an expiry is the leak, not a lifetime).
+    pub lifetimes: Lifetimes,
     /// Remove sites seen removing this site's entries one by one, with how
     /// often each was observed. Remove sites are sampled, at random, so
     /// reports share the site's removes out in proportion.
@@ -156,6 +167,12 @@ pub struct Ledger {
     now: u64,
     counts: Counts,
     recorded_inserts: u64,
+    /// Unrecorded inserts counted up to the last recorded insert: the next
+    /// recorded insert's weight is 1 + those since.
+    unrecorded_weighed: u64,
+    /// Weights of recorded entries that stand for more than themselves (only
+    /// when sampling: in 'all' mode every weight is 1 and this stays empty).
+    weights: SlotMap<u32>,
     slots: Vec<Slot>,
     sites: Vec<SiteLedger>,
     site_index: SlotMap<u32>,
@@ -190,6 +207,8 @@ impl Ledger {
             now,
             counts: Counts::default(),
             recorded_inserts: 0,
+            unrecorded_weighed: 0,
+            weights: SlotMap::default(),
             slots: Vec::new(),
             sites: vec![unrecorded],
             site_index: SlotMap::default(),
@@ -213,6 +232,12 @@ impl Ledger {
     /// Inserts whose site was recorded (all of them in `'all'` mode).
     pub fn recorded_inserts(&self) -> u64 {
         self.recorded_inserts
+    }
+
+    /// True when some insert went unrecorded: per-site figures are then
+    /// weighted estimates (the map's own counts stay exact).
+    pub fn estimated(&self) -> bool {
+        self.recorded_inserts > 0 && self.recorded_inserts < self.counts.inserts
     }
 
     /// The last time the map's clock was read.
@@ -254,7 +279,7 @@ impl Ledger {
                     Ok(())
                 }
                 Op::Insert { slot, site } => self.insert(slot, site, stamp, tally),
-                Op::Remove { slot, site } => self.remove(slot, site, tally),
+                Op::Remove { slot, site } => self.remove(slot, site, stamp, tally),
                 Op::Overwrite { slot } => self.refresh(slot, stamp, true),
                 Op::Touch { slot } => self.refresh(slot, stamp, false),
                 Op::Clear { site } => {
@@ -290,15 +315,20 @@ impl Ledger {
         due.into_iter()
             .map(|slot| {
                 let age_ms = self.age_of(slot, now);
-                let index = self.release(slot);
-                let site = &mut self.sites[index];
-                site.counts.live -= 1;
-                site.counts.expired += 1;
+                let index = if self.is_recorded(slot) {
+                    self.end_recorded(slot, age_ms, Ending::Expired)
+                } else {
+                    let counts = &mut self.sites[UNRECORDED].counts;
+                    counts.live -= 1;
+                    counts.expired += 1;
+                    UNRECORDED
+                };
+                self.free_slot(slot);
                 self.counts.live -= 1;
                 self.counts.expired += 1;
                 Expired {
                     slot,
-                    site: site.site,
+                    site: self.sites[index].site,
                     age_ms,
                 }
             })
@@ -325,6 +355,32 @@ impl Ledger {
     pub fn site_oldest_age_ms(&self, site: &SiteLedger, now: u64) -> Option<u64> {
         self.live_slot(site.oldest)
             .map(|_| self.age_of(site.oldest, now))
+    }
+
+    /// How many of a stack's live entries (weighted) are older than
+    /// `age_ms`, and whether there may be more: its entries are listed
+    /// oldest first, so this reads only the old ones, at most `cap`.
+    pub fn live_older_than(
+        &self,
+        site: &SiteLedger,
+        now: u64,
+        age_ms: u64,
+        cap: usize,
+    ) -> (u64, bool) {
+        let mut slot = site.oldest;
+        let mut older = 0;
+        for _ in 0..cap {
+            if self.live_slot(slot).is_none() || self.age_of(slot, now) <= age_ms {
+                return (older, false);
+            }
+            older += self.weight_of(slot);
+            slot = self.site_links.get(&slot).map_or(NIL, |link| link.next);
+        }
+        (
+            older,
+            self.live_slot(slot)
+                .is_some_and(|_| self.age_of(slot, now) > age_ms),
+        )
     }
 
     pub fn entry(&self, slot: u32, now: u64) -> Option<EntryInfo> {
@@ -468,7 +524,7 @@ impl Ledger {
         if site & !HELD_SITE == 0 {
             tally.inserts += 1;
         } else {
-            self.insert_recorded(slot, site);
+            self.insert_recorded(slot, site, tally.inserts);
         }
         if let Some(expiry) = self.expiry.as_mut() {
             // A free slot is never scheduled (release and expiry unschedule
@@ -512,16 +568,32 @@ impl Ledger {
         Ok(())
     }
 
+    /// `tallied`: unrecorded inserts of this drain so far (not yet settled).
     #[cold]
     #[inline(never)]
-    fn insert_recorded(&mut self, slot: u32, site: u32) {
+    fn insert_recorded(&mut self, slot: u32, site: u32, tallied: u64) {
         let index = self.site_index_of(site) as usize;
-        for counts in [&mut self.counts, &mut self.sites[index].counts] {
-            counts.live += 1;
-            counts.inserts += 1;
+        let unrecorded = self.sites[UNRECORDED].counts.inserts + tallied;
+        let weight = 1 + unrecorded - self.unrecorded_weighed;
+        self.unrecorded_weighed = unrecorded;
+        let weight = weight.min(u64::from(u32::MAX));
+        if weight > 1 {
+            self.weights.insert(slot, weight as u32);
         }
+        self.counts.live += 1;
+        self.counts.inserts += 1;
+        let counts = &mut self.sites[index].counts;
+        counts.live += weight;
+        counts.inserts += weight;
         self.recorded_inserts += 1;
         self.link_newest(index, slot);
+    }
+
+    fn weight_of(&self, slot: u32) -> u64 {
+        if self.weights.is_empty() {
+            return 1;
+        }
+        self.weights.get(&slot).map_or(1, |&w| u64::from(w))
     }
 
     #[inline(always)]
@@ -529,24 +601,50 @@ impl Ledger {
         &mut self,
         slot: u32,
         remove_site: u32,
+        stamp: u64,
         tally: &mut Tally,
     ) -> Result<(), LedgerError> {
         if !self.is_live(slot) {
             return Err(LedgerError::NotLive("remove", slot));
         }
-        let index = self.release(slot);
-        if index == UNRECORDED {
-            tally.removes += 1;
+        let index = if self.is_recorded(slot) {
+            let age_ms = self.age_of(slot, stamp);
+            self.counts.live -= 1;
+            self.counts.removes += 1;
+            self.end_recorded(slot, age_ms, Ending::Removed)
         } else {
-            for counts in [&mut self.counts, &mut self.sites[index].counts] {
-                counts.live -= 1;
-                counts.removes += 1;
-            }
-        }
+            tally.removes += 1;
+            UNRECORDED
+        };
+        self.free_slot(slot);
         if remove_site != 0 {
             credit(&mut self.sites[index].removed_at, remove_site, 1);
         }
         Ok(())
+    }
+
+    /// Counts a recorded entry out of its stack (by its weight), records its
+    /// lifetime if it was removed, and unlinks it; returns the stack's index.
+    /// The map's own counts are the caller's.
+    #[cold]
+    #[inline(never)]
+    fn end_recorded(&mut self, slot: u32, age_ms: u64, ending: Ending) -> usize {
+        let weight = if self.weights.is_empty() {
+            1
+        } else {
+            self.weights.remove(&slot).map_or(1, u64::from)
+        };
+        let index = self.release_recorded(slot);
+        let site = &mut self.sites[index];
+        site.counts.live -= weight;
+        match ending {
+            Ending::Removed => {
+                site.counts.removes += weight;
+                site.lifetimes.record(age_ms, weight);
+            }
+            Ending::Expired => site.counts.expired += weight,
+        }
+        index
     }
 
     fn refresh(&mut self, slot: u32, stamp: u64, overwrite: bool) -> Result<(), LedgerError> {
@@ -559,7 +657,12 @@ impl Ledger {
         if overwrite {
             self.counts.overwrites += 1;
             let index = self.site_of(slot);
-            self.sites[index].counts.overwrites += 1;
+            let weight = if index == UNRECORDED {
+                1
+            } else {
+                self.weight_of(slot)
+            };
+            self.sites[index].counts.overwrites += weight;
         }
         self.schedule(slot, stamp);
         Ok(())
@@ -581,6 +684,7 @@ impl Ledger {
         self.slots.clear();
         self.old_inserts.clear();
         self.site_links.clear();
+        self.weights.clear();
         self.recorded.clear();
         self.oldest_slot = NIL;
         if let Some(expiry) = self.expiry.as_mut() {
@@ -594,15 +698,11 @@ impl Ledger {
         }
     }
 
-    /// Frees a live slot: unscheduled, unlinked. Returns the site index; the
-    /// caller counts the entry out (as removed or expired).
+    /// Frees a live slot: unscheduled, no longer the oldest. The caller
+    /// counts the entry out (as removed or expired) and unlinks a recorded one
+    /// first.
     #[inline(always)]
-    fn release(&mut self, slot: u32) -> usize {
-        let index = if self.is_recorded(slot) {
-            self.release_recorded(slot)
-        } else {
-            UNRECORDED
-        };
+    fn free_slot(&mut self, slot: u32) {
         if self.slots[slot as usize].inserted == OLD {
             self.old_inserts.remove(&slot);
         }
@@ -613,7 +713,6 @@ impl Ledger {
         if self.oldest_slot == slot {
             self.oldest_slot = NIL;
         }
-        index
     }
 
     /// Unlinks a recorded slot from its site's list; returns the site index.
@@ -685,6 +784,12 @@ impl Ledger {
         }
         index
     }
+}
+
+#[derive(Clone, Copy)]
+enum Ending {
+    Removed,
+    Expired,
 }
 
 fn credit(removed_at: &mut Vec<(u32, u64)>, site: u32, weight: u64) {
@@ -941,8 +1046,10 @@ mod tests {
             seed % n
         };
         let mut ledger = Ledger::new(500, 0);
-        let mut live: HashMap<u32, (u32, u64)> = HashMap::new(); // slot -> (site, deadline)
+        let mut live: HashMap<u32, (u32, u64, u64)> = HashMap::new(); // slot -> (site, deadline, weight)
         let mut model: HashMap<u32, Counts> = HashMap::new();
+        // Unrecorded inserts since the last recorded one: its weight.
+        let mut unweighed = 0;
         let mut now = 0u64;
         for _ in 0..20_000 {
             // Operations without a TIME word are stamped with the drain's clock.
@@ -952,11 +1059,17 @@ mod tests {
             match (live.contains_key(&slot), rand(4)) {
                 (false, _) => {
                     let site = rand(6) as u32;
+                    let weight = if site == 0 {
+                        unweighed += 1;
+                        1
+                    } else {
+                        1 + std::mem::take(&mut unweighed)
+                    };
                     log.extend(insert(slot, site));
-                    live.insert(slot, (site, now + 500));
+                    live.insert(slot, (site, now + 500, weight));
                     let c = model.entry(site).or_default();
-                    c.inserts += 1;
-                    c.live += 1;
+                    c.inserts += weight;
+                    c.live += weight;
                 }
                 (true, 0) => {
                     log.push(op(slot, TOUCH));
@@ -964,21 +1077,21 @@ mod tests {
                 }
                 (true, _) => {
                     log.push(op(slot, REMOVE));
-                    let (site, _) = live.remove(&slot).unwrap();
+                    let (site, _, weight) = live.remove(&slot).unwrap();
                     let c = model.get_mut(&site).unwrap();
-                    c.removes += 1;
-                    c.live -= 1;
+                    c.removes += weight;
+                    c.live -= weight;
                 }
             }
             for expired in ledger.drain(&log, now).unwrap() {
-                let (site, deadline) = live.remove(&expired.slot).unwrap();
+                let (site, deadline, weight) = live.remove(&expired.slot).unwrap();
                 assert!(deadline <= now, "expired early");
                 assert_eq!(site, expired.site);
                 let c = model.get_mut(&site).unwrap();
-                c.expired += 1;
-                c.live -= 1;
+                c.expired += weight;
+                c.live -= weight;
             }
-            assert!(live.values().all(|&(_, d)| d > now), "missed expiry");
+            assert!(live.values().all(|&(_, d, _)| d > now), "missed expiry");
         }
         for site in ledger.sites() {
             let c = site.counts;

@@ -2,7 +2,8 @@
 //!
 //! - `expiry`: entries grouped by deadline into generations, a queue of them
 //! - `oplog`: the wire format of operations drained from JS
-//! - `ledger`: one map's figures, per map and per insert site
+//! - `ledger`: one map's figures, per map and per insert stack
+//! - `lifetimes`: ages at removal, a fixed-size log-bucketed histogram
 //! - `maintenance`: full op logs applied by a background thread, readers never behind
 //! - `interner`: call-site and stack interning
 //! - `report`: ledgers into bounded, sorted reports
@@ -14,6 +15,7 @@ pub(crate) mod expiry;
 pub(crate) mod guard;
 pub(crate) mod interner;
 pub(crate) mod ledger;
+pub(crate) mod lifetimes;
 pub(crate) mod maintenance;
 pub(crate) mod oplog;
 pub(crate) mod registry;

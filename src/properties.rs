@@ -10,7 +10,7 @@
 //! - ledger: per map and per site, live = inserts - removes - expired and
 //!   every figure equals a model's; an expired entry is never live (entry()
 //!   is None, a later remove is an error); an entry expires once, not early.
-//! - interner: one id per distinct site, text and first stack kept, and a
+//! - interner: one id per distinct stack, stacks grouped by their top frame, and a
 //!   full table answers the overflow site without losing old sites.
 //! - oplog: decoding arbitrary words never panics; encoded operations decode
 //!   back to themselves.
@@ -240,6 +240,7 @@ struct Live {
     site: u32,
     inserted: u64,
     deadline: u64,
+    weight: u64,
 }
 
 /// Random operation logs against a model of the ledger, with a fake clock
@@ -256,7 +257,8 @@ fn ledger_matches_model_and_live_is_inserts_minus_removes_minus_expired() {
         let mut live: HashMap<u32, Live> = HashMap::new();
         let mut sites: HashMap<u32, Counts> = HashMap::new();
         let mut total = Counts::default();
-        let mut expired_ever: HashMap<u32, u64> = HashMap::new(); // slot -> times expired while not re-inserted
+        let mut expired_ever: HashMap<u32, u64> = HashMap::new();
+        let mut unweighed = 0u64; // slot -> times expired while not re-inserted
         for step in 0..3_000 {
             // Like the facade with a custom clock: operations are stamped by
             // TIME words (without one they would take the drain's clock).
@@ -273,8 +275,8 @@ fn ledger_matches_model_and_live_is_inserts_minus_removes_minus_expired() {
                         log.extend([CLEAR as i32, rng.below(3) as i32 + 90]);
                         for (_, entry) in live.drain() {
                             let c = sites.entry(entry.site).or_default();
-                            c.live -= 1;
-                            c.removes += 1;
+                            c.live -= entry.weight;
+                            c.removes += entry.weight;
                             total.live -= 1;
                             total.removes += 1;
                         }
@@ -285,6 +287,14 @@ fn ledger_matches_model_and_live_is_inserts_minus_removes_minus_expired() {
                         } else {
                             2 + rng.below(5) as u32
                         };
+                        // A recorded insert weighs the unrecorded ones since
+                        // the last recorded insert.
+                        let weight = if site == 0 {
+                            unweighed += 1;
+                            1
+                        } else {
+                            1 + std::mem::take(&mut unweighed)
+                        };
                         log.extend([word(slot, INSERT), site as i32]);
                         live.insert(
                             slot,
@@ -292,12 +302,13 @@ fn ledger_matches_model_and_live_is_inserts_minus_removes_minus_expired() {
                                 site,
                                 inserted: now,
                                 deadline: now + ttl,
+                                weight,
                             },
                         );
                         expired_ever.remove(&slot);
                         let c = sites.entry(site).or_default();
-                        c.live += 1;
-                        c.inserts += 1;
+                        c.live += weight;
+                        c.inserts += weight;
                         total.live += 1;
                         total.inserts += 1;
                     }
@@ -309,7 +320,7 @@ fn ledger_matches_model_and_live_is_inserts_minus_removes_minus_expired() {
                     (Some(entry), 3..=4) => {
                         log.push(word(slot, OVERWRITE));
                         live.get_mut(&slot).unwrap().deadline = now + ttl;
-                        sites.entry(entry.site).or_default().overwrites += 1;
+                        sites.entry(entry.site).or_default().overwrites += entry.weight;
                         total.overwrites += 1;
                     }
                     (Some(entry), code) => {
@@ -320,8 +331,8 @@ fn ledger_matches_model_and_live_is_inserts_minus_removes_minus_expired() {
                         }
                         live.remove(&slot);
                         let c = sites.entry(entry.site).or_default();
-                        c.live -= 1;
-                        c.removes += 1;
+                        c.live -= entry.weight;
+                        c.removes += entry.weight;
                         total.live -= 1;
                         total.removes += 1;
                     }
@@ -365,8 +376,8 @@ fn ledger_matches_model_and_live_is_inserts_minus_removes_minus_expired() {
                     "seed {seed}: an expired slot is still live"
                 );
                 let c = sites.entry(entry.site).or_default();
-                c.live -= 1;
-                c.expired += 1;
+                c.live -= entry.weight;
+                c.expired += entry.weight;
                 total.live -= 1;
                 total.expired += 1;
             }
@@ -427,11 +438,11 @@ fn ledger_matches_model_and_live_is_inserts_minus_removes_minus_expired() {
 }
 
 #[test]
-fn interner_one_id_per_site_first_stack_kept() {
+fn interner_one_id_per_stack_and_stacks_grouped_by_their_top_frame() {
     let mut rng = Rng::new(7);
     let mut interner = Interner::default();
-    let mut ids: HashMap<String, u32> = HashMap::new();
-    let mut first_stack: HashMap<u32, Vec<String>> = HashMap::new();
+    let mut ids: HashMap<Vec<String>, u32> = HashMap::new();
+    let mut sites: HashMap<String, u32> = HashMap::new();
     for _ in 0..20_000 {
         let depth = 1 + rng.below(5) as usize;
         let frames: Vec<String> = (0..depth)
@@ -447,24 +458,29 @@ fn interner_one_id_per_site_first_stack_kept() {
         let refs: Vec<&str> = frames.iter().map(String::as_str).collect();
         let id = interner.intern(&refs).unwrap();
         assert!(id > OVERFLOW_SITE);
-        match ids.get(&frames[0]) {
-            Some(&known) => assert_eq!(known, id, "the same site text must keep its id"),
+        match ids.get(&frames) {
+            Some(&known) => assert_eq!(known, id, "the same stack must keep its id"),
             None => {
                 assert!(
                     !ids.values().any(|&other| other == id),
-                    "two sites share an id"
+                    "two stacks share an id"
                 );
-                ids.insert(frames[0].clone(), id);
-                first_stack.insert(id, frames.clone());
+                ids.insert(frames.clone(), id);
             }
         }
+        let site = interner.site_of(id).unwrap();
+        assert_eq!(
+            *sites.entry(frames[0].clone()).or_insert(site),
+            site,
+            "one site per top frame"
+        );
         assert_eq!(interner.site_text(id), Some(frames[0].as_str()));
     }
-    for (id, stack) in &first_stack {
+    for (stack, id) in &ids {
         assert_eq!(
             interner.site_stack(*id),
             stack.iter().map(String::as_str).collect::<Vec<_>>(),
-            "site {id} keeps its first stack"
+            "stack {id} keeps its frames"
         );
     }
 }

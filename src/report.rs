@@ -1,14 +1,29 @@
-//! Turns ledgers into reports: per map, then per insert site sorted by live
-//! count and age, bounded, with sampled figures scaled and marked as estimates
-//! and suspicious sites flagged. Plain Rust; the binding converts the result
-//! to JS objects with serde. Cost: O(sites) per map, never O(entries).
+//! Turns ledgers into reports: per map, then per insert site (a stack's top
+//! frame) sorted by live count and age, and under each site its callers (the
+//! distinct stacks through it), bounded. Per-stack figures are weighted
+//! estimates when not every insert was recorded (see `ledger.rs`), and marked
+//! so. Each caller and site is judged by the partial-leak rules below. Plain
+//! Rust; the binding converts the result to JS objects with serde. Cost:
+//! O(sites + stacks) per map, never O(entries).
 
 use crate::interner::Interner;
 use crate::ledger::{Counts, Ledger, SiteLedger};
-use crate::registry::{CallSites, MapEntry};
+use crate::lifetimes::{quantiles_of, Lifetimes, Quantiles, BUCKETS};
+use crate::registry::MapEntry;
 use serde::Serialize;
+use std::collections::HashMap;
 
 pub const DEFAULT_SITE_LIMIT: u32 = 20;
+pub const DEFAULT_CALLER_LIMIT: u32 = 16;
+/// Bits of an INSERT's site word above the stack id are flags set by the
+/// facade; the interner knows only the id.
+const STACK_ID_MASK: u32 = (1 << 30) - 1;
+/// A site's lifetimes say what "normal" is only after this many removes.
+const MIN_LIFETIMES: u64 = 20;
+/// Expiry share: fewer expired entries than this are never a pattern.
+const MIN_EXPIRED: u64 = 3;
+/// Outliers are counted from each stack's oldest entry on, at most this many.
+const OUTLIER_COUNT_CAP: usize = 1_000;
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -16,6 +31,33 @@ pub struct Options {
     pub map: Option<String>,
     /// At most this many sites per map (default 20).
     pub limit: Option<u32>,
+    /// At most this many callers per site (default 16); the rest are one
+    /// row. 0: none (the site figures and verdicts only).
+    pub callers: Option<u32>,
+    pub rules: Rules,
+}
+
+/// The partial-leak rules' knobs.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    /// A live entry is an outlier when older than this many times its site's
+    /// p99 lifetime ...
+    pub outlier_factor: f64,
+    /// ... and older than this (ms), and than any entry of the site lived.
+    pub outlier_floor_ms: u64,
+    /// A site (or caller) that removes entries and lets at least this share
+    /// of them expire is suspect.
+    pub expiry_share: f64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            outlier_factor: 10.0,
+            outlier_floor_ms: 10_000,
+            expiry_share: 0.01,
+        }
+    }
 }
 
 /// Figures are plain JS numbers (exact up to 2^53), not BigInts.
@@ -36,7 +78,8 @@ pub struct MapReport {
     pub ttl_ms: Number,
     pub call_sites: &'static str,
     pub sample_rate: u32,
-    /// True when the per-site figures are scaled up from sampled inserts.
+    /// True when the per-site figures are weighted estimates (some insert
+    /// went unrecorded).
     pub estimated: bool,
     pub flush_interval_ms: u32,
     /// When the figures were read (ms, the map's clock).
@@ -49,19 +92,76 @@ pub struct MapReport {
 #[serde(rename_all = "camelCase")]
 pub struct SiteReport {
     pub site: String,
-    pub stack: Vec<String>,
+    /// The stack id of the first caller listed (the suspect one, if any).
+    /// Stacks go to JS as ids: the facade turns each into its frames once
+    /// and reuses them, so a report of 1,000 stacks makes no 8,000 strings.
+    pub stack_id: u32,
     pub live: Number,
     pub inserts: Number,
     pub removes: Number,
     pub expired: Number,
     pub overwrites: Number,
     pub oldest_age_ms: Option<Number>,
+    pub lifetime: Option<LifetimeReport>,
     pub removed_at: Vec<RemoveSite>,
     pub suspect: bool,
     pub reason: Option<String>,
     pub estimated: bool,
-    /// Entries inserted by `hold()`/`acquire()`, never suspect (see [`suspicion`]).
+    /// Entries inserted by `hold()`/`acquire()`: a group of their own,
+    /// never suspect (a long-lived held entry is a slow call, not a lost
+    /// cleanup).
     pub held: bool,
+    /// The distinct stacks through this site, suspect first, then by live.
+    pub callers: Vec<CallerReport>,
+    /// The callers past the limit, summed into one row.
+    pub other_callers: Option<OtherCallers>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct CallerReport {
+    pub stack_id: u32,
+    pub live: Number,
+    pub inserts: Number,
+    pub removes: Number,
+    pub expired: Number,
+    pub oldest_age_ms: Option<Number>,
+    pub lifetime: Option<LifetimeReport>,
+    pub suspect: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OtherCallers {
+    pub callers: u32,
+    pub live: Number,
+    pub inserts: Number,
+    pub removes: Number,
+    pub expired: Number,
+    pub suspect: bool,
+}
+
+/// Ages at removal: each quantile is a bucket's upper bound (at most 25%
+/// above the true value), never above the exact maximum.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LifetimeReport {
+    pub count: Number,
+    pub p50_ms: Number,
+    pub p99_ms: Number,
+    pub max_ms: Number,
+}
+
+impl From<Quantiles> for LifetimeReport {
+    fn from(q: Quantiles) -> Self {
+        LifetimeReport {
+            count: q.count as Number,
+            p50_ms: q.p50_ms as Number,
+            p99_ms: q.p99_ms as Number,
+            max_ms: q.max_ms as Number,
+        }
+    }
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -93,12 +193,17 @@ pub fn map_report(
         .unwrap_or_else(|| entry.info.clock_anchor.map_or(0, |anchor| anchor.now_ms()))
         .max(ledger.now());
     let counts = ledger.counts();
-    let scale = Scale::of(&ledger, entry.info.call_sites);
-    let mut sites: Vec<SiteReport> = ledger
-        .sites()
-        .iter()
-        .filter(|site| site.site != 0 && site.counts.inserts > 0)
-        .map(|site| site_report(&ledger, site, now, scale, interner))
+    let estimated = ledger.estimated();
+    let reader = Reader {
+        ledger: &ledger,
+        now,
+        estimated,
+        interner,
+        options,
+    };
+    let mut sites: Vec<SiteReport> = group_by_site(&ledger, interner)
+        .into_iter()
+        .map(|stacks| reader.site_report(&stacks))
         .collect();
     sites.sort_by(|a, b| {
         b.live
@@ -126,7 +231,7 @@ pub fn map_report(
         ttl_ms: ledger.ttl_ms() as Number,
         call_sites: entry.info.call_sites.name(),
         sample_rate: entry.info.sample_rate,
-        estimated: scale.estimated,
+        estimated,
         flush_interval_ms: entry.info.flush_interval_ms,
         at: now as Number,
         sites,
@@ -134,165 +239,411 @@ pub fn map_report(
     }
 }
 
-/// How sampled figures scale up to the whole map.
-#[derive(Clone, Copy)]
-struct Scale {
-    factor: f64,
-    estimated: bool,
+/// The recorded stacks of a ledger, grouped by their top frame (in order of
+/// first appearance, so reports are stable).
+fn group_by_site<'a>(ledger: &'a Ledger, interner: &Interner) -> Vec<Vec<&'a SiteLedger>> {
+    let mut groups: Vec<Vec<&SiteLedger>> = Vec::new();
+    // Held inserts (hold()/acquire()) at a site are a group of their own.
+    let mut by_frame: HashMap<(u32, bool), usize> = HashMap::new();
+    for stack in ledger.sites() {
+        if stack.site == 0 || stack.counts.inserts == 0 {
+            continue;
+        }
+        let frame = interner
+            .site_of(stack.site & STACK_ID_MASK)
+            .unwrap_or(u32::MAX);
+        let at = *by_frame.entry((frame, stack.held)).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[at].push(stack);
+    }
+    groups
 }
 
-impl Scale {
-    fn of(ledger: &Ledger, mode: CallSites) -> Self {
-        let recorded = ledger.recorded_inserts();
-        let total = ledger.counts().inserts;
-        if mode == CallSites::All || recorded == 0 || recorded == total {
-            return Scale {
-                factor: 1.0,
-                estimated: false,
-            };
-        }
-        Scale {
-            factor: total as f64 / recorded as f64,
-            estimated: true,
-        }
-    }
-
-    fn apply(self, n: u64) -> u64 {
-        (n as f64 * self.factor).round() as u64
-    }
-
-    /// Each figure is scaled and rounded on its own, except `inserts`, which
-    /// is the sum of the scaled parts: the report keeps `live = inserts -
-    /// removes - expired` exact (a reader checks it), and a site with nothing
-    /// live still shows 0 live.
-    fn counts(self, c: Counts) -> Counts {
-        let live = self.apply(c.live);
-        let removes = self.apply(c.removes);
-        let expired = self.apply(c.expired);
-        Counts {
-            live,
-            inserts: live + removes + expired,
-            removes,
-            expired,
-            overwrites: self.apply(c.overwrites),
-        }
-    }
+/// What a site's figures say is normal, for judging its callers.
+struct Normal {
+    counts: Counts,
+    lifetime: Option<Quantiles>,
+    /// Live entries older than this are outliers (None: too few lifetimes).
+    outlier_age_ms: Option<u64>,
 }
 
-fn site_report(
-    ledger: &Ledger,
-    site: &SiteLedger,
+struct Reader<'a> {
+    ledger: &'a Ledger,
     now: u64,
-    scale: Scale,
-    interner: &Interner,
-) -> SiteReport {
-    let counts = scale.counts(site.counts);
-    let (suspect, reason) = if site.held {
-        (false, None)
-    } else {
-        suspicion(&site.counts, &counts, scale.estimated)
-    };
-    SiteReport {
-        site: interner
-            .site_text(site.site)
-            .unwrap_or("<unknown>")
-            .to_owned(),
-        stack: interner
-            .site_stack(site.site)
-            .into_iter()
-            .map(str::to_owned)
-            .collect(),
-        live: counts.live as Number,
-        inserts: counts.inserts as Number,
-        removes: counts.removes as Number,
-        expired: counts.expired as Number,
-        overwrites: counts.overwrites as Number,
-        oldest_age_ms: ledger.site_oldest_age_ms(site, now).map(|ms| ms as Number),
-        removed_at: removed_at(site, scale, interner),
-        suspect,
-        reason,
-        estimated: scale.estimated,
-        held: site.held,
+    estimated: bool,
+    interner: &'a Interner,
+    options: &'a Options,
+}
+
+/// One caller's figures and verdict before it becomes a row.
+struct Judged<'a> {
+    stack: &'a SiteLedger,
+    oldest_ms: Option<u64>,
+    outliers: (u64, bool),
+    /// Why this caller is suspect: its own rule, or its expiry share.
+    reason: Option<String>,
+    /// The reason came from the expiry share (a site-wide share says it
+    /// better for the site's own line).
+    by_share: bool,
+}
+
+impl Reader<'_> {
+    fn site_report(&self, stacks: &[&SiteLedger]) -> SiteReport {
+        let normal = self.normal(stacks);
+        let mut judged: Vec<Judged> = stacks
+            .iter()
+            .map(|&stack| self.judge(stack, &normal))
+            .collect();
+        judged.sort_by(|a, b| {
+            b.reason
+                .is_some()
+                .cmp(&a.reason.is_some())
+                .then(b.stack.counts.live.cmp(&a.stack.counts.live))
+                .then(b.oldest_ms.cmp(&a.oldest_ms))
+                .then(b.stack.counts.inserts.cmp(&a.stack.counts.inserts))
+        });
+        let held = stacks[0].held;
+        let site_reason = if held {
+            None
+        } else {
+            self.site_reason(&judged, &normal)
+        };
+        // 0: no caller rows at all (snapshots, which only diff sites).
+        let limit = self.options.callers.unwrap_or(DEFAULT_CALLER_LIMIT) as usize;
+        let other_callers =
+            (limit > 0 && judged.len() > limit).then(|| other_callers(&judged[limit..]));
+        let callers: Vec<CallerReport> = judged
+            .iter()
+            .take(limit)
+            .map(|j| self.caller_report(j))
+            .collect();
+        let c = normal.counts;
+        let first = judged[0].stack;
+        SiteReport {
+            site: self.text(first.site),
+            stack_id: first.site & STACK_ID_MASK,
+            live: c.live as Number,
+            inserts: c.inserts as Number,
+            removes: c.removes as Number,
+            expired: c.expired as Number,
+            overwrites: c.overwrites as Number,
+            oldest_age_ms: judged
+                .iter()
+                .filter_map(|j| j.oldest_ms)
+                .max()
+                .map(|ms| ms as Number),
+            lifetime: normal.lifetime.map(LifetimeReport::from),
+            removed_at: self.removed_at(stacks),
+            suspect: site_reason.is_some(),
+            reason: site_reason,
+            estimated: self.estimated,
+            held,
+            callers,
+            other_callers,
+        }
     }
+
+    fn normal(&self, stacks: &[&SiteLedger]) -> Normal {
+        let mut counts = Counts::default();
+        let mut merged = Lifetimes::default();
+        let mut buckets = [0u64; BUCKETS];
+        for stack in stacks {
+            let c = stack.counts;
+            counts.live += c.live;
+            counts.inserts += c.inserts;
+            counts.removes += c.removes;
+            counts.expired += c.expired;
+            counts.overwrites += c.overwrites;
+            merged.merge(&stack.lifetimes, &mut buckets);
+        }
+        let lifetime = quantiles_of(&buckets, merged.max_ms());
+        let rules = self.options.rules;
+        let outlier_age_ms = lifetime.filter(|q| q.count >= MIN_LIFETIMES).map(|q| {
+            ((q.p99_ms as f64 * rules.outlier_factor) as u64)
+                .max(rules.outlier_floor_ms)
+                .max(q.max_ms)
+        });
+        Normal {
+            counts,
+            lifetime,
+            outlier_age_ms,
+        }
+    }
+
+    fn judge<'s>(&self, stack: &'s SiteLedger, normal: &Normal) -> Judged<'s> {
+        let oldest_ms = self.ledger.site_oldest_age_ms(stack, self.now);
+        let outliers = match normal.outlier_age_ms {
+            Some(age) if oldest_ms.is_some_and(|oldest| oldest > age) => self
+                .ledger
+                .live_older_than(stack, self.now, age, OUTLIER_COUNT_CAP),
+            _ => (0, false),
+        };
+        // Held entries are removed by handle-ledger when their call ends: a
+        // long-lived or expired one is a slow call, not a lost cleanup.
+        let mut reason = if stack.held {
+            None
+        } else {
+            self.caller_reason(stack.counts, oldest_ms, outliers, normal)
+        };
+        let by_share = reason.is_none() && !stack.held;
+        if by_share {
+            reason = self.caller_expiry_share(stack.counts);
+        }
+        Judged {
+            stack,
+            oldest_ms,
+            outliers,
+            by_share: by_share && reason.is_some(),
+            reason,
+        }
+    }
+
+    fn approx(&self) -> &'static str {
+        if self.estimated {
+            "~"
+        } else {
+            ""
+        }
+    }
+
+    /// The rules, each with a reason quoting the figures the report shows.
+    fn caller_reason(
+        &self,
+        c: Counts,
+        oldest_ms: Option<u64>,
+        (outliers, more): (u64, bool),
+        normal: &Normal,
+    ) -> Option<String> {
+        let approx = self.approx();
+        if normal.counts.removes == 0 {
+            // Nothing of the whole site was ever removed.
+            return never_removed(&normal.counts, approx);
+        }
+        let usual = normal.lifetime.map(|q| {
+            format!(
+                "entries of this site are normally removed within {} (p99)",
+                duration(q.p99_ms)
+            )
+        });
+        if c.removes == 0 && c.expired > 0 {
+            return Some(format!(
+                "never removed from this caller: {approx}{} expired by the TTL, {approx}{} live; {}",
+                c.expired,
+                c.live,
+                usual.unwrap_or_else(|| "other callers remove theirs".to_owned())
+            ));
+        }
+        let outlier_age = normal.outlier_age_ms?;
+        if c.removes == 0 && oldest_ms.is_some_and(|oldest| oldest > outlier_age) {
+            return Some(format!(
+                "never removed from this caller: {approx}{} live, oldest {}; {}",
+                c.live,
+                duration(oldest_ms.unwrap_or(0)),
+                usual.unwrap_or_default()
+            ));
+        }
+        if outliers > 0 {
+            return Some(format!(
+                "{approx}{}{} live {} older than {}; {}",
+                outliers,
+                if more { "+" } else { "" },
+                if outliers == 1 && !more {
+                    "entry is"
+                } else {
+                    "entries are"
+                },
+                duration(outlier_age),
+                usual.unwrap_or_default()
+            ));
+        }
+        None
+    }
+
+    fn site_reason(&self, judged: &[Judged], normal: &Normal) -> Option<String> {
+        if let Some(j) = judged.iter().find(|j| j.reason.is_some() && !j.by_share) {
+            return j.reason.clone();
+        }
+        let approx = self.approx();
+        let c = normal.counts;
+        let ended = c.removes + c.expired;
+        if c.removes > 0
+            && c.expired >= MIN_EXPIRED
+            && c.expired as f64 >= self.options.rules.expiry_share * ended as f64
+        {
+            return Some(format!(
+                "{}% of this site's entries expire instead of being removed ({approx}{} expired, {approx}{} removed)",
+                percent(c.expired, ended),
+                c.expired,
+                c.removes
+            ));
+        }
+        if let Some(j) = judged.iter().find(|j| j.reason.is_some()) {
+            return j.reason.clone();
+        }
+        let (outliers, more) = judged.iter().fold((0, false), |(n, more), j| {
+            (n + j.outliers.0, more || j.outliers.1)
+        });
+        if outliers > 0 {
+            // Spread over callers too thin for one to be flagged on its own.
+            return Some(format!(
+                "{approx}{}{} live entries are older than {}; entries of this site are normally removed within {} (p99)",
+                outliers,
+                if more { "+" } else { "" },
+                duration(normal.outlier_age_ms.unwrap_or(0)),
+                duration(normal.lifetime.map_or(0, |q| q.p99_ms))
+            ));
+        }
+        None
+    }
+
+    fn caller_report(&self, judged: &Judged) -> CallerReport {
+        let stack = judged.stack;
+        let c = stack.counts;
+        let reason = judged.reason.clone();
+        CallerReport {
+            stack_id: stack.site & STACK_ID_MASK,
+            live: c.live as Number,
+            inserts: c.inserts as Number,
+            removes: c.removes as Number,
+            expired: c.expired as Number,
+            oldest_age_ms: judged.oldest_ms.map(|ms| ms as Number),
+            lifetime: stack.lifetimes.quantiles().map(LifetimeReport::from),
+            suspect: reason.is_some(),
+            reason,
+        }
+    }
+
+    fn caller_expiry_share(&self, c: Counts) -> Option<String> {
+        let ended = c.removes + c.expired;
+        (c.removes > 0
+            && c.expired >= MIN_EXPIRED
+            && c.expired as f64 >= self.options.rules.expiry_share * ended as f64)
+            .then(|| {
+                let approx = self.approx();
+                format!(
+                    "{}% of this caller's entries expire instead of being removed ({approx}{} expired, {approx}{} removed)",
+                    percent(c.expired, ended),
+                    c.expired,
+                    c.removes
+                )
+            })
+    }
+
+    fn text(&self, stack_id: u32) -> String {
+        self.interner
+            .site_text(stack_id & STACK_ID_MASK)
+            .unwrap_or("<unknown>")
+            .to_owned()
+    }
+
+    /// Remove sites with their share of the site's removes, over all its
+    /// stacks. Removes by `clear()` are exact; the others are shared out in
+    /// proportion to how often each remove site was observed (a random
+    /// sample, so the shares are unbiased).
+    fn removed_at(&self, stacks: &[&SiteLedger]) -> Vec<RemoveSite> {
+        let mut out: Vec<RemoveSite> = Vec::new();
+        let mut add = |remove_site: u32, count: f64, estimated: bool| {
+            let site = self.text(remove_site);
+            match out.iter_mut().find(|r| r.site == site) {
+                Some(found) => {
+                    found.count += count;
+                    found.estimated |= estimated;
+                }
+                None => out.push(RemoveSite {
+                    site,
+                    count,
+                    estimated,
+                }),
+            }
+        };
+        for stack in stacks {
+            let cleared: u64 = stack.cleared_by.iter().map(|&(_, n)| n).sum();
+            let observed: u64 = stack.removed_at.iter().map(|&(_, n)| n).sum();
+            let one_by_one = stack.counts.removes.saturating_sub(cleared);
+            if observed > 0 {
+                let share = one_by_one as f64 / observed as f64;
+                let estimated = self.estimated || observed < one_by_one;
+                for &(remove_site, n) in &stack.removed_at {
+                    add(remove_site, (n as f64 * share).round(), estimated);
+                }
+            }
+            for &(clear_site, n) in &stack.cleared_by {
+                add(clear_site, n as f64, self.estimated);
+            }
+        }
+        out.sort_by(|a, b| b.count.total_cmp(&a.count));
+        out
+    }
+}
+
+fn other_callers(rest: &[Judged]) -> OtherCallers {
+    let mut other = OtherCallers {
+        callers: rest.len() as u32,
+        live: 0.0,
+        inserts: 0.0,
+        removes: 0.0,
+        expired: 0.0,
+        suspect: false,
+    };
+    for j in rest {
+        let c = j.stack.counts;
+        other.live += c.live as Number;
+        other.inserts += c.inserts as Number;
+        other.removes += c.removes as Number;
+        other.expired += c.expired as Number;
+        other.suspect |= j.reason.is_some();
+    }
+    other
 }
 
 /// A site whose entries are inserted and never removed, or only ever expire,
-/// is where a lost cleanup shows. The decision uses the recorded figures; the
-/// reason quotes the figures the report shows (scaled, `~` when estimated), so
-/// the reason line never contradicts the site line above it.
-///
-/// Held sites (`hold()`/`acquire()`) are never judged here: handle-ledger
-/// removes their entries itself when the call ends, so a held entry that
-/// lives long, or expires, is a slow call still in flight, not a lost cleanup.
-fn suspicion(recorded: &Counts, shown: &Counts, estimated: bool) -> (bool, Option<String>) {
-    if recorded.removes > 0 || recorded.inserts == 0 {
-        return (false, None);
+/// is where a lost cleanup shows (every caller of it alike).
+fn never_removed(c: &Counts, approx: &str) -> Option<String> {
+    if c.removes > 0 || c.inserts == 0 {
+        return None;
     }
-    let approx = if estimated { "~" } else { "" };
-    let reason = if recorded.expired > 0 && recorded.live == 0 {
+    Some(if c.expired > 0 && c.live == 0 {
         format!(
             "entries only ever expire ({approx}{} expired), never removed",
-            shown.expired
+            c.expired
         )
-    } else if recorded.expired > 0 {
+    } else if c.expired > 0 {
         format!(
             "never removed: {approx}{} live, {approx}{} expired by the TTL",
-            shown.live, shown.expired
+            c.live, c.expired
         )
     } else {
         "inserted but never removed".to_owned()
-    };
-    (true, Some(reason))
+    })
 }
 
-/// Remove sites with their share of the site's removes. Removes by
-/// `clear()` are exact; the others are shared out in proportion to how often
-/// each remove site was observed (a random sample, so the shares are unbiased).
-fn removed_at(site: &SiteLedger, scale: Scale, interner: &Interner) -> Vec<RemoveSite> {
-    let cleared: u64 = site.cleared_by.iter().map(|&(_, n)| n).sum();
-    let observed: u64 = site.removed_at.iter().map(|&(_, n)| n).sum();
-    let one_by_one = site.counts.removes.saturating_sub(cleared);
-    let text = |remove_site: u32| {
-        interner
-            .site_text(remove_site)
-            .unwrap_or("<unknown>")
-            .to_owned()
-    };
-    let mut out: Vec<RemoveSite> = Vec::new();
-    let mut add = |remove_site: u32, count: f64, estimated: bool| {
-        let count = scale.apply(count.round() as u64) as Number;
-        let site = text(remove_site);
-        match out.iter_mut().find(|r| r.site == site) {
-            Some(found) => {
-                found.count += count;
-                found.estimated |= estimated;
-            }
-            None => out.push(RemoveSite {
-                site,
-                count,
-                estimated,
-            }),
-        }
-    };
-    if observed > 0 {
-        let share = one_by_one as f64 / observed as f64;
-        let estimated = scale.estimated || observed < one_by_one;
-        for &(remove_site, n) in &site.removed_at {
-            add(remove_site, n as f64 * share, estimated);
-        }
+/// `part` of `whole` in percent, with one decimal below 10%.
+fn percent(part: u64, whole: u64) -> String {
+    let p = 100.0 * part as f64 / whole.max(1) as f64;
+    if p < 10.0 {
+        format!("{p:.1}")
+    } else {
+        format!("{p:.0}")
     }
-    for &(clear_site, n) in &site.cleared_by {
-        add(clear_site, n as f64, scale.estimated);
+}
+
+/// A duration as people read it: "40 ms", "12.3 s", "4.2 min", "1.5 h".
+pub fn duration(ms: u64) -> String {
+    match ms {
+        0..=999 => format!("{ms} ms"),
+        1_000..=59_999 => format!("{:.1} s", ms as f64 / 1_000.0),
+        60_000..=3_599_999 => format!("{:.1} min", ms as f64 / 60_000.0),
+        _ => format!("{:.1} h", ms as f64 / 3_600_000.0),
     }
-    out.sort_by(|a, b| b.count.total_cmp(&a.count));
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oplog::{HELD_SITE, INSERT, REMOVE, REMOVE_AT};
-    use crate::registry::{register, unregister, MapInfo};
+    use crate::oplog::{HELD_SITE, INSERT, REMOVE, REMOVE_AT, TIME};
+    use crate::registry::{register, unregister, CallSites, MapInfo};
 
     fn info(mode: CallSites) -> MapInfo {
         MapInfo {
@@ -356,6 +707,292 @@ mod tests {
         assert_eq!(limited.sites_omitted, 0);
     }
 
+    fn ins(slot: u32, stack: u32) -> [i32; 2] {
+        [(slot << 3 | INSERT) as i32, stack as i32]
+    }
+    fn rm(slot: u32) -> i32 {
+        (slot << 3 | REMOVE) as i32
+    }
+    fn at(ms: u64) -> [i32; 3] {
+        [TIME as i32, ms as u32 as i32, (ms >> 32) as i32]
+    }
+    fn report_of(
+        ledger: Ledger,
+        mode: CallSites,
+        options: &Options,
+        now: u64,
+        interner: &Interner,
+    ) -> MapReport {
+        let entry = register(info(mode), ledger);
+        let report = map_report(&entry, options, Some(now), interner);
+        unregister(entry.id);
+        report
+    }
+
+    #[test]
+    fn each_recorded_insert_weighs_the_unrecorded_ones_before_it() {
+        let mut interner = Interner::default();
+        let site = interner.intern(&["s (a.js:1:1)"]).unwrap();
+        let other = interner.intern(&["t (a.js:2:1)"]).unwrap();
+        let mut ledger = Ledger::new(0, 0);
+        let mut log = vec![];
+        // 3 unrecorded, then slot 3 recorded (weight 4); 1 unrecorded, slot 5
+        // recorded at the other site (weight 2); slot 6 recorded (weight 1).
+        for slot in 0..3 {
+            log.extend(ins(slot, 0));
+        }
+        log.extend(at(0));
+        log.extend(ins(3, site));
+        log.extend(ins(4, 0));
+        log.extend(ins(5, other));
+        log.extend(ins(6, site));
+        ledger.drain(&log, 0).unwrap();
+        // Later drains carry the count across: 2 unrecorded, then slot 8.
+        let mut log = vec![];
+        log.extend(ins(7, 0));
+        ledger.drain(&log, 0).unwrap();
+        let mut log = vec![];
+        log.extend(ins(9, 0));
+        log.extend(ins(8, site));
+        log.extend(at(40));
+        log.push(rm(3));
+        ledger.drain(&log, 40).unwrap();
+        assert!(ledger.estimated());
+        assert_eq!(ledger.counts().inserts, 10, "the map's counts stay exact");
+        assert_eq!(ledger.counts().live, 9);
+        let of = |id: u32| ledger.sites().iter().find(|s| s.site == id).unwrap().counts;
+        let s = of(site);
+        assert_eq!((s.inserts, s.live, s.removes), (4 + 1 + 3, 1 + 3, 4));
+        assert_eq!((of(other).inserts, of(other).live), (2, 2));
+        let stack = ledger.sites().iter().find(|s| s.site == site).unwrap();
+        let q = stack.lifetimes.quantiles().unwrap();
+        assert_eq!((q.count, q.max_ms), (4, 40));
+        let report = report_of(
+            ledger,
+            CallSites::Sampled,
+            &Options::default(),
+            40,
+            &interner,
+        );
+        assert!(report.estimated && report.sites.iter().all(|s| s.estimated));
+        let shown = report
+            .sites
+            .iter()
+            .find(|s| s.site == "s (a.js:1:1)")
+            .unwrap();
+        assert_eq!(shown.live, shown.inserts - shown.removes - shown.expired);
+        assert_eq!(shown.lifetime.unwrap().count, 4.0);
+    }
+
+    #[test]
+    fn all_mode_is_exact_and_not_estimated() {
+        let mut interner = Interner::default();
+        let site = interner.intern(&["s (a.js:1:1)"]).unwrap();
+        let mut ledger = Ledger::new(0, 0);
+        let mut log = vec![];
+        for slot in 0..5 {
+            log.extend(ins(slot, site));
+        }
+        ledger.drain(&log, 0).unwrap();
+        assert!(!ledger.estimated());
+        assert_eq!(ledger.sites()[1].counts.inserts, 5);
+    }
+
+    /// A shared helper (one insert site) called from two routes: one removes
+    /// its entries, the other never does. The site has two callers; only the
+    /// leaking one is flagged, and the site's stack is the leaking caller's.
+    #[test]
+    fn a_leaking_caller_of_a_shared_helper_is_its_own_flagged_row() {
+        let mut interner = Interner::default();
+        let clean = interner
+            .intern(&["callUpstream (lib.js:5:3)", "getUser (app.js:10:5)"])
+            .unwrap();
+        let leaky = interner
+            .intern(&["callUpstream (lib.js:5:3)", "getOrder (app.js:21:5)"])
+            .unwrap();
+        let mut ledger = Ledger::new(0, 0);
+        let mut log = vec![];
+        for i in 0..100u32 {
+            log.extend(at(u64::from(i) * 10));
+            log.extend(ins(2 * i, clean));
+            log.extend(ins(2 * i + 1, leaky));
+            log.extend(at(u64::from(i) * 10 + 5));
+            log.push(rm(2 * i));
+        }
+        ledger.drain(&log, 1_000).unwrap();
+        let options = Options {
+            rules: Rules {
+                outlier_floor_ms: 2_000,
+                ..Rules::default()
+            },
+            ..Options::default()
+        };
+        let young = report_of(Ledger::new(0, 0), CallSites::All, &options, 0, &interner);
+        assert!(young.sites.is_empty());
+        let entry = register(info(CallSites::All), ledger);
+        let early = map_report(&entry, &options, Some(1_200), &interner);
+        let late = map_report(&entry, &options, Some(20_000), &interner);
+        let defaults = map_report(&entry, &Options::default(), Some(20_000), &interner);
+        unregister(entry.id);
+        assert_eq!(late.sites.len(), 1, "one insert site");
+        let site = &late.sites[0];
+        assert_eq!(
+            (site.live, site.inserts, site.removes),
+            (100.0, 200.0, 100.0)
+        );
+        assert_eq!(site.callers.len(), 2);
+        let (first, second) = (&site.callers[0], &site.callers[1]);
+        let frames = |id: u32| interner.site_stack(id);
+        assert_eq!(frames(first.stack_id)[1], "getOrder (app.js:21:5)");
+        assert!(first.suspect && !second.suspect);
+        assert_eq!((first.live, first.removes), (100.0, 0.0));
+        assert_eq!(second.lifetime.unwrap().max_ms, 5.0);
+        assert_eq!(
+            first.reason.as_deref(),
+            Some("never removed from this caller: 100 live, oldest 20.0 s; entries of this site are normally removed within 5 ms (p99)")
+        );
+        assert!(site.suspect);
+        assert_eq!(site.reason, first.reason);
+        assert_eq!(frames(site.stack_id)[1], "getOrder (app.js:21:5)");
+        // Before the floor (2 s) nothing is said.
+        assert!(
+            early.sites[0].callers.iter().all(|c| !c.suspect),
+            "{early:?}"
+        );
+        assert!(!early.sites[0].suspect);
+        // The default floor is 10 s: 20 s is past it.
+        assert!(defaults.sites[0].suspect);
+    }
+
+    /// One stack; 5% of its entries are never removed: outliers before any
+    /// TTL, and the expiry share once they expire.
+    #[test]
+    fn a_fraction_of_lost_cleanups_is_flagged_by_outliers_then_expiry_share() {
+        let mut interner = Interner::default();
+        let stack = interner.intern(&["call (app.js:7:1)"]).unwrap();
+        let run = |ledger: &mut Ledger, from: u32| {
+            let mut log = vec![];
+            for i in from..from + 200 {
+                let t = u64::from(i) * 10;
+                log.extend(at(t));
+                log.extend(ins(i, stack));
+                if i % 20 != 0 {
+                    log.extend(at(t + 1 + u64::from(i % 7)));
+                    log.push(rm(i));
+                }
+            }
+            ledger.drain(&log, u64::from(from + 200) * 10).unwrap();
+        };
+        let mut ledger = Ledger::new(0, 0);
+        run(&mut ledger, 0);
+        let report = report_of(
+            ledger,
+            CallSites::All,
+            &Options::default(),
+            30_000,
+            &interner,
+        );
+        let site = &report.sites[0];
+        assert_eq!((site.live, site.removes), (10.0, 190.0));
+        let q = site.lifetime.unwrap();
+        assert!(q.p99_ms >= 7.0 && q.p99_ms <= 8.0, "{q:?}");
+        assert_eq!(
+            site.reason.as_deref(),
+            Some("10 live entries are older than 10.0 s; entries of this site are normally removed within 7 ms (p99)")
+        );
+        assert!(site.callers[0].suspect);
+        // With a TTL of 1 s the lost entries expire: the share says so.
+        let mut ledger = Ledger::new(1_000, 0);
+        run(&mut ledger, 0);
+        ledger.drain(&[], 5_000).unwrap();
+        let report = report_of(
+            ledger,
+            CallSites::All,
+            &Options::default(),
+            5_000,
+            &interner,
+        );
+        let site = &report.sites[0];
+        assert_eq!((site.expired, site.removes, site.live), (10.0, 190.0, 0.0));
+        assert_eq!(
+            site.callers[0].reason.as_deref(),
+            Some("5.0% of this caller's entries expire instead of being removed (10 expired, 190 removed)")
+        );
+        assert_eq!(
+            site.reason.as_deref(),
+            Some("5.0% of this site's entries expire instead of being removed (10 expired, 190 removed)")
+        );
+    }
+
+    /// Slow, variable lifetimes (1 ms to 5 s) with everything removed: no
+    /// rule fires, however long after.
+    #[test]
+    fn a_clean_site_with_a_long_tail_is_not_flagged() {
+        let mut interner = Interner::default();
+        let stack = interner.intern(&["call (app.js:7:1)"]).unwrap();
+        let mut ledger = Ledger::new(60_000, 0);
+        let mut log = vec![];
+        let mut seed = 7u64;
+        for i in 0..2_000u32 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let lifetime = 1 + (seed >> 33) % 5_000;
+            log.extend(at(u64::from(i)));
+            log.extend(ins(i, stack));
+            log.extend(at(u64::from(i) + lifetime));
+            log.push(rm(i));
+        }
+        // Some still in flight, as on a busy server.
+        for i in 2_000..2_050u32 {
+            log.extend(at(9_000));
+            log.extend(ins(i, stack));
+        }
+        ledger.drain(&log, 10_000).unwrap();
+        let report = report_of(
+            ledger,
+            CallSites::All,
+            &Options::default(),
+            13_000,
+            &interner,
+        );
+        assert!(report.sites.iter().all(|s| !s.suspect), "{report:?}");
+        assert!(report.sites[0].callers.iter().all(|c| !c.suspect));
+    }
+
+    #[test]
+    fn callers_past_the_limit_are_one_row() {
+        let mut interner = Interner::default();
+        let mut ledger = Ledger::new(0, 0);
+        let mut log = vec![];
+        for caller in 0..20u32 {
+            let frame = format!("route{caller} (app.js:{caller}:1)");
+            let stack = interner.intern(&["helper (lib.js:1:1)", &frame]).unwrap();
+            log.extend(ins(caller, stack));
+            log.push(rm(caller));
+            log.extend(ins(100 + caller, stack));
+        }
+        ledger.drain(&log, 0).unwrap();
+        let options = Options {
+            callers: Some(16),
+            ..Options::default()
+        };
+        let report = report_of(ledger, CallSites::All, &options, 0, &interner);
+        let site = &report.sites[0];
+        assert_eq!(site.callers.len(), 16);
+        let other = site.other_callers.as_ref().unwrap();
+        assert_eq!((other.callers, other.live, other.inserts), (4, 4.0, 8.0));
+        assert_eq!(site.live, 20.0);
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration(40), "40 ms");
+        assert_eq!(duration(12_345), "12.3 s");
+        assert_eq!(duration(252_000), "4.2 min");
+        assert_eq!(duration(5_400_000), "1.5 h");
+    }
+
     #[test]
     fn held_sites_are_marked_and_never_suspect() {
         let mut interner = Interner::default();
@@ -367,109 +1004,20 @@ mod tests {
         }
         log.extend([(4 << 3 | INSERT) as i32, site as i32]);
         ledger.drain(&log, 0).unwrap();
-        let entry = register(info(CallSites::All), ledger);
-        let report = map_report(&entry, &Options::default(), Some(60_000), &interner);
-        unregister(entry.id);
+        let report = report_of(
+            ledger,
+            CallSites::All,
+            &Options::default(),
+            60_000,
+            &interner,
+        );
         let held = report.sites.iter().find(|s| s.held).unwrap();
         assert_eq!(held.site, "call (core.js:40:7)");
         assert_eq!((held.live, held.removes), (4.0, 0.0));
         assert!(!held.suspect && held.reason.is_none());
+        assert!(held.callers.iter().all(|c| !c.suspect));
         let plain = report.sites.iter().find(|s| !s.held).unwrap();
         assert_eq!(plain.site, held.site);
         assert!(plain.suspect, "the same line's plain set is still judged");
-    }
-
-    #[test]
-    fn sampled_figures_are_scaled_and_marked() {
-        let mut interner = Interner::default();
-        let site = interner.intern(&["s (a.js:1:1)"]).unwrap();
-        let mut ledger = Ledger::new(0, 0);
-        let mut log = vec![];
-        for slot in 0..8u32 {
-            let recorded = if slot % 4 == 0 { site } else { 0 };
-            log.extend([(slot << 3 | INSERT) as i32, recorded as i32]);
-        }
-        ledger.drain(&log, 0).unwrap();
-        let entry = register(info(CallSites::Sampled), ledger);
-        let options = Options {
-            limit: Some(0),
-            ..Options::default()
-        };
-        let bounded = map_report(&entry, &options, Some(0), &interner);
-        let report = map_report(&entry, &Options::default(), Some(0), &interner);
-        unregister(entry.id);
-        assert!(report.estimated);
-        assert_eq!(report.sites[0].inserts, 8.0);
-        assert_eq!(report.sites[0].live, 8.0);
-        assert!(report.sites[0].estimated);
-        assert_eq!((bounded.sites.len(), bounded.sites_omitted), (0, 1));
-    }
-
-    #[test]
-    fn a_sampled_reason_quotes_the_scaled_figures() {
-        let mut interner = Interner::default();
-        let site = interner.intern(&["lost (a.js:2:1)"]).unwrap();
-        let mut ledger = Ledger::new(10, 0);
-        let mut log = vec![];
-        for slot in 0..8u32 {
-            let recorded = if slot % 4 == 0 { site } else { 0 };
-            log.extend([(slot << 3 | INSERT) as i32, recorded as i32]);
-        }
-        ledger.drain(&log, 0).unwrap();
-        assert_eq!(ledger.drain(&[], 10).unwrap().len(), 8);
-        let mut log = vec![];
-        for slot in 0..8u32 {
-            let recorded = if slot % 4 == 0 { site } else { 0 };
-            log.extend([(slot << 3 | INSERT) as i32, recorded as i32]);
-        }
-        ledger.drain(&log, 10).unwrap();
-        let entry = register(info(CallSites::Sampled), ledger);
-        let report = map_report(&entry, &Options::default(), Some(10), &interner);
-        unregister(entry.id);
-        let shown = &report.sites[0];
-        assert_eq!((shown.live, shown.expired), (8.0, 8.0));
-        assert_eq!(
-            shown.reason.as_deref(),
-            Some("never removed: ~8 live, ~8 expired by the TTL")
-        );
-        let (suspect, reason) = suspicion(
-            &Counts {
-                inserts: 3,
-                expired: 3,
-                ..Counts::default()
-            },
-            &Counts {
-                inserts: 3,
-                expired: 3,
-                ..Counts::default()
-            },
-            false,
-        );
-        assert!(suspect);
-        assert_eq!(
-            reason.as_deref(),
-            Some("entries only ever expire (3 expired), never removed")
-        );
-    }
-
-    #[test]
-    fn scaled_site_figures_add_up() {
-        let scale = Scale {
-            factor: 7.0 / 3.0,
-            estimated: true,
-        };
-        for (live, removes, expired) in [(1, 1, 1), (5, 0, 7), (0, 3, 3), (2, 9, 0)] {
-            let raw = Counts {
-                live,
-                inserts: live + removes + expired,
-                removes,
-                expired,
-                overwrites: 0,
-            };
-            let c = scale.counts(raw);
-            assert_eq!(c.live, c.inserts - c.removes - c.expired, "{raw:?}");
-            assert_eq!(c.live == 0, live == 0);
-            assert!(c.inserts.abs_diff(scale.apply(raw.inserts)) <= 2);
-        }
     }
 }

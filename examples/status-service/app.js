@@ -3,7 +3,7 @@
 // health of the monitored services; `/debug/handles` shows what the core's
 // handleMap holds and who put it there.
 //
-//   node examples/status-service/app.js [--regression] [--held]    (STATUS_TTL_MS=250 for a short TTL)
+//   node examples/status-service/app.js [--regression | --partial-regression] [--held]    (STATUS_TTL_MS=250 for a short TTL)
 
 const express = require('express')
 const { debugHandles } = require('../../')
@@ -59,7 +59,7 @@ async function main () {
   const regression = regressionRequested()
   const held = heldRequested()
   const system = await startSystem({ regression, held, ttl: ttlFromEnv(), port: Number(process.env.PORT) || 3000 })
-  console.log(`status service on ${system.url}/status (regression ${regression ? 'ON' : 'off'}${held ? ', held: no delete to lose' : ''}, ttl ${system.core.ttl} ms)`)
+  console.log(`status service on ${system.url}/status (regression ${regression === 'partial' ? 'on failed calls' : regression ? 'ON' : 'off'}${held ? ', held: no delete to lose' : ''}, ttl ${system.core.ttl} ms)`)
   console.log(`handle report on ${system.url}/debug/handles`)
   process.once('SIGINT', () => system.close())
 }

@@ -5,6 +5,10 @@
 //
 // The regression of the story (a refactor lost the cleanup) is the ONE line
 // marked below: with `regression` on, contexts are inserted and never removed.
+// With `regression: 'partial'` the cleanup is lost only when a service call
+// fails (the refactor kept it on the success path): a few percent of calls,
+// the usual shape of a leak in real code. Those runs ask the services to fail
+// FAIL_SHARE of their checks.
 // The fixed variant (`held`) puts each context in the map with hold(), which
 // removes it when the call settles: it has no delete line, so the regression
 // has no line to lose there, and `regression` changes nothing.
@@ -16,9 +20,14 @@ const { HandleMap } = require('../../')
 const DEFAULT_TTL_MS = 60_000
 const CALL_TIMEOUT_MS = 2_000
 const EXPIRY_SUMMARY_MS = 1_000
+const FAIL_SHARE = 0.05
 
-/** True when the process was started with --regression or STATUS_REGRESSION=1. */
+/**
+ * true with --regression or STATUS_REGRESSION=1; 'partial' with
+ * --partial-regression or STATUS_REGRESSION=partial; else false.
+ */
 function regressionRequested (argv = process.argv, env = process.env) {
+  if (argv.includes('--partial-regression') || env.STATUS_REGRESSION === 'partial') return 'partial'
   return argv.includes('--regression') || env.STATUS_REGRESSION === '1'
 }
 
@@ -45,13 +54,22 @@ function createCore ({ services, regression = false, held = false, ttl = DEFAULT
     const context = { id, service: service.name, url: service.url, startedAt: Date.now(), chunks: [] }
     handleMap.set(id, context)
     try {
-      const statusCode = await requestHealth(agent, service.url, context.chunks)
-      return summarize(context, statusCode)
+      context.statusCode = await requestHealth(agent, urlOf(service), context.chunks)
+      return summarize(context, context.statusCode)
     } catch (error) {
       return { service: service.name, status: 'down', error: error.message, ms: Date.now() - context.startedAt }
     } finally {
-      if (!regression) handleMap.delete(id) // the cleanup the refactor lost
+      if (cleanupKept(context)) handleMap.delete(id) // the cleanup the refactor lost
     }
+  }
+
+  function cleanupKept (context) {
+    if (regression === 'partial') return context.statusCode === 200
+    return !regression
+  }
+
+  function urlOf (service) {
+    return regression === 'partial' ? `${service.url}?failShare=${FAIL_SHARE}` : service.url
   }
 
   // The fixed variant: the context is in the map exactly while the call runs.
@@ -116,7 +134,7 @@ function createExpiryLog (log) {
     total++
     if (!firstLogged) {
       firstLogged = true
-      log(`onExpire: call context #${entry.key} (${entry.value.service}) expired after ${entry.ageMs} ms without being removed; inserted at ${entry.site}`)
+      log(`onExpire: call context #${entry.key} (${entry.value.service}) expired after ${entry.ageMs} ms without being removed; inserted at ${entry.site}${entry.value.statusCode ? ` (the call had answered ${entry.value.statusCode})` : ''}`)
       return
     }
     pending++
@@ -136,4 +154,4 @@ function createExpiryLog (log) {
   return { record, flush, close, total: () => total }
 }
 
-module.exports = { createCore, regressionRequested, heldRequested, DEFAULT_TTL_MS }
+module.exports = { createCore, regressionRequested, heldRequested, DEFAULT_TTL_MS, FAIL_SHARE }

@@ -1,7 +1,7 @@
 'use strict'
 // npm run demo: reproduce the status-API leak of the seed story and catch it.
-// Runs the system clean, with the regression, and with the regression plus a
-// short TTL; prints what an engineer needs per run; writes demo-report.html;
+// Runs the system clean, with the regression, with the regression plus a
+// short TTL, and with the cleanup lost on failed calls only; prints what an engineer needs per run; writes demo-report.html;
 // exits 0 only when the leak was caught at core.js's insert line and the
 // clean run ended with no live handles.
 
@@ -85,7 +85,7 @@ function printMemory (run) {
 
 function printRun (run, index, total, insertSite, holdSite) {
   console.log('')
-  console.log(`[${index}/${total}] ${run.title} (regression ${run.regression ? 'ON' : 'off'}, ttl ${number(run.ttlMs)} ms)`)
+  console.log(`[${index}/${total}] ${run.title} (regression ${run.regression === 'partial' ? 'on failed calls only' : run.regression ? 'ON' : 'off'}, ttl ${number(run.ttlMs)} ms)`)
   printLoad(run)
   printLedger(run)
   printSite(run, run.held ? holdSite : insertSite)
@@ -96,10 +96,13 @@ function printRun (run, index, total, insertSite, holdSite) {
 
 // What the app serves on /debug/handles (formatReport's text) for the leaking run.
 function printDebugHandles (outcome) {
-  const leaking = outcome.runs.find((run) => run.name === 'regression')
-  console.log('')
-  console.log(`GET /debug/handles?format=text on the regression run, after the idle request (${leaking.debugHandles.status}):`)
-  for (const line of shortSite(leaking.debugHandles.text).trimEnd().split('\n')) console.log(`  ${line}`)
+  for (const name of ['regression', 'partial']) {
+    const leaking = outcome.runs.find((run) => run.name === name)
+    if (leaking === undefined) continue
+    console.log('')
+    console.log(`GET /debug/handles?format=text on the ${name} run, after the idle request (${leaking.debugHandles.status}):`)
+    for (const line of shortSite(leaking.debugHandles.text).trimEnd().split('\n')) console.log(`  ${line}`)
+  }
 }
 
 function printChecks (checks) {

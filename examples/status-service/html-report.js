@@ -5,7 +5,7 @@
 
 const { shortSite, siteAt } = require('./scenario.js')
 
-const COLORS = { clean: '#1b7f3b', regression: '#c62828', 'regression+ttl': '#1f5fbf', held: '#7b1fa2' }
+const COLORS = { clean: '#1b7f3b', regression: '#c62828', 'regression+ttl': '#1f5fbf', held: '#7b1fa2', partial: '#b26a00' }
 const CHART = { width: 560, height: 260, left: 64, right: 16, top: 16, bottom: 40 }
 
 function escapeHtml (value) {
@@ -89,7 +89,7 @@ function runColumn (run, insertSite) {
   return `<section class="run" style="border-top-color:${COLORS[run.name]}">
 <h2>${escapeHtml(run.title)}</h2>
 <dl>
-<dt>regression</dt><dd>${run.regression ? 'on' : 'off'}</dd>
+<dt>regression</dt><dd>${run.regression === 'partial' ? 'on failed calls only' : run.regression ? 'on' : 'off'}</dd>
 <dt>TTL</dt><dd>${number(run.ttlMs)} ms</dd>
 <dt>load</dt><dd>${number(run.load.requests)} requests, ${run.load.connections} connections, ${(run.load.ms / 1000).toFixed(1)} s, ${number(run.load.ok)} answered 2xx</dd>
 <dt>live at the end</dt><dd><strong>${number(map.live)}</strong> (peak ${number(run.peakLive)})</dd>

@@ -16,12 +16,17 @@ const SERVICES_FILE = path.join(__dirname, 'services.js')
 const REPO_ROOT = path.resolve(__dirname, '..', '..')
 const MESSAGE_TIMEOUT_MS = 30_000
 const MIN_IDLE_MS = 500
+// The partial run's safety net, in short TTLs: calls take a few ms, so 4x the
+// short TTL (1 s in the demo) is generous, and the contexts the failed calls
+// leave behind expire during the run.
+const PARTIAL_TTL_FACTOR = 4
 
 const RUN_PLANS = [
   { name: 'clean', title: 'clean: cleanup in place', regression: false, shortTtl: false },
   { name: 'regression', title: 'regression: cleanup lost', regression: true, shortTtl: false },
   { name: 'regression+ttl', title: 'regression + short TTL', regression: true, shortTtl: true },
-  { name: 'held', title: 'fixed with hold(): regression on, no delete to lose', regression: true, shortTtl: false, held: true }
+  { name: 'held', title: 'fixed with hold(): regression on, no delete to lose', regression: true, shortTtl: false, held: true },
+  { name: 'partial', title: 'partial: cleanup lost on failed calls only (~5%)', regression: 'partial', shortTtl: false, ttlFactor: PARTIAL_TTL_FACTOR }
 ]
 
 /**
@@ -104,9 +109,11 @@ function stopChild (child) {
 }
 
 function startChild (plan, shortTtlMs, services) {
-  const env = { ...process.env, STATUS_REGRESSION: plan.regression ? '1' : '0', STATUS_HELD: plan.held ? '1' : '0', STATUS_SERVICES: JSON.stringify(services) }
+  const regression = plan.regression === 'partial' ? 'partial' : plan.regression ? '1' : '0'
+  const env = { ...process.env, STATUS_REGRESSION: regression, STATUS_HELD: plan.held ? '1' : '0', STATUS_SERVICES: JSON.stringify(services) }
   delete env.STATUS_TTL_MS
   if (plan.shortTtl) env.STATUS_TTL_MS = String(shortTtlMs)
+  if (plan.ttlFactor) env.STATUS_TTL_MS = String(plan.ttlFactor * shortTtlMs)
   // The report must show every call site, as in development.
   delete env.NODE_ENV
   delete env.HANDLE_LEDGER_CALLSITES
@@ -260,9 +267,12 @@ function siteAt (run, site) {
 
 function judge (runs, insertSite) {
   const [clean, regression, ttl] = runs
+  const partial = runs.find((run) => run.name === 'partial')
   const line = `core.js:${insertSite.line}`
   const leak = siteAt(regression, insertSite)
   const ttlLeak = siteAt(ttl, insertSite)
+  const partialLeak = partial ? siteAt(partial, insertSite) : null
+  const cleanSuspects = clean.map.sites.filter((site) => site.suspect)
   const expectedInserts = (regression.load.requests + 1) * regression.services
   const checks = [
     {
@@ -279,6 +289,16 @@ function judge (runs, insertSite) {
       name: 'with the short TTL the leaked contexts expire and live handles stay bounded',
       pass: ttl.map.expired > 0 && ttlLeak !== null && ttlLeak.suspect && ttl.map.live <= ttl.services && ttl.peakLive < regression.map.live && ttl.expiredLogged === ttl.map.expired,
       detail: `${ttl.map.expired} expired (onExpire saw ${ttl.expiredLogged}), peak ${ttl.peakLive} live vs ${regression.map.live} without the TTL, ${ttl.map.live} live at the end`
+    },
+    {
+      name: `the partial run's cleanup lost on failed calls only is suspect at ${line}`,
+      pass: partialLeak !== null && partialLeak.suspect && partialLeak.removes > 0 && partialLeak.expired > 0 && /expire instead of being removed/.test(partialLeak.reason),
+      detail: partialLeak === null ? `no site at ${line} in the report` : `${partialLeak.inserts} inserts, ${partialLeak.removes} removes, ${partialLeak.expired} expired: ${partialLeak.reason}`
+    },
+    {
+      name: 'the clean run shows no suspect',
+      pass: cleanSuspects.length === 0,
+      detail: cleanSuspects.length === 0 ? 'no suspect site' : cleanSuspects.map((site) => `${shortSite(site.site)}: ${site.reason}`).join('; ')
     }
   ]
   const held = runs.find((run) => run.name === 'held')
@@ -303,7 +323,7 @@ function judgeHeld (held) {
 }
 
 /**
- * Runs the three runs one after another and judges them.
+ * Runs the runs one after another and judges them.
  * Options: requests (2500), connections (16), shortTtlMs (250), samples per run (25).
  */
 async function runScenario ({ requests = 2500, connections = 16, shortTtlMs = 250, samples = 25, onRun = () => {} } = {}) {

@@ -33,8 +33,15 @@ function workTime () {
 }
 
 function handleHealth (name, req, res) {
-  if (req.url !== '/health') {
+  const url = new URL(req.url, 'http://service')
+  if (url.pathname !== '/health') {
     res.writeHead(404).end()
+    return
+  }
+  // ?failShare=0.05: that share of checks fail (503), as a flaky dependency does.
+  const failShare = Number(url.searchParams.get('failShare')) || 0
+  if (Math.random() < failShare) {
+    setTimeout(() => res.writeHead(503, { 'content-type': 'text/plain' }).end('unavailable'), workTime())
     return
   }
   setTimeout(() => {

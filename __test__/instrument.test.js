@@ -1,0 +1,171 @@
+'use strict'
+// instrument(): a real client library's pending-request Map (json-rpc-2.0's
+// JSONRPCClient keeps each request's resolver in `idToResolveMap` until its
+// response arrives) swapped for a HandleMap. The app's transport drops failed
+// responses, so those requests stay pending for ever; over real loopback HTTP
+// the text report leads from the library's line to the app's own line.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const http = require('node:http')
+const { once } = require('node:events')
+const { setTimeout: sleep } = require('node:timers/promises')
+const express = require('express')
+const { JSONRPCClient, JSONRPCServer } = require('json-rpc-2.0')
+const { HandleMap, registry, formatReport, instrument, uninstrument, setAppFrame } = require('..')
+const { appFrameOf } = require('../lib/app-frame.js')
+const { renderReportPage } = require('../lib/html.js')
+
+function lineOf (marker) {
+  const lines = fs.readFileSync(__filename, 'utf8').split('\n')
+  const at = lines.findIndex(line => line.includes(marker) && !line.includes('lineOf('))
+  assert.ok(at >= 0, marker)
+  return `instrument.test.js:${at + 1}:`
+}
+
+async function listen (handler) {
+  const server = http.createServer(handler)
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    async close () {
+      server.closeAllConnections()
+      server.close()
+      await once(server, 'close')
+    }
+  }
+}
+
+// A JSON-RPC server: price answers; audit fails with HTTP 500 one call in 10.
+async function rpcServer () {
+  const rpc = new JSONRPCServer()
+  rpc.addMethod('price', ({ sku }) => sku.length)
+  let audits = 0
+  rpc.addMethod('audit', () => true)
+  const app = express()
+  app.use(express.json())
+  app.post('/rpc', async (req, res) => {
+    if (req.body.method === 'audit' && ++audits % 10 === 0) {
+      res.status(500).end()
+      return
+    }
+    const response = await rpc.receive(req.body)
+    res.json(response)
+  })
+  return listen(app)
+}
+
+function newClient (url) {
+  const client = new JSONRPCClient(async payload => {
+    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) })
+    // The app's bug: a failed call is dropped, its request left pending.
+    if (response.status === 200) client.receive(await response.json())
+  })
+  return client
+}
+
+test('instrument(): a library\'s pending requests lead to the app\'s own line', async () => {
+  const upstream = await rpcServer()
+  const client = newClient(`${upstream.url}/rpc`)
+  client.idToResolveMap.set(9999, () => {}) // one request pending before instrument()
+  const original = client.idToResolveMap
+  const pending = instrument(client, 'idToResolveMap', { name: 'rpc-pending', callSites: 'all', clock: Date.now })
+  assert.ok(pending instanceof HandleMap)
+  assert.equal(client.idToResolveMap, pending)
+  assert.equal(pending.adopted, 1)
+  assert.equal(pending.size, 1)
+
+  const app = express()
+  app.get('/price/:sku', async (req, res) => {
+    res.json(await client.request('price', { sku: req.params.sku })) // price call
+  })
+  app.get('/checkout', (req, res) => {
+    client.request('audit', {}).catch(() => {}) // audit call
+    res.end('ok')
+  })
+  const server = await listen(app)
+  try {
+    for (let i = 0; i < 100; i++) {
+      const path = i % 2 === 0 ? `/price/sku${i}` : '/checkout'
+      await (await fetch(server.url + path)).text()
+    }
+    await sleep(100) // the last audits' responses
+    const options = { map: 'rpc-pending', outlierFloorMs: 300 }
+    let report
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(50)) {
+      report = registry.report(options)
+      const site = report.maps[0].sites.find(s => s.inDependency)
+      if (site && site.suspect && /^5 live entries/.test(site.reason)) break
+    }
+    const map = report.maps[0]
+    assert.equal(report.schemaVersion, 2)
+    assert.equal(map.live, 1 + 5, 'the adopted request and 5 dropped audits are pending')
+    const site = map.sites.find(s => s.inDependency)
+    assert.ok(site, formatReport(report))
+    assert.match(site.site, /node_modules\/json-rpc-2\.0\/dist\/client\.js:\d+:\d+\)$/)
+    assert.ok(site.appFrame.includes(lineOf('// audit call')), site.appFrame)
+    assert.equal(site.suspect, true)
+    assert.match(site.reason, /^5 live entries are older than /)
+    const [audit, price] = site.callers
+    assert.ok(audit.appFrame.includes(lineOf('// audit call')), audit.appFrame)
+    assert.ok(price.appFrame.includes(lineOf('// price call')), price.appFrame)
+    assert.deepEqual([audit.suspect, price.suspect], [true, false])
+    assert.deepEqual([audit.inserts, audit.removes, price.inserts, price.removes], [50, 45, 50, 50])
+    // The adopted entry has a site of its own that says where it came from.
+    const adopted = map.sites.find(s => s.site.startsWith('adopted (handle-ledger/adopted-entries-insert-site-unknown:'))
+    assert.ok(adopted && adopted.live === 1, formatReport(report))
+
+    // The text report, the page and leak messages show both lines.
+    const text = formatReport(report)
+    const siteLine = text.split('\n').find(line => line.includes('(via '))
+    assert.ok(siteLine, text)
+    assert.match(siteLine, /instrument\.test\.js:\d+:\d+\) \(via <anonymous> \(node_modules\/json-rpc-2\.0\/dist\/client\.js:\d+:\d+\) in a dependency\)$/)
+    assert.ok(siteLine.includes(lineOf('// audit call')), siteLine)
+    assert.ok(text.split('\n').some(line => line.includes('caller ') && line.includes(lineOf('// audit call')) && line.endsWith('SUSPECT')), text)
+    const page = renderReportPage(report)
+    assert.ok(page.includes('in a dependency)'), 'the page shows the app line via the library line')
+
+    // A predicate can say which frames are the app's: here none but the price route's.
+    setAppFrame(frame => frame.includes(lineOf('// price call')))
+    try {
+      assert.equal(appFrameOf(audit.stack).appFrame, null)
+      assert.ok(appFrameOf(price.stack).appFrame.includes(lineOf('// price call')))
+    } finally {
+      setAppFrame(null)
+    }
+    assert.throws(() => setAppFrame(42), TypeError)
+    assert.throws(() => setAppFrame({ ignore: [42] }), TypeError)
+  } finally {
+    await server.close()
+    await upstream.close()
+  }
+
+  // Undo: the original Map is back, with what is pending now.
+  const restored = uninstrument(client, 'idToResolveMap')
+  assert.equal(restored, original)
+  assert.equal(client.idToResolveMap, original)
+  assert.equal(original.size, 6)
+  assert.ok(!registry.report().maps.some(m => m.name === 'rpc-pending'), 'the HandleMap left the registry')
+  assert.throws(() => uninstrument(client, 'idToResolveMap'), TypeError)
+})
+
+test('instrument(): bad input is a TypeError naming what was expected', () => {
+  assert.throws(() => instrument(null, 'x'), /object must be an object/)
+  assert.throws(() => instrument({}, 42), /property must be a string or a symbol/)
+  assert.throws(() => instrument({ m: {} }, 'm'), /Object\.m must be a Map, got object/)
+  assert.throws(() => instrument({ m: new Map() }, 'm', null), /options must be an object/)
+  const frozen = Object.freeze({ m: new Map() })
+  assert.throws(() => instrument(frozen, 'm'), /not a writable data property/)
+  const holder = { m: new Map([[1, 'a']]) }
+  const map = instrument(holder, 'm', { name: 'instrument-twice' })
+  try {
+    assert.throws(() => instrument(holder, 'm'), /already a HandleMap/)
+    assert.throws(() => instrument(holder, 'm', { ttl: -1 }), TypeError)
+    assert.equal(map.get(1), 'a')
+  } finally {
+    uninstrument(holder, 'm')
+  }
+  assert.throws(() => instrument({ m: new Map() }, 'm', { nope: 1 }), TypeError)
+})

@@ -7,7 +7,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { HandleMap } = require('..')
-const { internals } = require('../lib/handle-map.js')
+const { internals } = require('../lib/map/handle-map.js')
 
 function seeded (seed) {
   let a = seed >>> 0

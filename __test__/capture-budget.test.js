@@ -6,7 +6,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { HandleMap } = require('..')
-const { CaptureBudget, geometricGap, FIRST_CAPTURES, BURST_WINDOW_MS } = require('../lib/capture-budget.js')
+const { CaptureBudget, geometricGap, FIRST_CAPTURES, BURST_WINDOW_MS } = require('../lib/map/capture-budget.js')
 
 // A small seeded generator (mulberry32): the same seed replays the same run.
 function seeded (seed) {

@@ -11,7 +11,7 @@ const vm = require('node:vm')
 const { once } = require('node:events')
 const express = require('express')
 const { registry, debugHandles } = require('..')
-const { isLoopbackAddress, negotiateFormat } = require('../lib/debug-handles.js')
+const { isLoopbackAddress, negotiateFormat } = require('../lib/http/debug-handles.js')
 
 const { newMap } = require('./support/maps.js')
 

@@ -382,7 +382,7 @@ test('expiry is never early, to the sub-millisecond (default clock)', () => {
 })
 
 test('ages beyond 2^32 ms (49.7 days): info, report, site and Prometheus gauge', () => {
-  const { renderMetrics } = require('../lib/prometheus.js')
+  const { renderMetrics } = require('../lib/http/prometheus.js')
   const start = 5_000_000
   for (const [how, steps] of [['in one jump', 1], ['in 2^28 ms steps', 17]]) {
     const clock = { now: start }

@@ -12,8 +12,8 @@ const http = require('node:http')
 const { once } = require('node:events')
 const { chromium } = require('playwright-core')
 const { HandleMap, debugHandles, registry } = require('..')
-const { LiveHistory, existingHistory } = require('../lib/history.js')
-const { renderReportPage } = require('../lib/html.js')
+const { LiveHistory, existingHistory } = require('../lib/http/history.js')
+const { renderReportPage } = require('../lib/http/html.js')
 
 const maps = []
 after(() => { for (const map of maps) map.close() })

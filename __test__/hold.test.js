@@ -322,7 +322,7 @@ test('held entries in sampled and off modes still behave, and the ledger agrees 
 
 test('text, HTML and diff renderings mark held sites', () => {
   const { formatReport, registry } = require('..')
-  const { renderReportPage, renderDiffPage } = require('../lib/html.js')
+  const { renderReportPage, renderDiffPage } = require('../lib/http/html.js')
   const map = newMap({ name: 'hold-rendered' })
   const before = registry.snapshot({ map: 'hold-rendered' })
   const heldLine = thisLine() + 1
@@ -347,7 +347,7 @@ test('text, HTML and diff renderings mark held sites', () => {
   map.delete('plain')
   // One call expression that both sets and acquires: two sites with one text.
   // The route's ?seconds=N diff starts from a compact snapshot, which must keep them apart too.
-  const { compactSnapshot } = require('../lib/snapshot.js')
+  const { compactSnapshot } = require('../lib/report/snapshot.js')
   const insertBoth = round => { for (const method of ['set', 'acquire']) map[method](`${method}${round}`, round) }
   insertBoth(1)
   const older = compactSnapshot(registry.snapshot({ map: 'hold-rendered' }))
@@ -464,7 +464,7 @@ test('without Symbol.dispose a handle works through release(), and a later polyf
   const path = require('node:path')
   const vm = require('node:vm')
   const { createRequire } = require('node:module')
-  const file = path.join(__dirname, '..', 'lib', 'handle-map.js')
+  const file = path.join(__dirname, '..', 'lib', 'map', 'handle-map.js')
   const context = vm.createContext({ process, setInterval, clearInterval })
   assert.equal(vm.runInContext('typeof Symbol.dispose', context), 'undefined')
   const wrapper = vm.runInContext(`(function (exports, require, module) {${fs.readFileSync(file, 'utf8')}\n})`, context, { filename: file })

@@ -15,7 +15,7 @@ const { once } = require('node:events')
 const { spawnSync } = require('node:child_process')
 const { chromium } = require('playwright-core')
 const { HandleMap, debugHandles } = require('..')
-const { LiveHistory, existingHistory } = require('../lib/history.js')
+const { LiveHistory, existingHistory } = require('../lib/http/history.js')
 
 const CHROMIUM = {
   executablePath: '/usr/bin/chromium',
@@ -193,7 +193,7 @@ test('the live-count history is a bounded ring sampled at a fixed interval', asy
 test('the sampler starts when the first handler is created, never at require time, and never holds the process open', () => {
   const root = path.join(__dirname, '..')
   const script = `
-    const history = require(${JSON.stringify(path.join(root, 'lib/history.js'))})
+    const history = require(${JSON.stringify(path.join(root, 'lib/http/history.js'))})
     const { debugHandles } = require(${JSON.stringify(root)})
     const atRequire = history.existingHistory() === null ? 'not started' : 'started'
     debugHandles()

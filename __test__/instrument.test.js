@@ -14,8 +14,8 @@ const { setTimeout: sleep } = require('node:timers/promises')
 const express = require('express')
 const { JSONRPCClient, JSONRPCServer } = require('json-rpc-2.0')
 const { HandleMap, registry, formatReport, instrument, uninstrument, setAppFrame } = require('..')
-const { appFrameOf } = require('../lib/app-frame.js')
-const { renderReportPage } = require('../lib/html.js')
+const { appFrameOf } = require('../lib/map/app-frame.js')
+const { renderReportPage } = require('../lib/http/html.js')
 
 function lineOf (marker) {
   const lines = fs.readFileSync(__filename, 'utf8').split('\n')

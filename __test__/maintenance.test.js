@@ -70,7 +70,7 @@ test('a panic while the maintenance thread applies a handed-over batch is the ma
   // A `testing` build (npm run build:test) hands over a batch that panics
   // when applied; nothing of the public API can.
   const native = require('../binding.js')
-  const nativeLedgerOf = require('../lib/handle-map.js').internals.nativeLedger
+  const nativeLedgerOf = require('../lib/map/handle-map.js').internals.nativeLedger
   assert.equal(typeof native.deferPanickingBatchForTesting, 'function', 'a release build has no test hooks: build with `npm run build:test`')
   const map = new HandleMap({ name: `maintenance-panic-${process.pid}`, callSites: 'off', strict: false, flushInterval: 60_000 })
   map.set('a', 1)

@@ -16,7 +16,7 @@ const path = require('node:path')
 const native = require('../binding.js')
 const { HandleMap } = require('..')
 // The map's native ledger (internal: not exported from index.js).
-const nativeLedgerOf = require('../lib/handle-map.js').internals.nativeLedger
+const nativeLedgerOf = require('../lib/map/handle-map.js').internals.nativeLedger
 
 const { NativeLedger } = native
 // The wire format's one definition is src/oplog.rs; the facade reads it from the binding too.

@@ -92,7 +92,7 @@ test.before(() => { release = packForRelease() })
 
 test('the main tarball carries the JS, the types and the loader but no binary', () => {
   const files = tarballFiles(release.main)
-  for (const file of ['package.json', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'lib/handle-map.js', 'lib/native-loader.js', 'LICENSE', 'README.md', 'CHANGELOG.md']) {
+  for (const file of ['package.json', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'lib/map/handle-map.js', 'lib/report/registry.js', 'lib/http/debug-handles.js', 'lib/http/plugins/express.js', 'lib/shared/format.js', 'lib/native-loader.js', 'LICENSE', 'README.md', 'CHANGELOG.md']) {
     assert.ok(files.includes(file), `${file} is in the main tarball: ${files.join(', ')}`)
   }
   assert.deepEqual(files.filter(file => file.endsWith('.node')), [])

@@ -146,7 +146,7 @@ function mainThread () {
   })
 
   test('read while worker threads open and close maps of one name, a counter never goes down', async () => {
-    const { counterTotals } = require('../lib/prometheus.js')
+    const { counterTotals } = require('../lib/http/prometheus.js')
     const name = 'counters-churn'
     const workers = [0, 1, 2].map(() => new Worker(__filename, { workerData: { churn: true, name, maps: 200, inserts: 20 } }))
     const exited = Promise.all(workers.map(worker => once(worker, 'exit')))

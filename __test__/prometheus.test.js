@@ -14,7 +14,7 @@ const express = require('express')
 const promClient = require('prom-client')
 const parsePrometheus = require('parse-prometheus-text-format')
 const { debugHandles, registerMetrics } = require('..')
-const { escapeLabelValue, renderMetrics } = require('../lib/prometheus.js')
+const { escapeLabelValue, renderMetrics } = require('../lib/http/prometheus.js')
 
 const PROMTOOL = '/usr/bin/promtool'
 

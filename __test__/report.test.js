@@ -12,7 +12,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { HandleMap, registry, formatReport } = require('..')
 // The map's native ledger (internal: not exported from index.js).
-const nativeLedgerOf = require('../lib/handle-map.js').internals.nativeLedger
+const nativeLedgerOf = require('../lib/map/handle-map.js').internals.nativeLedger
 
 const SOURCE_LINES = fs.readFileSync(__filename, 'utf8').split('\n')
 

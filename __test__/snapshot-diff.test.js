@@ -8,7 +8,7 @@ const assert = require('node:assert/strict')
 const path = require('node:path')
 const { HandleMap, registry, formatReport } = require('..')
 // The map's native ledger (internal: not exported from index.js).
-const nativeLedgerOf = require('../lib/handle-map.js').internals.nativeLedger
+const nativeLedgerOf = require('../lib/map/handle-map.js').internals.nativeLedger
 
 const { markerLines, escapeRegExp } = require('./support/source.js')
 

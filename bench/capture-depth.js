@@ -5,7 +5,7 @@
 //
 //   node bench/capture-depth.js
 
-const callsite = require('../lib/callsite.js')
+const callsite = require('../lib/map/callsite.js')
 
 const median = values => values.slice().sort((a, b) => a - b)[values.length >> 1]
 

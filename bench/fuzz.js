@@ -27,7 +27,7 @@
 // one whose every trap throws; objects whose toString/valueOf throw).
 
 const { HandleMap, registry } = require('..')
-const nativeLedgerOf = require('../lib/handle-map.js').internals.nativeLedger
+const nativeLedgerOf = require('../lib/map/handle-map.js').internals.nativeLedger
 
 // ---- deterministic randomness ------------------------------------------
 

@@ -164,7 +164,7 @@ function measureReports () {
 
 /** What one call-site capture costs here (the price of 'all' and of each sample). */
 function measureCapture () {
-  const callsite = require('../lib/callsite.js')
+  const callsite = require('../lib/map/callsite.js')
   const count = QUICK ? 20_000 : 100_000
   function caller () { return callsite.siteOf(caller, 8) }
   const runs = []
@@ -185,7 +185,7 @@ function measureCapture () {
  * initial credit) is spent before the measurement: this is the steady state.
  */
 function measureCaptureShare () {
-  const callsite = require('../lib/callsite.js')
+  const callsite = require('../lib/map/callsite.js')
   const siteOf = callsite.siteOf
   let capturing = 0
   callsite.siteOf = (below, depth) => {

@@ -11,9 +11,9 @@
 // The CLI loads no native code: it works on any machine with Node.
 
 const fs = require('node:fs')
-const { formatReport } = require('../lib/format.js')
-const { renderReportPage, renderDiffPage } = require('../lib/html.js')
-const { diff, SCHEMA_VERSION } = require('../lib/snapshot.js')
+const { formatReport } = require('../lib/shared/format.js')
+const { renderReportPage, renderDiffPage } = require('../lib/http/html.js')
+const { diff, SCHEMA_VERSION } = require('../lib/report/snapshot.js')
 
 const USAGE = `usage: handle-ledger show FILE [--json | --html OUT]
        handle-ledger diff OLDER NEWER [--json | --html OUT]

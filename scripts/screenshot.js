@@ -13,7 +13,7 @@ const path = require('node:path')
 const { once } = require('node:events')
 const { chromium } = require('playwright-core')
 const { HandleMap, debugHandles } = require('..')
-const { existingHistory, INTERVAL_MS, CAPACITY } = require('../lib/history.js')
+const { existingHistory, INTERVAL_MS, CAPACITY } = require('../lib/http/history.js')
 
 const OUT = path.resolve(process.argv[2] || path.join(__dirname, '..', 'docs', 'screenshot.png'))
 const CHROMIUM = {

@@ -8,7 +8,7 @@ const require = createRequire(import.meta.url)
 const cjs = require('handle-ledger')
 let deepImport = 'allowed'
 try {
-  require('handle-ledger/lib/handle-map.js')
+  require('handle-ledger/lib/map/handle-map.js')
 } catch (error) {
   deepImport = error.code
 }

@@ -3,7 +3,7 @@
 // handle-ledger (1-5 us, see BENCHMARKS.md), so it reads structured frames,
 // never formats `.stack`, and interns each distinct stack once.
 
-const native = require('../binding.js')
+const native = require('../../binding.js')
 
 const holder = {}
 const callSitesOf = (_error, callSites) => callSites

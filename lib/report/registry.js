@@ -3,12 +3,12 @@
 // thread. Maps of this thread are flushed first; maps of other threads are
 // read as their last drain left them (at most their flushInterval old).
 
-const native = require('../binding.js')
-const { flushThisThread, localMapsById, internals } = require('./handle-map.js')
-const { reportOptions } = require('./report-options.js')
+const native = require('../../binding.js')
+const { flushThisThread, localMapsById, internals } = require('../map/handle-map.js')
+const { reportOptions } = require('../shared/report-options.js')
 const { Snapshot, diff, SCHEMA_VERSION } = require('./snapshot.js')
-const { publishSuspects } = require('./channels.js')
-const { annotateMaps } = require('./app-frame.js')
+const { publishSuspects } = require('../map/channels.js')
+const { annotateMaps } = require('../map/app-frame.js')
 
 const ALL_SITES = 2 ** 32 - 1
 

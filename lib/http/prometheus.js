@@ -11,8 +11,8 @@
 // oldest age) are the live maps' only. Per-site series are bounded: only the
 // top `sitesPerMap` sites of each map name by live count are exported.
 
-const native = require('../binding.js')
-const { registry } = require('./registry.js')
+const native = require('../../binding.js')
+const { registry } = require('../report/registry.js')
 
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 const DEFAULT_SITES_PER_MAP = 10

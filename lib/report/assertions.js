@@ -5,8 +5,8 @@
 
 const { setTimeout: sleep } = require('node:timers/promises')
 const { registry } = require('./registry.js')
-const { formatReport, clean } = require('./format.js')
-const { where } = require('./app-frame.js')
+const { formatReport, clean } = require('../shared/format.js')
+const { where } = require('../map/app-frame.js')
 
 class HandleLeakError extends Error {
   constructor (message, report) {

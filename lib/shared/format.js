@@ -4,7 +4,7 @@
 // /debug/pprof/goroutine?debug=1 groups goroutines by stack with counts).
 
 const path = require('node:path')
-const { where } = require('./app-frame.js')
+const { where } = require('../map/app-frame.js')
 
 function seconds (ms) {
   if (ms === null || ms === undefined) return '-'

@@ -9,7 +9,7 @@
 // handler is created), never at require time, and its timer is unref'd so it
 // never keeps a process alive.
 
-const { registry } = require('./registry.js')
+const { registry } = require('../report/registry.js')
 
 const INTERVAL_MS = 5_000
 const CAPACITY = 120 // 120 samples x 5 s = the last 10 minutes

@@ -11,13 +11,13 @@
 const { threadId } = require('node:worker_threads')
 const { inspect } = require('node:util')
 const { performance } = require('node:perf_hooks')
-const native = require('../binding.js')
+const native = require('../../binding.js')
 const { normalize, describe } = require('./options.js')
 const callsite = require('./callsite.js')
 const { CaptureBudget } = require('./capture-budget.js')
 const { annotateMaps, appFrameOf, where } = require('./app-frame.js')
-const { reportOptions } = require('./report-options.js')
-const { clean } = require('./format.js')
+const { reportOptions } = require('../shared/report-options.js')
+const { clean } = require('../shared/format.js')
 const { expireChannel, publishExpired } = require('./channels.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`.
@@ -271,8 +271,8 @@ class HandleMap {
   /** Throws HandleLeakError (with `.report`) when the map is not empty. */
   assertEmpty (message) {
     if (this.#slots.size === 0) return
-    const { HandleLeakError } = require('./assertions.js')
-    const { formatReport } = require('./format.js')
+    const { HandleLeakError } = require('../report/assertions.js')
+    const { formatReport } = require('../shared/format.js')
     const report = this.report({ oldest: 5 })
     const prefix = message === undefined ? '' : `${message}: `
     throw new HandleLeakError(`${prefix}HandleMap ${JSON.stringify(this.name)} holds ${this.#slots.size} entries\n${formatReport(report)}`, report)

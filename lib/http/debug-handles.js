@@ -10,9 +10,9 @@
 // snapshot, and an exception while building a report becomes a 500 (logged
 // once) instead of a crash.
 
-const { registry } = require('./registry.js')
-const { compactSnapshot } = require('./snapshot.js')
-const { formatReport } = require('./format.js')
+const { registry } = require('../report/registry.js')
+const { compactSnapshot } = require('../report/snapshot.js')
+const { formatReport } = require('../shared/format.js')
 const { renderReportPage, renderDiffPage } = require('./html.js')
 const prometheus = require('./prometheus.js')
 const { sharedHistory } = require('./history.js')

@@ -10,7 +10,7 @@
 // of the live maps, and per-site live gauges for the top `sitesPerMap` sites
 // of each name (bounded cardinality).
 
-const { registry } = require('./registry.js')
+const { registry } = require('../report/registry.js')
 const { collectSamples, counterTotals, checkSitesPerMap, DEFAULT_SITES_PER_MAP } = require('./prometheus.js')
 
 const MAP_ATTRIBUTE = 'handle_ledger.map'

@@ -8,7 +8,8 @@
 const path = require('node:path')
 const callsite = require('./callsite.js')
 
-const PACKAGE_LIB = path.join(__dirname, path.sep)
+// Every file of handle-ledger's lib/, whatever its layer folder.
+const PACKAGE_LIB = path.join(__dirname, '..', path.sep)
 const NODE_MODULES = `${path.sep}node_modules${path.sep}`
 
 function defaultAppFrame (frame) {

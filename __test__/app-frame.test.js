@@ -9,7 +9,8 @@ const path = require('node:path')
 const vm = require('node:vm')
 const { once } = require('node:events')
 const { HandleMap, leakCheck, HandleLeakError } = require('..')
-const { appFrameOf, where } = require('../lib/map/app-frame.js')
+const { appFrameOf } = require('../lib/map/app-frame.js')
+const { where } = require('../lib/shared/format.js')
 
 // A "library" whose code lives under node_modules: its insert is its own line.
 const LIBRARY_FILE = path.join(__dirname, 'node_modules', 'fake-socket', 'socket.js')

@@ -8,8 +8,7 @@
 // Map names, site strings, stacks, reasons and keys are user data: every one
 // of them goes through escapeHtml(), in text and in attributes alike.
 
-const { seconds: duration, signed, shortSite, callerName } = require('../shared/format.js')
-const { where } = require('../map/app-frame.js')
+const { seconds: duration, signed, shortSite, callerName, where } = require('../shared/format.js')
 
 const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 

@@ -91,15 +91,4 @@ function annotateMaps (maps) {
   return maps
 }
 
-/**
- * Where an entry was inserted, as every rendering says it: the site, or the
- * app's line via the site when the site lies in a dependency. `short`
- * shortens each frame (relative paths).
- */
-function where (site, appFrame, inDependency, short = text => text) {
-  if (typeof site !== 'string') return '(site not recorded)'
-  if (inDependency && typeof appFrame === 'string') return `${short(appFrame)} (via ${short(site)} in a dependency)`
-  return short(site)
-}
-
-module.exports = { setAppFrame, appFrameOf, annotateMaps, defaultAppFrame, where }
+module.exports = { setAppFrame, appFrameOf, annotateMaps, defaultAppFrame }

@@ -15,16 +15,20 @@ const native = require('../../binding.js')
 const { normalize, describe } = require('./options.js')
 const callsite = require('./callsite.js')
 const { CaptureBudget } = require('./capture-budget.js')
-const { annotateMaps, appFrameOf, where } = require('./app-frame.js')
-const { reportOptions } = require('../shared/report-options.js')
-const { clean } = require('../shared/format.js')
+const { annotateMaps, appFrameOf } = require('./app-frame.js')
 const { expireChannel, publishExpired } = require('./channels.js')
+const { liveMaps } = require('./live-maps.js')
+const { internals } = require('./internals.js')
+// The map's layer sits below the report layer: what it needs of reports
+// (validating report options, rendering assertEmpty()'s message, the error it
+// throws) comes from lib/shared, leaf modules that require nothing of lib/.
+const { reportOptions } = require('../shared/report-options.js')
+const { clean, formatReport, where } = require('../shared/format.js')
+const { HandleLeakError } = require('../shared/errors.js')
 
-// Operation codes: the first word of an operation is `slot << 3 | code`.
-// Defined once, in src/oplog.rs, and read from the binding. The shift stays a
-// literal in the hot path (a constant the JIT folds), checked here.
-const { codeBits: CODE_BITS, insert: INSERT, remove: REMOVE, removeAt: REMOVE_AT, overwrite: OVERWRITE, touch: TOUCH, clear: CLEAR, time: TIME, heldSite: HELD_SITE } = native.opCodes()
-if (CODE_BITS !== 3) throw new Error(`handle-ledger: the binding's op log shifts slots by ${CODE_BITS} bits, this facade by 3 (mismatched builds)`)
+// Operation codes: the first word of an operation is `slot << 3 | code`
+// (op-codes.js reads them from the binding and checks the shift of 3).
+const { INSERT, REMOVE, REMOVE_AT, OVERWRITE, TOUCH, CLEAR, TIME, HELD_SITE } = require('./op-codes.js')
 const LOG_WORDS = 8192
 const LOG_HEADROOM = 6 // the longest operation (TIME + INSERT) is 5 words
 // Remove sites are captured for the first REMOVE_SITES_ALWAYS removes of
@@ -51,12 +55,8 @@ const HELD = 1 << 30
 // Times captures in 'auto' mode (never the TTL clock: a monotonic source).
 const monotonicMs = () => performance.now()
 
-// The maps of this thread, so a report can flush them first.
-const liveMaps = new Set()
 // The maps being shown by inspect() right now, to show a cycle as [Circular].
 const inspecting = new Set()
-// Filled by HandleMap's static block: see there.
-let internals
 // Filled by HandleMap's held-entries static block: how a HeldEntry releases.
 let releaseHeldEntry
 
@@ -271,8 +271,6 @@ class HandleMap {
   /** Throws HandleLeakError (with `.report`) when the map is not empty. */
   assertEmpty (message) {
     if (this.#slots.size === 0) return
-    const { HandleLeakError } = require('../report/assertions.js')
-    const { formatReport } = require('../shared/format.js')
     const report = this.report({ oldest: 5 })
     const prefix = message === undefined ? '' : `${message}: `
     throw new HandleLeakError(`${prefix}HandleMap ${JSON.stringify(this.name)} holds ${this.#slots.size} entries\n${formatReport(report)}`, report)
@@ -528,17 +526,17 @@ class HandleMap {
     return timer
   }
 
-  // What the rest of the package (registry, route, tests) may reach of a map;
-  // users cannot: it is not exported from index.js.
+  // What the rest of the package (live-maps, registry, tests) may reach of a
+  // map (internals.js); users cannot: it is not exported from index.js.
   static {
-    internals = {
+    Object.assign(internals, {
       nativeLedger: map => map.#native,
       flush: map => map.#flush(),
       // Test hook: time this map's captures with `now` (ms), so a sampling
       // run replays exactly with a seeded `random` option.
       useCaptureClock: (map, now) => { if (map.#budget !== null) map.#budget.now = now },
       oldestEntries: (map, count, includeKeys) => map.#oldestEntries(count, includeKeys)
-    }
+    })
   }
 
   #unregister () {
@@ -962,23 +960,4 @@ function keyText (key) {
   return text.length > 200 ? text.slice(0, 200) + '...' : text
 }
 
-/** This thread's live maps by registry id: one pass, however many maps a report covers. */
-function localMapsById () {
-  const byId = new Map()
-  for (const ref of liveMaps) {
-    const map = ref.deref()
-    if (map !== undefined) byId.set(internals.nativeLedger(map).id, map)
-  }
-  return byId
-}
-
-/** Drains the op logs of this thread's maps, so a report is current. */
-function flushThisThread () {
-  for (const ref of liveMaps) {
-    const map = ref.deref()
-    if (map === undefined) liveMaps.delete(ref)
-    else internals.flush(map)
-  }
-}
-
-module.exports = { HandleMap, flushThisThread, localMapsById, internals }
+module.exports = { HandleMap, internals }

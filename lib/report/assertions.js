@@ -5,16 +5,8 @@
 
 const { setTimeout: sleep } = require('node:timers/promises')
 const { registry } = require('./registry.js')
-const { formatReport, clean } = require('../shared/format.js')
-const { where } = require('../map/app-frame.js')
-
-class HandleLeakError extends Error {
-  constructor (message, report) {
-    super(message)
-    this.name = 'HandleLeakError'
-    this.report = report
-  }
-}
+const { formatReport, clean, where } = require('../shared/format.js')
+const { HandleLeakError } = require('../shared/errors.js')
 
 const KNOWN = new Set(['iterations', 'maps', 'settleMs', 'retries'])
 

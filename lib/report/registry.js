@@ -4,7 +4,8 @@
 // read as their last drain left them (at most their flushInterval old).
 
 const native = require('../../binding.js')
-const { flushThisThread, localMapsById, internals } = require('../map/handle-map.js')
+const { flushThisThread, localMapsById } = require('../map/live-maps.js')
+const { internals } = require('../map/internals.js')
 const { reportOptions } = require('../shared/report-options.js')
 const { Snapshot, diff, SCHEMA_VERSION } = require('./snapshot.js')
 const { publishSuspects } = require('../map/channels.js')

@@ -2,9 +2,24 @@
 // Text rendering of reports and diffs: one block per map, one line per site,
 // readable in a terminal and in a log line (as Go's
 // /debug/pprof/goroutine?debug=1 groups goroutines by stack with counts).
+//
+// A leaf module: it renders the plain report objects it is given and requires
+// nothing of lib/ (only node:path). So every layer may use it, the map
+// included (assertEmpty()'s message, warnings), without the map's layer
+// depending on the report layer.
 
 const path = require('node:path')
-const { where } = require('../map/app-frame.js')
+
+/**
+ * Where an entry was inserted, as every rendering says it: the site, or the
+ * app's line via the site when the site lies in a dependency. `short`
+ * shortens each frame (relative paths).
+ */
+function where (site, appFrame, inDependency, short = text => text) {
+  if (typeof site !== 'string') return '(site not recorded)'
+  if (inDependency && typeof appFrame === 'string') return `${short(appFrame)} (via ${short(site)} in a dependency)`
+  return short(site)
+}
 
 function seconds (ms) {
   if (ms === null || ms === undefined) return '-'
@@ -132,4 +147,4 @@ function formatReport (report) {
   return maps.map(formatMap).join('\n\n') + '\n'
 }
 
-module.exports = { formatReport, seconds, signed, shortSite, clean, callerName }
+module.exports = { formatReport, seconds, signed, shortSite, clean, callerName, where }

@@ -11,7 +11,8 @@ const vm = require('node:vm')
 const { once } = require('node:events')
 const express = require('express')
 const { registry, debugHandles } = require('..')
-const { isLoopbackAddress, negotiateFormat } = require('../lib/http/debug-handles.js')
+const { isLoopbackAddress } = require('../lib/http/guard.js')
+const { negotiateFormat } = require('../lib/http/query.js')
 
 const { newMap } = require('./support/maps.js')
 

@@ -19,7 +19,7 @@ const v8 = require('node:v8')
 const vm = require('node:vm')
 const { once } = require('node:events')
 const { registry, debugHandles, leakCheck, HandleLeakError } = require('..')
-const { isLoopbackHost } = require('../lib/http/debug-handles.js')
+const { isLoopbackHost } = require('../lib/http/guard.js')
 const { internals } = require('../lib/map/handle-map.js')
 const { newMap } = require('./support/maps.js')
 

@@ -5,7 +5,7 @@
 // dependency): the figures are read once per collection, for every
 // instrument together, through one batch observable callback.
 //
-// The figures are the Prometheus ones (lib/prometheus.js): per map name,
+// The figures are the Prometheus ones (prometheus.js): per map name,
 // counters that keep the totals of closed maps, live and oldest-age gauges
 // of the live maps, and per-site live gauges for the top `sitesPerMap` sites
 // of each name (bounded cardinality).

@@ -216,6 +216,13 @@ export interface SiteDiff {
   expiredDelta: number
   suspect: boolean
   reason: string | null
+  /**
+   * The growth rule: live grew over the window while removes went on, and the
+   * oldest entry lived through the whole window and past 10x the site's p99
+   * lifetime (and 1 s). Sets `suspect`; the reason is the report's own when it
+   * already flagged the site.
+   */
+  growth: boolean
   /** hold()/acquire() inserts at this site (see SiteReport.held). */
   held: boolean
 }

@@ -70,6 +70,7 @@ impl Expiry {
         }
     }
 
+    #[cfg(test)]
     /// Scheduled entries: the members of every generation. Counted when
     /// asked, O(generations), so that scheduling and cancelling keep one
     /// counter fewer up to date.
@@ -161,6 +162,7 @@ impl Expiry {
         (id != NONE).then(|| self.generations[self.index_of(id)].deadline)
     }
 
+    #[cfg(test)]
     /// The earliest deadline scheduled.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.front().map(|g| g.deadline)

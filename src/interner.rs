@@ -91,10 +91,12 @@ impl Interner {
         }
     }
 
+    #[cfg(test)]
     pub fn distinct_frames(&self) -> usize {
         self.frames.len()
     }
 
+    #[cfg(test)]
     pub fn distinct_stacks(&self) -> usize {
         self.stacks.len()
     }

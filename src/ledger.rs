@@ -229,6 +229,7 @@ impl Ledger {
         self.counts
     }
 
+    #[cfg(test)]
     /// Inserts whose site was recorded (all of them in `'all'` mode).
     pub fn recorded_inserts(&self) -> u64 {
         self.recorded_inserts
@@ -250,6 +251,7 @@ impl Ledger {
         &self.sites
     }
 
+    #[cfg(test)]
     /// Applies a drained operation log, then expires what is due at `now`.
     /// Operations without a preceding TIME word are stamped `now`: the latest
     /// moment they can have happened, so an entry never expires early.
@@ -396,14 +398,10 @@ impl Ledger {
         })
     }
 
+    #[cfg(test)]
     /// Number of scheduled expiries (equals live entries when a TTL is set).
     pub fn scheduled(&self) -> usize {
         self.expiry.as_ref().map_or(0, Expiry::len)
-    }
-
-    /// The earliest moment something can expire, if anything is scheduled.
-    pub fn next_deadline(&self) -> Option<u64> {
-        self.expiry.as_ref().and_then(Expiry::next_deadline)
     }
 
     fn is_live(&self, slot: u32) -> bool {

@@ -226,6 +226,20 @@ pub fn totals_by_name(only: Option<&str>) -> Vec<NameTotals> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_mode_has_the_name_the_facade_passes() {
+        let names: Vec<_> = [
+            CallSites::Off,
+            CallSites::Sampled,
+            CallSites::Auto,
+            CallSites::All,
+        ]
+        .into_iter()
+        .map(CallSites::name)
+        .collect();
+        assert_eq!(names, ["off", "sampled", "auto", "all"]);
+    }
+
     fn info(name: &str) -> MapInfo {
         MapInfo {
             name: name.into(),

@@ -657,6 +657,22 @@ mod tests {
     }
 
     #[test]
+    fn a_map_name_option_selects_only_maps_of_that_name() {
+        let entry = register(info(CallSites::All), Ledger::new(0, 0));
+        let only = |name: &str| Options {
+            map: Some(name.into()),
+            ..Options::default()
+        };
+        let selected_by = [
+            selected(&entry, &Options::default()),
+            selected(&entry, &only("report-test")),
+            selected(&entry, &only("other")),
+        ];
+        unregister(entry.id);
+        assert_eq!(selected_by, [true, true, false]);
+    }
+
+    #[test]
     fn sites_are_sorted_bounded_and_flagged() {
         let mut interner = Interner::default();
         let leak = interner.intern(&["leak (core.js:88:15)"]).unwrap();

@@ -2,6 +2,8 @@
 // Snapshots of the registry and what changed between two of them, per map and
 // per site, sorted by growth (as Python's tracemalloc Snapshot.compare_to).
 
+const { seconds } = require('./format.js')
+
 const FIGURES = ['live', 'inserts', 'removes', 'expired']
 // The version of the saved JSON (reports, snapshots, diffs): a reader that
 // finds a newer one refuses it rather than misreading it. Files without the
@@ -29,17 +31,54 @@ function deltas (now, before) {
   return out
 }
 
-function diffSites (now, before) {
+// Growth over a window: live must grow by at least this many entries, and by
+// this share of what was live at its start.
+const MIN_GROWTH = 3
+const MIN_GROWTH_SHARE = 0.1
+// A site's lifetimes say what "normal" is only after this many removes (as
+// the report's outlier rule), and an entry this many times its p99 is not.
+const MIN_LIFETIMES = 20
+const OUTLIER_FACTOR = 10
+// Nor is any entry younger than this: a window of a few ms proves nothing.
+const MIN_OLDEST_MS = 1000
+
+/**
+ * The growth rule of a diff: a site whose live count grew over the window
+ * while its entries went on being removed, and whose oldest entry has lived
+ * through the whole window and past the site's normal lifetime. A ramp in load
+ * grows live too, but its entries stay young; a map of long sessions has a
+ * long normal lifetime. Returns the reason, or null.
+ */
+function growthReason (site, previous, durationMs) {
+  if (!previous || site.held || !(durationMs > 0)) return null
+  const grown = site.live - previous.live
+  const removed = site.removes - previous.removes
+  if (grown < Math.max(MIN_GROWTH, MIN_GROWTH_SHARE * previous.live) || removed <= 0) return null
+  const oldest = site.oldestAgeMs
+  if (typeof oldest !== 'number' || oldest < durationMs) return null
+  // Without enough lifetimes, slow calls cannot be told from lost ones.
+  const lifetime = site.lifetime
+  if (!lifetime || lifetime.count < MIN_LIFETIMES) return null
+  const normal = lifetime.p99Ms
+  if (oldest <= Math.max(OUTLIER_FACTOR * normal, MIN_OLDEST_MS)) return null
+  const approx = site.estimated ? '~' : ''
+  return `live grew by ${approx}${grown} (${approx}${previous.live} -> ${approx}${site.live}) in ${seconds(durationMs)} while ${approx}${removed} were removed; the oldest has lived ${seconds(oldest)}, through the whole window; entries of this site are normally removed within ${seconds(normal)} (p99)`
+}
+
+function diffSites (now, before, durationMs) {
   // A line's held inserts and its plain sets are two sites.
   const keyOf = site => site.held ? `held ${site.site}` : site.site
   const older = new Map((before ? before.sites : []).map(site => [keyOf(site), site]))
   const sites = (now ? now.sites : []).map(site => {
     const previous = older.get(keyOf(site))
     older.delete(keyOf(site))
-    return { site: site.site, stack: site.stack, appFrame: site.appFrame, inDependency: site.inDependency, live: site.live, ...deltas(site, previous), suspect: site.suspect, reason: site.reason, held: Boolean(site.held) }
+    const growth = growthReason(site, previous, durationMs)
+    const suspect = Boolean(site.suspect) || growth !== null
+    const reason = site.suspect ? site.reason : growth
+    return { site: site.site, stack: site.stack, appFrame: site.appFrame, inDependency: site.inDependency, live: site.live, ...deltas(site, previous), suspect, reason, growth: growth !== null, held: Boolean(site.held) }
   })
   // Sites gone from the newer snapshot (their map was closed): everything left.
-  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack || [], live: 0, ...deltas(null, gone), suspect: false, reason: null, held: Boolean(gone.held) })
+  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack || [], live: 0, ...deltas(null, gone), suspect: false, reason: null, growth: false, held: Boolean(gone.held) })
   return sites
     .filter(site => FIGURES.some(figure => site[`${figure}Delta`] !== 0))
     .sort((a, b) => b.liveDelta - a.liveDelta || b.insertsDelta - a.insertsDelta)
@@ -113,10 +152,10 @@ function diff (older, newer) {
     const previous = before.get(newerKeys[i])
     before.delete(newerKeys[i])
     const estimated = Boolean(map.estimated || (previous && previous.estimated))
-    return { id: map.id, name: map.name, threadId: map.threadId, live: map.live, estimated, ...deltas(map, previous), sites: diffSites(map, previous) }
+    return { id: map.id, name: map.name, threadId: map.threadId, live: map.live, estimated, ...deltas(map, previous), sites: diffSites(map, previous, newer.at - older.at) }
   })
   for (const gone of before.values()) {
-    maps.push({ id: gone.id, name: gone.name, threadId: gone.threadId, live: 0, estimated: Boolean(gone.estimated), closed: true, ...deltas(null, gone), sites: diffSites(null, gone) })
+    maps.push({ id: gone.id, name: gone.name, threadId: gone.threadId, live: 0, estimated: Boolean(gone.estimated), closed: true, ...deltas(null, gone), sites: diffSites(null, gone, newer.at - older.at) })
   }
   maps.sort((a, b) => b.liveDelta - a.liveDelta || b.insertsDelta - a.insertsDelta)
   return { kind: 'diff', schemaVersion: SCHEMA_VERSION, from: older.at, to: newer.at, durationMs: newer.at - older.at, maps }

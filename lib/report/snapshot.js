@@ -2,7 +2,7 @@
 // Snapshots of the registry and what changed between two of them, per map and
 // per site, sorted by growth (as Python's tracemalloc Snapshot.compare_to).
 
-const { seconds } = require('./format.js')
+const { seconds } = require('../shared/format.js')
 
 const FIGURES = ['live', 'inserts', 'removes', 'expired']
 // The version of the saved JSON (reports, snapshots, diffs): a reader that

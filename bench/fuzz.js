@@ -661,6 +661,15 @@ class CaseRunner {
     this.expect('purge', warned, this.config.onExpire === 'throwHostile' ? got.length : 0, 'warnings for onExpire errors')
     this.expect('purge', count, due.length, `purgeExpired() at ${this.now()} (due: ${due.map(([k, e]) => `${describeValue(k)}@${e.deadline}`).join(', ') || 'none'})`)
     this.expect('purge', got.length, due.length, 'entries handed to onExpire')
+    this.compareHandOver(got, due, dueNow)
+    // The model expires what was due, then replays the hand-over in the order
+    // the map chose (its order is unspecified; what onExpire does is not).
+    this.model.expire(due)
+    this.replayHandOver(got)
+  }
+
+  /** Each entry handed to onExpire was due, with its value, age and site. */
+  compareHandOver (got, due, dueNow) {
     const dueKeys = new Map(due)
     for (const entry of got) {
       const expected = dueKeys.get(entry.key)
@@ -670,9 +679,10 @@ class CaseRunner {
       this.expect('purge', entry.ageMs, dueNow - expected.inserted, `ageMs handed over for ${describeValue(entry.key)}`)
       if (this.recorded) this.expect('purge', siteLabel(entry.site), expected.site, `site handed over for ${describeValue(entry.key)}`)
     }
-    // The model expires what was due, then replays the hand-over in the order
-    // the map chose (its order is unspecified; what onExpire does is not).
-    this.model.expire(due)
+  }
+
+  /** What onExpire did to the map for each entry handed over, done to the model. */
+  replayHandOver (got) {
     for (const entry of got) {
       if (this.reinserts(entry, this.model.size)) {
         this.model.set(entry.key, entry.value + 1, 'fuzzExpireSet', this.now())

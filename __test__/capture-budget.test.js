@@ -213,3 +213,51 @@ for (const [mode, options] of [['all', { callSites: 'all' }], ['sampled', { call
     }
   })
 }
+
+// A frame of the sweep above is coarse: the stack can also run out exactly
+// as set() calls its capture. Arguments padded onto the last call move the
+// limit a word at a time, so every point inside set() is reached.
+function nearStackLimitPadded (slack, pad, fn) {
+  const args = new Array(pad).fill(0)
+  let thrown
+  let called = false
+  function padded () { called = true; try { fn() } catch (fromFn) { thrown = fromFn } }
+  nearStackLimit(slack, () => {
+    padded(...args)
+    if (!called) throw new RangeError('no room for the padding') // caught by nearStackLimit
+  })
+  return called ? thrown : new RangeError('no room for the padding')
+}
+
+for (const [mode, options] of [['all', { callSites: 'all' }], ['sampled', { callSites: 'sampled', sampleRate: 1 }], ['auto', { callSites: 'auto' }]]) {
+  test(`[${mode}] a set that runs out of stack at any point, word by word, leaves later inserts recorded`, () => {
+    const map = new HandleMap({ ...options, strict: false })
+    try {
+      map.set('warm', 0)
+      let n = 0
+      let completedNearLimit = 0
+      for (let round = 0; round < 3; round++) {
+        let first = 0
+        while (nearStackLimitPadded(first, 0, () => map.set(`first${n++}`, 0)) !== undefined) first++
+        for (let slack = Math.max(0, first - 3); slack <= first; slack++) {
+          for (let pad = 0; pad < 64; pad++) {
+            const key = `edge${n++}`
+            const error = nearStackLimitPadded(slack, pad, () => map.set(key, 0))
+            if (error !== undefined) {
+              assert.ok(error instanceof RangeError, String(error))
+              assert.equal(map.has(key), false, 'a set that threw inserted nothing')
+              continue
+            }
+            completedNearLimit++
+            const after = `after${n++}`
+            map.set(after, 0)
+            assert.match(map.info(after).site || 'not recorded', /capture-budget\.test\.js/, `an insert after a set near the limit (slack ${slack}, pad ${pad})`)
+          }
+        }
+      }
+      assert.ok(completedNearLimit > 0, 'some sets completed near the limit')
+    } finally {
+      map.close()
+    }
+  })
+}

@@ -2,7 +2,8 @@
 // Differential fuzzer: random operation sequences against a HandleMap and a
 // model (a plain Map plus a model of TTL expiry under a fake clock), compared
 // after every operation. On a divergence the sequence is minimised (delta
-// debugging) and printed as a script that reproduces it.
+// debugging) and printed as a script that reproduces it. `Model` is what the
+// map must hold and count; `CaseRunner` drives one case on both sides.
 //
 //   node bench/fuzz.js --seconds 60 [--seed 1234] [--cases N]
 //   node bench/fuzz.js --replay failure.json      (a case printed by a failure)
@@ -260,350 +261,550 @@ function describeValue (value) {
   return Object.is(value, -0) ? '-0' : String(value)
 }
 
+// ---- the model -----------------------------------------------------------------
+
 /**
- * Runs one case; returns `{ ops: operations performed, failure: null | { at, check, message } }`.
- * `MapClass` lets a test plant a bug to show the fuzzer finds it.
+ * What a HandleMap must hold and count: a Map of entries (insertion order is
+ * Map's), TTL deadlines under the fake clock, and the figures a report shows
+ * per map and per insert site. Plain data: it never touches a HandleMap.
+ *
+ * The ledger stamps operations with the clock rounded up (a deadline is never
+ * early) and reads ages at its latest stamp; what is due is checked with the
+ * clock rounded down. The `now` a method takes is the rounded-up clock.
+ * With `deferredStamps` (the default clock) operations are stamped by the
+ * next drain: until then an entry's insert time or deadline is pending.
  */
-function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
-  const keys = makeKeys()
-  keyLabels = new Map(keys.map((key, i) => [key, KEY_SPECS[i][0]]))
-  keyLabels.set(0, '0') // -0 and +0 are one key
-  let clockValue = config.start
-  // The ledger stamps operations with the clock rounded up (a deadline is
-  // never early) and reads ages at its latest stamp; what is due is checked
-  // with the clock rounded down.
-  const now = () => Math.ceil(clockValue)
-  const dueNow = () => Math.floor(clockValue)
-  // On the default clock, operations are stamped by the next drain: until
-  // then an entry's insert time or deadline is pending. `logged` says
-  // whether anything waits in the log (a drain happens only then), and
-  // `ledgerNow` is the ledger's clock: its latest stamp.
-  const onDefaultClock = config.clock === 'default'
-  const pending = new Set()
-  let logged = false
-  let ledgerNow = -Infinity
-  const stamp = entry => {
-    if (onDefaultClock) {
-      pending.add(entry)
+class Model {
+  constructor ({ ttl, maxSize, deferredStamps }) {
+    this.ttl = ttl
+    this.maxSize = maxSize
+    this.deferredStamps = deferredStamps
+    this.entries = new Map() // key -> { value, inserted, deadline, site }
+    this.counts = { inserts: 0, removes: 0, expired: 0, overwrites: 0 }
+    this.sites = new Map() // label -> { live, inserts, removes, expired, overwrites }
+    this.pending = new Set() // entries whose stamp waits for a drain
+    this.logged = false // whether anything waits in the log (a drain happens only then)
+    this.ledgerNow = -Infinity // the ledger's clock: its latest stamp
+  }
+
+  /** An operation on `entry` at `now`: stamped now, or by the next drain. */
+  stamp (entry, now) {
+    if (this.deferredStamps) {
+      this.pending.add(entry)
     } else {
-      if (entry.inserted === null) entry.inserted = now()
-      entry.deadline = now() + ttl
-      ledgerNow = Math.max(ledgerNow, now())
+      if (entry.inserted === null) entry.inserted = now
+      entry.deadline = now + this.ttl
+      this.ledgerNow = Math.max(this.ledgerNow, now)
     }
-    logged = true
-  }
-  // A drain (info/report/purge/snapshot). On the default clock a flush
-  // drains only a log with something in it; an expiry tick (`always`) does.
-  const drain = (always = false) => {
-    if (onDefaultClock && !logged && !always) return
-    for (const entry of pending) {
-      if (entry.inserted === null) entry.inserted = now()
-      entry.deadline = now() + ttl
-    }
-    pending.clear()
-    logged = false
-    ledgerNow = Math.max(ledgerNow, now())
-  }
-  // The clock a read ages entries at: the ledger's, or later.
-  const readNow = () => Math.max(dueNow(), ledgerNow)
-  const ttl = Math.ceil(config.ttl)
-  const recorded = config.callSites === 'all'
-  let performed = 0
-  let at = -1
-
-  // The model.
-  const model = new Map() // key -> { value, inserted, deadline, site }
-  const counts = { inserts: 0, removes: 0, expired: 0, overwrites: 0 }
-  const sites = new Map() // label -> { live, inserts, removes, expired, overwrites }
-  let lastSnapshot = null
-  let lastFigures = null
-  const siteOf = label => {
-    let s = sites.get(label)
-    if (s === undefined) sites.set(label, (s = { live: 0, inserts: 0, removes: 0, expired: 0, overwrites: 0 }))
-    return s
-  }
-  const fail = (check, message) => { throw new Divergence(check, message) }
-  const expect = (check, actual, expected, what) => {
-    if (!same(actual, expected)) fail(check, `${what}: got ${describeValue(actual)}, expected ${describeValue(expected)}`)
+    this.logged = true
   }
 
-  const modelInsertOrOverwrite = (key, value, label) => {
-    const entry = model.get(key)
+  /**
+   * A drain (info/report/purge/snapshot) at `now`. With deferred stamps a
+   * flush drains only a log with something in it; an expiry tick (`always`)
+   * does.
+   */
+  drain (now, always = false) {
+    if (this.deferredStamps && !this.logged && !always) return
+    for (const entry of this.pending) {
+      if (entry.inserted === null) entry.inserted = now
+      entry.deadline = now + this.ttl
+    }
+    this.pending.clear()
+    this.logged = false
+    this.ledgerNow = Math.max(this.ledgerNow, now)
+  }
+
+  /** The clock a read ages entries at (`dueNow`: the clock rounded down): the ledger's, or later. */
+  readNow (dueNow) {
+    return Math.max(dueNow, this.ledgerNow)
+  }
+
+  get size () {
+    return this.entries.size
+  }
+
+  site (label) {
+    let site = this.sites.get(label)
+    if (site === undefined) this.sites.set(label, (site = { live: 0, inserts: 0, removes: 0, expired: 0, overwrites: 0 }))
+    return site
+  }
+
+  /** Returns 'overwrite', 'insert', or 'full' (a new key refused by maxSize). */
+  set (key, value, label, now) {
+    const entry = this.entries.get(key)
     if (entry !== undefined) {
       entry.value = value
-      stamp(entry)
-      counts.overwrites++
-      siteOf(entry.site).overwrites++
+      this.stamp(entry, now)
+      this.counts.overwrites++
+      this.site(entry.site).overwrites++
       return 'overwrite'
     }
-    if (model.size >= config.maxSize) return 'full'
+    if (this.entries.size >= this.maxSize) return 'full'
     const fresh = { value, inserted: null, deadline: null, site: label }
-    model.set(key, fresh)
-    stamp(fresh)
-    counts.inserts++
-    const s = siteOf(label)
-    s.inserts++
-    s.live++
+    this.entries.set(key, fresh)
+    this.stamp(fresh, now)
+    this.counts.inserts++
+    const site = this.site(label)
+    site.inserts++
+    site.live++
     return 'insert'
   }
-  const modelDelete = key => {
-    const entry = model.get(key)
+
+  delete (key) {
+    const entry = this.entries.get(key)
     if (entry === undefined) return false
-    model.delete(key)
-    pending.delete(entry)
-    logged = true
-    counts.removes++
-    const s = siteOf(entry.site)
-    s.removes++
-    s.live--
+    this.entries.delete(key)
+    this.pending.delete(entry)
+    this.logged = true
+    this.counts.removes++
+    const site = this.site(entry.site)
+    site.removes++
+    site.live--
     return true
   }
-  const modelClear = () => {
-    counts.removes += model.size
-    pending.clear()
-    logged = true
-    for (const s of sites.values()) {
-      s.removes += s.live
-      s.live = 0
+
+  clear () {
+    this.counts.removes += this.entries.size
+    this.pending.clear()
+    this.logged = true
+    for (const site of this.sites.values()) {
+      site.removes += site.live
+      site.live = 0
     }
-    model.clear()
+    this.entries.clear()
   }
 
-  // Both sides: one set through `setter`, the answers compared.
-  let map = null
-  const doSet = (keyIndex, value, setter, check = 'set') => {
-    const key = keys[keyIndex]
-    const outcome = modelInsertOrOverwrite(key, value, setter.name)
-    performed++
+  /** Restarts a live entry's TTL; false for an absent key. */
+  touch (key, now) {
+    const entry = this.entries.get(key)
+    if (entry !== undefined) this.stamp(entry, now)
+    return entry !== undefined
+  }
+
+  /** The `[key, entry]` pairs due at `dueNow` (the clock rounded down), in insertion order. */
+  due (dueNow) {
+    return this.ttl > 0 ? [...this.entries].filter(([, entry]) => entry.deadline <= dueNow) : []
+  }
+
+  expire (due) {
+    for (const [key, entry] of due) {
+      this.entries.delete(key)
+      this.counts.expired++
+      const site = this.site(entry.site)
+      site.expired++
+      site.live--
+    }
+  }
+
+  figures () {
+    return { live: this.entries.size, inserts: this.counts.inserts, removes: this.counts.removes, expired: this.counts.expired }
+  }
+
+  /** The insert time of the oldest live entry of `label`'s site, or Infinity. */
+  oldestInserted (label) {
+    let oldest = Infinity
+    for (const entry of this.entries.values()) if (entry.site === label && entry.inserted < oldest) oldest = entry.inserted
+    return oldest
+  }
+}
+
+// ---- the driver: one case against a HandleMap and the model ---------------------
+
+/**
+ * Runs one case's operations on both sides, in lockstep, and compares every
+ * answer. A divergence throws a `Divergence`; `run()` turns it (or any
+ * exception) into the case's failure.
+ */
+class CaseRunner {
+  constructor ({ config, ops }, MapClass) {
+    this.config = config
+    this.ops = ops
+    this.MapClass = MapClass
+    this.keys = makeKeys()
+    keyLabels = new Map(this.keys.map((key, i) => [key, KEY_SPECS[i][0]]))
+    keyLabels.set(0, '0') // -0 and +0 are one key
+    this.clockValue = config.start
+    this.ttl = Math.ceil(config.ttl)
+    this.recorded = config.callSites === 'all'
+    // 'default': the monotonic clock, read through a fake `performance`.
+    this.onDefaultClock = config.clock === 'default'
+    this.model = new Model({ ttl: this.ttl, maxSize: config.maxSize, deferredStamps: this.onDefaultClock })
+    this.map = null
+    this.performed = 0
+    this.at = -1 // the operation being run: -1 while constructing, ops.length at the end
+    this.handed = [] // entries handed to onExpire since the last purge
+    this.lastSnapshot = null
+    this.lastFigures = null
+    this.wallClock = { realDateNow: Date.now, offset: 0 } // Date.now, as 'wallStep' ops move it
+  }
+
+  /** The clock rounded up, as the ledger stamps operations. */
+  now () {
+    return Math.ceil(this.clockValue)
+  }
+
+  /** The clock rounded down, as the ledger checks what is due. */
+  dueNow () {
+    return Math.floor(this.clockValue)
+  }
+
+  /** The map drains its log (info/report/purge/snapshot do): the model's pending stamps are taken now. */
+  drain (always = false) {
+    this.model.drain(this.now(), always)
+  }
+
+  /** The clock a read ages entries at. */
+  readNow () {
+    return this.model.readNow(this.dueNow())
+  }
+
+  fail (check, message) {
+    throw new Divergence(check, message)
+  }
+
+  expect (check, actual, expected, what) {
+    if (!same(actual, expected)) this.fail(check, `${what}: got ${describeValue(actual)}, expected ${describeValue(expected)}`)
+  }
+
+  /** `{ ops: operations performed, failure: null | { at, check, message } }` */
+  run () {
+    // The case may step the wall clock and drive `performance`: both are
+    // the process's, restored however the case ends.
+    const { realDateNow } = this.wallClock
+    const restorePerformance = this.onDefaultClock ? fakePerformance(() => this.clockValue) : () => {}
+    try {
+      return this.runOps()
+    } finally {
+      Date.now = realDateNow
+      restorePerformance()
+    }
+  }
+
+  /** `run()` with the clocks in place. */
+  runOps () {
+    try {
+      if (!this.construct()) return { ops: this.performed, failure: null }
+      for (this.at = 0; this.at < this.ops.length; this.at++) {
+        const op = this.ops[this.at]
+        this.step(op)
+        this.expect(op[0], this.map.size, this.model.size, `size after ${op[0]}`)
+        if (this.model.size <= 64 || this.at % 64 === 0) this.compareContents(op[0])
+      }
+      this.at = this.ops.length
+      this.finish()
+      return { ops: this.performed, failure: null }
+    } catch (error) {
+      if (this.map !== null) {
+        try { this.map.close() } catch {}
+      }
+      const { at, ops } = this
+      const check = error instanceof Divergence ? error.check : `exception in ${at >= 0 && at < ops.length ? ops[at][0] : at < 0 ? 'construct' : 'end'}`
+      const message = error instanceof Divergence ? error.message : `threw ${error && error.stack}`
+      return { ops: this.performed, failure: { at, check, message } }
+    }
+  }
+
+  /** Construction (with entries, like Map's constructor); false when refused as it must be. */
+  construct () {
+    const { config } = this
+    this.options = {
+      name: `fuzz-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+      ttl: config.ttl,
+      callSites: config.callSites,
+      sampleRate: config.sampleRate,
+      maxSize: config.maxSize,
+      strict: false,
+      flushInterval: 60_000,
+      clock: this.onDefaultClock ? undefined : () => this.clockValue,
+      onExpire: entry => this.onExpire(entry)
+    }
+    if (config.entries === null) {
+      this.performed++
+      this.map = new this.MapClass(this.options)
+    } else {
+      let full = false
+      for (const [k, v] of config.entries) if (this.model.set(this.keys[k], v, 'fuzzConstruct', this.now()) === 'full') full = true
+      this.performed += config.entries.length + 1
+      try {
+        this.map = fuzzConstruct(this.MapClass, config.entries.map(([k, v]) => [this.keys[k], v]), this.options)
+      } catch (error) {
+        if (full && error instanceof RangeError) return false
+        throw error
+      }
+      if (full) this.fail('construct', 'entries beyond maxSize did not throw RangeError')
+    }
+    this.compareContents('construct')
+    return true
+  }
+
+  step (op) {
+    switch (op[0]) {
+      case 'set': return this.set(op[1], op[2], SETTERS[op[3]])
+      case 'get': return this.get(op[1])
+      case 'has': return this.has(op[1])
+      case 'delete': return this.delete(op[1])
+      case 'clear': return this.clear()
+      case 'touch': return this.touch(op[1])
+      case 'info': return this.info(op[1])
+      case 'tick': this.clockValue += op[1]; return
+      case 'purge': return this.purge()
+      case 'report': return this.report(op[1], op[2])
+      case 'snapshot': return this.snapshot()
+      case 'iterate': return this.iterate(op[1], op[2])
+      case 'bulk': return this.bulk(op[1], op[2])
+      case 'edge': return this.edge(op[1], op[2], op[3])
+      case 'wallStep': return this.wallStep(op[1])
+      default: throw new Error(`unknown op ${op[0]}`)
+    }
+  }
+
+  /** The end of a case: contents, a last report, and close() leaves the registry. */
+  finish () {
+    this.compareContents('end')
+    this.report(0, false)
+    this.performed++
+    this.map.close()
+    if (registry.report({ map: this.options.name }).maps.length !== 0) this.fail('close', 'a closed map is still in registry.report()')
+  }
+
+  // ---- operations: each on both sides, the answers compared ----
+
+  set (keyIndex, value, setter, check = 'set') {
+    const key = this.keys[keyIndex]
+    const outcome = this.model.set(key, value, setter.name, this.now())
+    this.performed++
     let returned
     try {
-      returned = setter(map, key, value)
+      returned = setter(this.map, key, value)
     } catch (error) {
       if (outcome === 'full' && error instanceof RangeError) return
-      fail(check, `set(${describeValue(key)}) threw ${error && error.stack}`)
+      this.fail(check, `set(${describeValue(key)}) threw ${error && error.stack}`)
     }
-    if (outcome === 'full') fail(check, `set(${describeValue(key)}) of a new key into a full map (maxSize ${config.maxSize}) did not throw RangeError`)
-    if (returned !== map) fail(check, 'set() did not return the map')
+    if (outcome === 'full') this.fail(check, `set(${describeValue(key)}) of a new key into a full map (maxSize ${this.config.maxSize}) did not throw RangeError`)
+    if (returned !== this.map) this.fail(check, 'set() did not return the map')
   }
-  const doDelete = (keyIndex, check = 'delete') => {
-    const key = keys[keyIndex]
-    performed++
-    expect(check, map.delete(key), modelDelete(key), `delete(${describeValue(key)})`)
+
+  get (keyIndex) {
+    const key = this.keys[keyIndex]
+    this.performed++
+    const entry = this.model.entries.get(key)
+    this.expect('get', this.map.get(key), entry === undefined ? undefined : entry.value, `get(${describeValue(key)})`)
   }
-  const doClear = () => {
-    performed++
-    modelClear()
-    expect('clear', map.clear(), undefined, 'clear() return value')
+
+  has (keyIndex) {
+    const key = this.keys[keyIndex]
+    this.performed++
+    this.expect('has', this.map.has(key), this.model.entries.has(key), `has(${describeValue(key)})`)
   }
-  const doTouch = keyIndex => {
-    const key = keys[keyIndex]
-    performed++
-    const entry = model.get(key)
-    if (entry !== undefined) stamp(entry)
-    expect('touch', map.touch(key), entry !== undefined, `touch(${describeValue(key)})`)
+
+  delete (keyIndex, check = 'delete') {
+    const key = this.keys[keyIndex]
+    this.performed++
+    this.expect(check, this.map.delete(key), this.model.delete(key), `delete(${describeValue(key)})`)
+  }
+
+  clear () {
+    this.performed++
+    this.model.clear()
+    this.expect('clear', this.map.clear(), undefined, 'clear() return value')
+  }
+
+  touch (keyIndex) {
+    const key = this.keys[keyIndex]
+    this.performed++
+    this.expect('touch', this.map.touch(key), this.model.touch(key, this.now()), `touch(${describeValue(key)})`)
+  }
+
+  info (keyIndex) {
+    const key = this.keys[keyIndex]
+    this.performed++
+    const entry = this.model.entries.get(key)
+    if (entry !== undefined) this.drain()
+    const info = this.map.info(key)
+    if (entry === undefined) return this.expect('info', info, undefined, `info(${describeValue(key)}) of an absent key`)
+    if (info === undefined) this.fail('info', `info(${describeValue(key)}) is undefined for a live key`)
+    const now = this.readNow()
+    // On the default clock insertedAt is wall-clock time, for display.
+    if (!this.onDefaultClock) this.expect('info', info.insertedAt, entry.inserted, 'info insertedAt')
+    this.expect('info', info.ageMs, now - entry.inserted, 'info ageMs')
+    this.expect('info', info.expiresInMs, this.ttl > 0 ? Math.max(0, entry.deadline - now) : null, 'info expiresInMs')
+    if (this.recorded) this.expect('info', siteLabel(info.site), entry.site, 'info site')
+  }
+
+  // What onExpire does: record the entry, and throw or re-enter the map as configured.
+  onExpire (entry) {
+    this.handed.push(entry)
+    const { config, map } = this
+    if (config.onExpire === 'throwHostile') hostileThrow(entry.value)
+    if (this.reinserts(entry, map.size)) {
+      fuzzExpireSet(map, entry.key, entry.value + 1)
+    } else if (config.onExpire === 'deleteOther') {
+      map.delete(this.keys[config.victim])
+    }
+  }
+
+  reinserts (entry, size) {
+    return this.config.onExpire === 'reinsert' && typeof entry.value === 'number' && entry.value % 3 === 0 && size < this.config.maxSize
   }
 
   // Expiry: what the model says is due, compared with what the map hands over.
-  let handed = []
-  const onExpire = entry => {
-    handed.push(entry)
-    if (config.onExpire === 'throwHostile') hostileThrow(entry.value)
-    if (config.onExpire === 'reinsert' && typeof entry.value === 'number' && entry.value % 3 === 0 && map.size < config.maxSize) {
-      fuzzExpireSet(map, entry.key, entry.value + 1)
-    } else if (config.onExpire === 'deleteOther') {
-      map.delete(keys[config.victim])
-    }
+  purge () {
+    this.performed++
+    if (this.ttl > 0 || this.model.logged) this.drain(true)
+    const dueNow = this.dueNow()
+    const due = this.model.due(dueNow)
+    this.handed = []
+    const { count, warned } = this.purgeCountingWarnings()
+    const got = this.handed
+    this.handed = []
+    this.expect('purge', warned, this.config.onExpire === 'throwHostile' ? got.length : 0, 'warnings for onExpire errors')
+    this.expect('purge', count, due.length, `purgeExpired() at ${this.now()} (due: ${due.map(([k, e]) => `${describeValue(k)}@${e.deadline}`).join(', ') || 'none'})`)
+    this.expect('purge', got.length, due.length, 'entries handed to onExpire')
+    this.compareHandOver(got, due, dueNow)
+    // The model expires what was due, then replays the hand-over in the order
+    // the map chose (its order is unspecified; what onExpire does is not).
+    this.model.expire(due)
+    this.replayHandOver(got)
   }
-  const doPurge = () => {
-    performed++
-    if (ttl > 0 || logged) drain(true)
-    const due = ttl > 0 ? [...model].filter(([, e]) => e.deadline <= dueNow()) : []
-    handed = []
-    // Warnings counted, not printed: one per onExpire that threw.
-    let warned = 0
-    const realEmitWarning = process.emitWarning
-    process.emitWarning = () => { warned++ }
-    let count
-    try {
-      count = map.purgeExpired()
-    } finally {
-      process.emitWarning = realEmitWarning
-    }
-    const got = handed
-    handed = []
-    expect('purge', warned, config.onExpire === 'throwHostile' ? got.length : 0, 'warnings for onExpire errors')
-    expect('purge', count, due.length, `purgeExpired() at ${now()} (due: ${due.map(([k, e]) => `${describeValue(k)}@${e.deadline}`).join(', ') || 'none'})`)
-    expect('purge', got.length, due.length, 'entries handed to onExpire')
+
+  /** Each entry handed to onExpire was due, with its value, age and site. */
+  compareHandOver (got, due, dueNow) {
     const dueKeys = new Map(due)
     for (const entry of got) {
       const expected = dueKeys.get(entry.key)
-      if (expected === undefined || !dueKeys.has(entry.key)) fail('purge', `onExpire got ${describeValue(entry.key)}, which was not due`)
+      if (expected === undefined || !dueKeys.has(entry.key)) this.fail('purge', `onExpire got ${describeValue(entry.key)}, which was not due`)
       dueKeys.delete(entry.key)
-      expect('purge', entry.value, expected.value, `value handed over for ${describeValue(entry.key)}`)
-      expect('purge', entry.ageMs, dueNow() - expected.inserted, `ageMs handed over for ${describeValue(entry.key)}`)
-      if (recorded) expect('purge', siteLabel(entry.site), expected.site, `site handed over for ${describeValue(entry.key)}`)
+      this.expect('purge', entry.value, expected.value, `value handed over for ${describeValue(entry.key)}`)
+      this.expect('purge', entry.ageMs, dueNow - expected.inserted, `ageMs handed over for ${describeValue(entry.key)}`)
+      if (this.recorded) this.expect('purge', siteLabel(entry.site), expected.site, `site handed over for ${describeValue(entry.key)}`)
     }
-    // The model expires what was due, then replays the hand-over in the order
-    // the map chose (its order is unspecified; what onExpire does is not).
-    for (const [key, entry] of due) {
-      model.delete(key)
-      counts.expired++
-      const s = siteOf(entry.site)
-      s.expired++
-      s.live--
-    }
+  }
+
+  /** What onExpire did to the map for each entry handed over, done to the model. */
+  replayHandOver (got) {
     for (const entry of got) {
-      if (config.onExpire === 'reinsert' && typeof entry.value === 'number' && entry.value % 3 === 0 && model.size < config.maxSize) {
-        modelInsertOrOverwrite(entry.key, entry.value + 1, 'fuzzExpireSet')
-        performed++
-      } else if (config.onExpire === 'deleteOther') {
-        modelDelete(keys[config.victim])
-        performed++
+      if (this.reinserts(entry, this.model.size)) {
+        this.model.set(entry.key, entry.value + 1, 'fuzzExpireSet', this.now())
+        this.performed++
+      } else if (this.config.onExpire === 'deleteOther') {
+        this.model.delete(this.keys[this.config.victim])
+        this.performed++
       }
     }
   }
 
-  const compareContents = check => {
-    expect(check, map.size, model.size, 'size')
-    const actual = [...map]
-    const expected = [...model]
-    expect(check, actual.length, expected.length, 'number of entries iterated')
-    for (let i = 0; i < expected.length; i++) {
-      if (!same(actual[i][0], expected[i][0])) fail(check, `entry ${i}: key ${describeValue(actual[i][0])}, expected ${describeValue(expected[i][0])}`)
-      if (!same(actual[i][1], expected[i][1].value)) fail(check, `entry ${i} (${describeValue(expected[i][0])}): value ${describeValue(actual[i][1])}, expected ${describeValue(expected[i][1].value)}`)
+  // Warnings counted, not printed: one per onExpire that threw.
+  purgeCountingWarnings () {
+    let warned = 0
+    const realEmitWarning = process.emitWarning
+    process.emitWarning = () => { warned++ }
+    try {
+      return { count: this.map.purgeExpired(), warned }
+    } finally {
+      process.emitWarning = realEmitWarning
     }
   }
 
-  const compareFigures = (check, figures, what) => {
-    expect(check, figures.live, model.size, `${what} live`)
-    expect(check, figures.inserts, counts.inserts, `${what} inserts`)
-    expect(check, figures.removes, counts.removes, `${what} removes`)
-    expect(check, figures.expired, counts.expired, `${what} expired`)
+  report (oldest, includeKeys) {
+    this.performed++
+    const { model } = this
+    this.drain()
+    const report = this.map.report({ limit: 1000, oldest, includeKeys })
+    const now = this.readNow()
+    this.compareFigures('report', report, 'report')
+    this.expect('report', report.overwrites, model.counts.overwrites, 'report overwrites')
+    this.expect('report', report.at, now, 'report at')
+    this.expect('report', report.ttlMs, this.ttl, 'report ttlMs')
+    const first = model.entries.values().next().value
+    this.expect('report', report.oldestAgeMs, first === undefined ? null : now - first.inserted, 'report oldestAgeMs')
+    if (this.recorded) this.compareSites(report, now)
+    if (oldest > 0) this.compareOldest(report.oldestEntries, oldest, includeKeys, now)
   }
 
-  const doReport = (oldest, includeKeys) => {
-    performed++
-    drain()
-    const report = map.report({ limit: 1000, oldest, includeKeys })
-    const now = readNow
-    compareFigures('report', report, 'report')
-    expect('report', report.overwrites, counts.overwrites, 'report overwrites')
-    expect('report', report.at, now(), 'report at')
-    expect('report', report.ttlMs, ttl, 'report ttlMs')
-    const first = model.values().next().value
-    expect('report', report.oldestAgeMs, first === undefined ? null : now() - first.inserted, 'report oldestAgeMs')
-    if (recorded) {
-      expect('report', report.estimated, false, 'report estimated')
-      const seen = new Set()
-      for (const site of report.sites) {
-        const label = siteLabel(site.site)
-        const s = sites.get(label)
-        if (s === undefined) fail('report-sites', `report names site ${site.site}, which the model never saw`)
-        if (seen.has(label)) fail('report-sites', `site ${label} reported twice`)
-        seen.add(label)
-        for (const figure of ['live', 'inserts', 'removes', 'expired', 'overwrites']) {
-          expect('report-sites', site[figure], s[figure], `site ${label} ${figure}`)
-        }
-        expect('report-sites', site.live, site.inserts - site.removes - site.expired, `site ${label}: live = inserts - removes - expired`)
-        let oldestInserted = Infinity
-        for (const e of model.values()) if (e.site === label && e.inserted < oldestInserted) oldestInserted = e.inserted
-        expect('report-sites', site.oldestAgeMs, oldestInserted === Infinity ? null : now() - oldestInserted, `site ${label} oldestAgeMs`)
+  compareSites (report, now) {
+    const { model } = this
+    this.expect('report', report.estimated, false, 'report estimated')
+    const seen = new Set()
+    for (const site of report.sites) {
+      const label = siteLabel(site.site)
+      const expected = model.sites.get(label)
+      if (expected === undefined) this.fail('report-sites', `report names site ${site.site}, which the model never saw`)
+      if (seen.has(label)) this.fail('report-sites', `site ${label} reported twice`)
+      seen.add(label)
+      for (const figure of ['live', 'inserts', 'removes', 'expired', 'overwrites']) {
+        this.expect('report-sites', site[figure], expected[figure], `site ${label} ${figure}`)
       }
-      for (const [label, s] of sites) {
-        if (s.inserts > 0 && !seen.has(label)) fail('report-sites', `site ${label} (${s.inserts} inserts) missing from the report`)
-      }
+      this.expect('report-sites', site.live, site.inserts - site.removes - site.expired, `site ${label}: live = inserts - removes - expired`)
+      const oldestInserted = model.oldestInserted(label)
+      this.expect('report-sites', site.oldestAgeMs, oldestInserted === Infinity ? null : now - oldestInserted, `site ${label} oldestAgeMs`)
     }
-    if (oldest > 0) {
-      const entries = report.oldestEntries
-      const expected = [...model].slice(0, oldest)
-      expect('report-oldest', entries.length, expected.length, 'oldestEntries length')
-      expected.forEach(([key, e], i) => {
-        expect('report-oldest', entries[i].ageMs, now() - e.inserted, `oldestEntries[${i}].ageMs`)
-        if (recorded) expect('report-oldest', siteLabel(entries[i].site), e.site, `oldestEntries[${i}].site`)
-        if (includeKeys) {
-          if (typeof entries[i].key !== 'string' || entries[i].key.length > 203) fail('report-oldest', `oldestEntries[${i}].key is not bounded text`)
-          if (typeof key === 'string' && key.length <= 200) expect('report-oldest', entries[i].key, key, `oldestEntries[${i}].key`)
-        } else if ('key' in entries[i]) {
-          fail('report-oldest', 'oldestEntries carry keys without includeKeys')
-        }
-      })
+    for (const [label, expected] of model.sites) {
+      if (expected.inserts > 0 && !seen.has(label)) this.fail('report-sites', `site ${label} (${expected.inserts} inserts) missing from the report`)
     }
   }
 
-  const doSnapshot = () => {
-    performed++
-    drain()
+  compareOldest (entries, oldest, includeKeys, now) {
+    const expected = [...this.model.entries].slice(0, oldest)
+    this.expect('report-oldest', entries.length, expected.length, 'oldestEntries length')
+    expected.forEach(([key, e], i) => {
+      this.expect('report-oldest', entries[i].ageMs, now - e.inserted, `oldestEntries[${i}].ageMs`)
+      if (this.recorded) this.expect('report-oldest', siteLabel(entries[i].site), e.site, `oldestEntries[${i}].site`)
+      if (includeKeys) {
+        if (typeof entries[i].key !== 'string' || entries[i].key.length > 203) this.fail('report-oldest', `oldestEntries[${i}].key is not bounded text`)
+        if (typeof key === 'string' && key.length <= 200) this.expect('report-oldest', entries[i].key, key, `oldestEntries[${i}].key`)
+      } else if ('key' in entries[i]) {
+        this.fail('report-oldest', 'oldestEntries carry keys without includeKeys')
+      }
+    })
+  }
+
+  snapshot () {
+    this.performed++
+    this.drain()
+    const id = nativeLedgerOf(this.map).id
     const snapshot = registry.snapshot()
-    const mine = snapshot.maps.filter(m => m.id === nativeLedgerOf(map).id)
-    expect('snapshot', mine.length, 1, 'maps with this id in the snapshot')
-    compareFigures('snapshot', mine[0], 'snapshot')
-    const figures = { live: model.size, inserts: counts.inserts, removes: counts.removes, expired: counts.expired }
-    if (lastSnapshot !== null) {
-      const diff = registry.diff(lastSnapshot, snapshot)
-      const d = diff.maps.find(m => m.id === nativeLedgerOf(map).id)
+    const mine = snapshot.maps.filter(m => m.id === id)
+    this.expect('snapshot', mine.length, 1, 'maps with this id in the snapshot')
+    this.compareFigures('snapshot', mine[0], 'snapshot')
+    const figures = this.model.figures()
+    if (this.lastSnapshot !== null) {
+      const diff = registry.diff(this.lastSnapshot, snapshot)
+      const d = diff.maps.find(m => m.id === id)
       for (const figure of ['live', 'inserts', 'removes', 'expired']) {
-        const delta = figures[figure] - lastFigures[figure]
-        expect('diff', d === undefined ? 0 : d[`${figure}Delta`], delta, `diff ${figure}Delta`)
+        const delta = figures[figure] - this.lastFigures[figure]
+        this.expect('diff', d === undefined ? 0 : d[`${figure}Delta`], delta, `diff ${figure}Delta`)
       }
     }
-    lastSnapshot = snapshot
-    lastFigures = figures
-  }
-
-  const doInfo = keyIndex => {
-    const key = keys[keyIndex]
-    performed++
-    const entry = model.get(key)
-    if (entry !== undefined) drain()
-    const now = readNow
-    const info = map.info(key)
-    if (entry === undefined) return expect('info', info, undefined, `info(${describeValue(key)}) of an absent key`)
-    if (info === undefined) fail('info', `info(${describeValue(key)}) is undefined for a live key`)
-    // On the default clock insertedAt is wall-clock time, for display.
-    if (!onDefaultClock) expect('info', info.insertedAt, entry.inserted, 'info insertedAt')
-    expect('info', info.ageMs, now() - entry.inserted, 'info ageMs')
-    expect('info', info.expiresInMs, ttl > 0 ? Math.max(0, entry.deadline - now()) : null, 'info expiresInMs')
-    if (recorded) expect('info', siteLabel(info.site), entry.site, 'info site')
+    this.lastSnapshot = snapshot
+    this.lastFigures = figures
   }
 
   // Iteration while the map changes: both sides step in lockstep and apply
   // the same action at the same step.
-  const applyAction = (action, currentKey) => {
-    switch (action[0]) {
-      case 'deleteCurrent': {
-        performed++
-        expect('iterate', map.delete(currentKey), modelDelete(currentKey), 'delete(current key) during iteration')
-        return
-      }
-      case 'delete': return doDelete(action[1], 'iterate')
-      case 'set': return doSet(action[1], action[2], fuzzIterSet, 'iterate')
-      case 'clear': return doClear()
-      case 'tick': clockValue += action[1]; return
-      case 'purge': return doPurge()
-      case 'touch': return doTouch(action[1])
-    }
-  }
-  const doIterate = (kind, plan) => {
+  iterate (kind, plan) {
     const actions = new Map()
     for (const [step, action] of plan) if (!actions.has(step)) actions.set(step, action)
-    const modelIterator = model.entries()
+    const modelIterator = this.model.entries.entries()
     let step = 0
     const visit = (key, value) => {
-      performed++
+      this.performed++
       const next = modelIterator.next()
-      if (next.done) fail('iterate', `${kind}: step ${step} visited ${describeValue(key)}, the model's iteration had ended`)
+      if (next.done) this.fail('iterate', `${kind}: step ${step} visited ${describeValue(key)}, the model's iteration had ended`)
       const [mKey, mEntry] = next.value
-      if (kind !== 'values' && !same(key, mKey)) fail('iterate', `${kind}: step ${step} visited key ${describeValue(key)}, expected ${describeValue(mKey)}`)
-      if (kind !== 'keys' && !same(value, mEntry.value)) fail('iterate', `${kind}: step ${step} value ${describeValue(value)}, expected ${describeValue(mEntry.value)}`)
+      if (kind !== 'values' && !same(key, mKey)) this.fail('iterate', `${kind}: step ${step} visited key ${describeValue(key)}, expected ${describeValue(mKey)}`)
+      if (kind !== 'keys' && !same(value, mEntry.value)) this.fail('iterate', `${kind}: step ${step} value ${describeValue(value)}, expected ${describeValue(mEntry.value)}`)
       const action = actions.get(step)
-      if (action !== undefined) applyAction(action, mKey)
-      if (++step > 10_000) fail('iterate', `${kind}: iteration does not end`)
+      if (action !== undefined) this.applyAction(action, mKey)
+      if (++step > 10_000) this.fail('iterate', `${kind}: iteration does not end`)
     }
+    const { map } = this
     if (kind === 'forEach') {
       const thisArg = {}
+      const runner = this
       map.forEach(function (value, key, self) {
-        if (this !== thisArg) fail('iterate', 'forEach: wrong thisArg')
-        if (self !== map) fail('iterate', 'forEach: third argument is not the map')
+        if (this !== thisArg) runner.fail('iterate', 'forEach: wrong thisArg')
+        if (self !== map) runner.fail('iterate', 'forEach: third argument is not the map')
         visit(key, value)
       }, thisArg)
     } else {
@@ -614,17 +815,33 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
         else visit(item[0], item[1])
       }
     }
-    if (!modelIterator.next().done) fail('iterate', `${kind}: iteration ended after ${step} steps, before the model's`)
+    if (!modelIterator.next().done) this.fail('iterate', `${kind}: iteration ended after ${step} steps, before the model's`)
   }
 
-  const doBulk = (n, keepOneIn) => {
+  applyAction (action, currentKey) {
+    switch (action[0]) {
+      case 'deleteCurrent': {
+        this.performed++
+        this.expect('iterate', this.map.delete(currentKey), this.model.delete(currentKey), 'delete(current key) during iteration')
+        return
+      }
+      case 'delete': return this.delete(action[1], 'iterate')
+      case 'set': return this.set(action[1], action[2], fuzzIterSet, 'iterate')
+      case 'clear': return this.clear()
+      case 'tick': this.clockValue += action[1]; return
+      case 'purge': return this.purge()
+      case 'touch': return this.touch(action[1])
+    }
+  }
+
+  bulk (n, keepOneIn) {
     for (let i = 0; i < n; i++) {
       const key = `bulk${i}`
-      const outcome = modelInsertOrOverwrite(key, i, 'fuzzBulkSet')
-      performed++
+      const outcome = this.model.set(key, i, 'fuzzBulkSet', this.now())
+      this.performed++
       try {
-        fuzzBulkSet(map, key, i)
-        if (outcome === 'full') fail('bulk', 'set into a full map did not throw RangeError')
+        fuzzBulkSet(this.map, key, i)
+        if (outcome === 'full') this.fail('bulk', 'set into a full map did not throw RangeError')
       } catch (error) {
         if (!(outcome === 'full' && error instanceof RangeError)) throw error
       }
@@ -632,17 +849,29 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
     for (let i = 0; i < n; i++) {
       if (i % keepOneIn === 0 && keepOneIn > 1) continue
       const key = `bulk${i}`
-      performed++
-      expect('bulk', map.delete(key), modelDelete(key), `delete(${key})`)
+      this.performed++
+      this.expect('bulk', this.map.delete(key), this.model.delete(key), `delete(${key})`)
     }
   }
 
   // set/delete/touch/clear called ever further from the stack's edge until
   // it completes (and then as the model says): each attempt before must
   // throw RangeError and change nothing.
-  const doEdge = (kind, keyIndex, value) => {
-    const key = keys[keyIndex]
-    performed++
+  edge (kind, keyIndex, value) {
+    const key = this.keys[keyIndex]
+    this.performed++
+    const outcome = this.callNearStackEdge(kind, key, value)
+    switch (kind) {
+      case 'set': return this.edgeSet(key, value, outcome)
+      case 'delete': return this.expect('edge', outcome.value, this.model.delete(key), `delete(${describeValue(key)}) near the stack's edge`)
+      case 'touch': return this.expect('edge', outcome.value, this.model.touch(key, this.now()), `touch(${describeValue(key)}) near the stack's edge`)
+      case 'clear': this.model.clear(); return this.expect('edge', outcome.value, undefined, 'clear() near the stack\'s edge')
+    }
+  }
+
+  /** The sweep: `{ value }` or `{ error }` of the first call that completed (or was refused as full). */
+  callNearStackEdge (kind, key, value) {
+    const { map, model } = this
     const calls = {
       set: () => fuzzEdgeSet(map, key, value),
       delete: () => map.delete(key),
@@ -650,128 +879,69 @@ function runCase ({ config, ops }, { MapClass = HandleMap } = {}) {
       clear: () => map.clear()
     }
     // A new key into a full map: its RangeError is the answer.
-    const refused = error => kind === 'set' && !model.has(key) && model.size >= config.maxSize && error instanceof RangeError && /is full/.test(error.message)
-    let outcome
+    const refused = error => kind === 'set' && !model.entries.has(key) && model.size >= this.config.maxSize && error instanceof RangeError && /is full/.test(error.message)
     for (let back = Math.max(0, edgeReach - 12); ; back++) {
-      outcome = nearStackEdge(back, calls[kind])
+      const outcome = nearStackEdge(back, calls[kind])
       if (outcome.error === undefined || refused(outcome.error)) {
         edgeReach = back
-        break
+        return outcome
       }
-      if (!(outcome.error instanceof RangeError)) fail('edge', `${kind} near the stack's edge threw ${outcome.error && outcome.error.stack}`)
-      if (back > 10_000) fail('edge', `${kind} never completed`)
-      expect('edge', map.size, model.size, `size after ${kind} threw RangeError ${back} frames from the edge`)
-      expect('edge', map.has(key), model.has(key), `has(${describeValue(key)}) after ${kind} threw RangeError ${back} frames from the edge`)
-    }
-    switch (kind) {
-      case 'set': {
-        // Near the edge the capture itself may find no frame: the site is
-        // then an unknown location, which the map says.
-        // (info() drains the map: the model drains after the insert too.)
-        let label = 'fuzzEdgeSet'
-        const peek = recorded && !model.has(key) && outcome.error === undefined
-        if (peek) {
-          label = siteLabel(map.info(key).site)
-          if (label !== 'fuzzEdgeSet' && label !== 'unknownSite') fail('edge', `set near the stack's edge recorded site ${label}`)
-        }
-        const full = modelInsertOrOverwrite(key, value, label) === 'full'
-        if (peek) drain()
-        if (full !== (outcome.error !== undefined)) fail('edge', `set(${describeValue(key)}) near the stack's edge: ${full ? 'a full map did not refuse it' : `threw ${outcome.error}`}`)
-        if (full) return
-        if (outcome.value !== map) fail('edge', 'set() did not return the map')
-        return
-      }
-      case 'delete': return expect('edge', outcome.value, modelDelete(key), `delete(${describeValue(key)}) near the stack's edge`)
-      case 'touch': {
-        const entry = model.get(key)
-        if (entry !== undefined) stamp(entry)
-        return expect('edge', outcome.value, entry !== undefined, `touch(${describeValue(key)}) near the stack's edge`)
-      }
-      case 'clear': modelClear(); return expect('edge', outcome.value, undefined, 'clear() near the stack\'s edge')
+      if (!(outcome.error instanceof RangeError)) this.fail('edge', `${kind} near the stack's edge threw ${outcome.error && outcome.error.stack}`)
+      if (back > 10_000) this.fail('edge', `${kind} never completed`)
+      this.expect('edge', map.size, model.size, `size after ${kind} threw RangeError ${back} frames from the edge`)
+      this.expect('edge', map.has(key), model.entries.has(key), `has(${describeValue(key)}) after ${kind} threw RangeError ${back} frames from the edge`)
     }
   }
+
+  edgeSet (key, value, outcome) {
+    // Near the edge the capture itself may find no frame: the site is then
+    // an unknown location, which the map says.
+    // (info() drains the map: the model drains after the insert too.)
+    let label = 'fuzzEdgeSet'
+    const peek = this.recorded && !this.model.entries.has(key) && outcome.error === undefined
+    if (peek) {
+      label = siteLabel(this.map.info(key).site)
+      if (label !== 'fuzzEdgeSet' && label !== 'unknownSite') this.fail('edge', `set near the stack's edge recorded site ${label}`)
+    }
+    const full = this.model.set(key, value, label, this.now()) === 'full'
+    if (peek) this.drain()
+    if (full !== (outcome.error !== undefined)) this.fail('edge', `set(${describeValue(key)}) near the stack's edge: ${full ? 'a full map did not refuse it' : `threw ${outcome.error}`}`)
+    if (!full && outcome.value !== this.map) this.fail('edge', 'set() did not return the map')
+  }
+
   // The wall clock stepped (NTP, a VM resume): no map may notice.
-  const realDateNow = Date.now
-  let wallOffset = 0
-  const doWallStep = offset => {
-    performed++
-    wallOffset += offset
-    Date.now = () => realDateNow() + wallOffset
+  wallStep (offset) {
+    this.performed++
+    const wall = this.wallClock
+    wall.offset += offset
+    Date.now = () => wall.realDateNow() + wall.offset
   }
-  const restorePerformance = onDefaultClock ? fakePerformance(() => clockValue) : () => {}
 
-  try {
-    // Construction (with entries, like Map's constructor).
-    at = -1
-    const options = {
-      name: `fuzz-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
-      ttl: config.ttl,
-      callSites: config.callSites,
-      sampleRate: config.sampleRate,
-      maxSize: config.maxSize,
-      strict: false,
-      flushInterval: 60_000,
-      clock: onDefaultClock ? undefined : () => clockValue,
-      onExpire
-    }
-    if (config.entries !== null) {
-      let full = false
-      for (const [k, v] of config.entries) if (modelInsertOrOverwrite(keys[k], v, 'fuzzConstruct') === 'full') full = true
-      performed += config.entries.length + 1
-      try {
-        map = fuzzConstruct(MapClass, config.entries.map(([k, v]) => [keys[k], v]), options)
-      } catch (error) {
-        if (full && error instanceof RangeError) return { ops: performed, failure: null }
-        throw error
-      }
-      if (full) fail('construct', 'entries beyond maxSize did not throw RangeError')
-    } else {
-      performed++
-      map = new MapClass(options)
-    }
-    compareContents('construct')
+  // ---- whole-map comparisons ----
 
-    for (at = 0; at < ops.length; at++) {
-      const op = ops[at]
-      switch (op[0]) {
-        case 'set': doSet(op[1], op[2], SETTERS[op[3]]); break
-        case 'get': performed++; expect('get', map.get(keys[op[1]]), model.has(keys[op[1]]) ? model.get(keys[op[1]]).value : undefined, `get(${describeValue(keys[op[1]])})`); break
-        case 'has': performed++; expect('has', map.has(keys[op[1]]), model.has(keys[op[1]]), `has(${describeValue(keys[op[1]])})`); break
-        case 'delete': doDelete(op[1]); break
-        case 'clear': doClear(); break
-        case 'touch': doTouch(op[1]); break
-        case 'info': doInfo(op[1]); break
-        case 'tick': clockValue += op[1]; break
-        case 'purge': doPurge(); break
-        case 'report': doReport(op[1], op[2]); break
-        case 'snapshot': doSnapshot(); break
-        case 'iterate': doIterate(op[1], op[2]); break
-        case 'bulk': doBulk(op[1], op[2]); break
-        case 'edge': doEdge(op[1], op[2], op[3]); break
-        case 'wallStep': doWallStep(op[1]); break
-        default: throw new Error(`unknown op ${op[0]}`)
-      }
-      expect(op[0], map.size, model.size, `size after ${op[0]}`)
-      if (model.size <= 64 || at % 64 === 0) compareContents(op[0])
+  compareContents (check) {
+    this.expect(check, this.map.size, this.model.size, 'size')
+    const actual = [...this.map]
+    const expected = [...this.model.entries]
+    this.expect(check, actual.length, expected.length, 'number of entries iterated')
+    for (let i = 0; i < expected.length; i++) {
+      if (!same(actual[i][0], expected[i][0])) this.fail(check, `entry ${i}: key ${describeValue(actual[i][0])}, expected ${describeValue(expected[i][0])}`)
+      if (!same(actual[i][1], expected[i][1].value)) this.fail(check, `entry ${i} (${describeValue(expected[i][0])}): value ${describeValue(actual[i][1])}, expected ${describeValue(expected[i][1].value)}`)
     }
-    at = ops.length
-    compareContents('end')
-    doReport(0, false)
-    performed++
-    map.close()
-    if (registry.report({ map: options.name }).maps.length !== 0) fail('close', 'a closed map is still in registry.report()')
-    return { ops: performed, failure: null }
-  } catch (error) {
-    if (map !== null) {
-      try { map.close() } catch {}
-    }
-    const check = error instanceof Divergence ? error.check : `exception in ${at >= 0 && at < ops.length ? ops[at][0] : at < 0 ? 'construct' : 'end'}`
-    const message = error instanceof Divergence ? error.message : `threw ${error && error.stack}`
-    return { ops: performed, failure: { at, check, message } }
-  } finally {
-    Date.now = realDateNow
-    restorePerformance()
   }
+
+  compareFigures (check, figures, what) {
+    const expected = this.model.figures()
+    for (const figure of ['live', 'inserts', 'removes', 'expired']) this.expect(check, figures[figure], expected[figure], `${what} ${figure}`)
+  }
+}
+
+/**
+ * Runs one case; returns `{ ops: operations performed, failure: null | { at, check, message } }`.
+ * `MapClass` lets a test plant a bug to show the fuzzer finds it.
+ */
+function runCase (testCase, { MapClass = HandleMap } = {}) {
+  return new CaseRunner(testCase, MapClass).run()
 }
 
 // ---- minimisation (delta debugging) -------------------------------------

@@ -438,7 +438,9 @@ class HandleMap {
     }
     if (this.#clock !== null) this.#stamp()
     let site = 0
-    if (this.#sampling !== 0 && --this.#countdown === 0) {
+    // `<= 0`, not `=== 0`: a capture that threw (at the stack limit) left the
+    // countdown at 0, and the next insert must retry it (see #captureInsertSite).
+    if (this.#sampling !== 0 && --this.#countdown <= 0) {
       site = callsite.siteOf(below, this.#config.stackDepth)
       this.#countdown = this.#nextSampleGap()
     }
@@ -560,7 +562,7 @@ class HandleMap {
       throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this.#config.maxSize}); the entry was not inserted`)
     }
     if (this.#clock !== null) this.#stamp()
-    const site = this.#sampling !== 0 && --this.#countdown === 0 ? this.#captureInsertSite(below) : 0
+    const site = this.#sampling !== 0 && --this.#countdown <= 0 ? this.#captureInsertSite(below) : 0
     // From here on no call: see the mutators' comment. A Map at its
     // maximum size throws in the first set, before the slot is taken.
     const entries = this.#entries
@@ -643,7 +645,10 @@ class HandleMap {
   // The site of the insert being made, and the countdown to the next capture.
   #captureInsertSite (below) {
     // Set first: a capture that throws (at the stack limit, say) is retried
-    // at the next insert instead of leaving the countdown below zero for good.
+    // at the next insert. The stack limit can also be hit by this call itself,
+    // before this line runs: the countdown is then left at 0, which is why the
+    // callers capture at `<= 0` (at `=== 0` the next decrement went below zero
+    // and no insert was recorded again).
     this.#countdown = 1
     const budget = this.#budget
     if (budget === null) {

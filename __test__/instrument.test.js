@@ -8,34 +8,19 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
-const http = require('node:http')
-const { once } = require('node:events')
 const { setTimeout: sleep } = require('node:timers/promises')
 const express = require('express')
 const { JSONRPCClient, JSONRPCServer } = require('json-rpc-2.0')
 const { HandleMap, registry, formatReport, instrument, uninstrument, setAppFrame } = require('..')
 const { appFrameOf } = require('../lib/map/app-frame.js')
 const { renderReportPage } = require('../lib/http/html.js')
+const { listen } = require('./support/http.js')
 
 function lineOf (marker) {
   const lines = fs.readFileSync(__filename, 'utf8').split('\n')
   const at = lines.findIndex(line => line.includes(marker) && !line.includes('lineOf('))
   assert.ok(at >= 0, marker)
   return `instrument.test.js:${at + 1}:`
-}
-
-async function listen (handler) {
-  const server = http.createServer(handler)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    async close () {
-      server.closeAllConnections()
-      server.close()
-      await once(server, 'close')
-    }
-  }
 }
 
 // A JSON-RPC server: price answers; audit fails with HTTP 500 one call in 10.

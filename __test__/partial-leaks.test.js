@@ -17,6 +17,7 @@ const { setTimeout: sleep } = require('node:timers/promises')
 const express = require('express')
 const { registry, formatReport } = require('..')
 const { newMap } = require('./support/maps.js')
+const { listen } = require('./support/http.js')
 
 // The line of this file holding `marker` (so assertions name real lines).
 function lineOf (marker) {
@@ -24,20 +25,6 @@ function lineOf (marker) {
   const at = lines.findIndex(line => line.includes(marker) && !line.includes('lineOf('))
   assert.ok(at >= 0, marker)
   return `partial-leaks.test.js:${at + 1}:`
-}
-
-async function listen (handler) {
-  const server = http.createServer(handler)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    async close () {
-      server.closeAllConnections()
-      server.close()
-      await once(server, 'close')
-    }
-  }
 }
 
 // Upstream: /ms/N answers after N ms; /fail answers 500.

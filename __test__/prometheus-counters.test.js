@@ -131,9 +131,13 @@ function mainThread () {
       const seen = []
       for (let round = 1; round <= 3; round++) {
         const worker = new Worker(__filename, { workerData: { name, inserts: 10 * round, removes: round } })
+        // Listen for the exit before awaiting the message: a worker that ends
+        // right after posting has its last message and its 'exit' emitted in
+        // one turn, and a listener added after the message would miss the exit.
+        const exited = once(worker, 'exit')
         const [message] = await once(worker, 'message')
         assert.equal(message, 'drained')
-        await once(worker, 'exit')
+        await exited
         const families = await routeFamilies(server, name)
         seen.push(valueOf(families, 'handle_ledger_inserts_total', { map: name }))
         assert.equal(valueOf(families, 'handle_ledger_live', { map: name }), undefined, 'the worker map left with its thread')

@@ -19,23 +19,10 @@ const { escapeLabelValue, renderMetrics } = require('../lib/http/prometheus.js')
 const PROMTOOL = '/usr/bin/promtool'
 
 const { newMap } = require('./support/maps.js')
+const { listen } = require('./support/http.js')
 
 function leakyInsert (map, key) { map.set(key, key) }
 function balancedInsert (map, key) { map.set(key, key) }
-
-async function listen (handler) {
-  const server = http.createServer(handler)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    async close () {
-      server.closeAllConnections()
-      server.close()
-      await once(server, 'close')
-    }
-  }
-}
 
 async function scrape (url) {
   const response = await fetch(url)

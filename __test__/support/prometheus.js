@@ -2,26 +2,12 @@
 // Checking Prometheus output for real: Prometheus's own `promtool check
 // metrics` (Debian package prometheus) and parse-prometheus-text-format.
 const assert = require('node:assert/strict')
-const http = require('node:http')
-const { once } = require('node:events')
 const { spawnSync } = require('node:child_process')
 const parsePrometheus = require('parse-prometheus-text-format')
 
-const PROMTOOL = '/usr/bin/promtool'
+const { listen } = require('./http.js')
 
-async function listen (handler) {
-  const server = http.createServer(handler)
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    async close () {
-      server.closeAllConnections()
-      server.close()
-      await once(server, 'close')
-    }
-  }
-}
+const PROMTOOL = '/usr/bin/promtool'
 
 async function scrapeText (url) {
   const response = await fetch(url)

@@ -789,12 +789,8 @@ class HandleMap {
       onExpire(entry)
     } catch (error) {
       const at = entry.site ? clean(where(entry.site, entry.appFrame, entry.inDependency)) : 'an unrecorded site'
-      const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: onExpire threw for an entry inserted at ${at}: ${describeThrown(error)}`)
-      warning.name = 'HandleLedgerWarning'
-      warning.code = 'HANDLE_LEDGER_CALLBACK_FAILED'
-      warning.detail = 'The entry had already left the map; fix onExpire (or catch inside it) so expiry work is not lost.'
-      warning.cause = error
-      process.emitWarning(warning)
+      this.#warn(`onExpire threw for an entry inserted at ${at}: ${describeThrown(error)}`, 'HANDLE_LEDGER_CALLBACK_FAILED',
+        'The entry had already left the map; fix onExpire (or catch inside it) so expiry work is not lost.', error)
     }
   }
 
@@ -802,11 +798,18 @@ class HandleMap {
     const message = describeThrown(error)
     if (this.#lastTickFailure === message) return
     this.#lastTickFailure = message
-    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: its expiry tick failed (${message}); it retries on the next tick`)
+    this.#warn(`its expiry tick failed (${message}); it retries on the next tick`, 'HANDLE_LEDGER_TICK_FAILED',
+      'Usually a custom clock() that threw or returned a bad value; the same failure is not repeated until it changes.', error)
+  }
+
+  // A HandleLedgerWarning about this map: a callback's failure must never
+  // escape the timer that ran it, so it is reported instead.
+  #warn (message, code, detail, cause) {
+    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: ${message}`)
     warning.name = 'HandleLedgerWarning'
-    warning.code = 'HANDLE_LEDGER_TICK_FAILED'
-    warning.detail = 'Usually a custom clock() that threw or returned a bad value; the same failure is not repeated until it changes.'
-    warning.cause = error
+    warning.code = code
+    warning.detail = detail
+    warning.cause = cause
     process.emitWarning(warning)
   }
 

@@ -24,6 +24,7 @@ const util = require('node:util')
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
 const { HandleMap, registry, formatReport, HandleLeakError, leakCheck, debugHandles } = require('..')
+const { callNearStackEdge } = require('./support/stack-edge.js')
 
 class Boom extends Error {}
 const boom = () => { throw new Boom('hostile input threw') }
@@ -501,28 +502,6 @@ ROWS[ROWS.length - 1].closed = true
 
 // ---- the stack's edge ----------------------------------------------------------------
 
-const UNWIND = Symbol('unwind')
-/** Recurses until the stack overflows, unwinds `back` frames and calls `fn` there. */
-function nearStackEdge (back, fn) {
-  let remaining = back
-  let outcome
-  function dive () {
-    try {
-      dive()
-    } catch (error) {
-      if (outcome !== undefined) return
-      if (error !== UNWIND && !(error instanceof RangeError)) throw error
-      if (remaining-- > 0) throw UNWIND
-      try {
-        outcome = { value: fn() }
-      } catch (thrown) {
-        outcome = { error: thrown }
-      }
-    }
-  }
-  dive()
-  return outcome
-}
 // Each mutator, called ever further from the stack's edge until it
 // completes: each attempt before throws RangeError and changes nothing.
 const EDGE_CALLS = [
@@ -537,7 +516,7 @@ for (const callSites of ['all', 'sampled', 'off']) {
     row(fn, `${what} at the stack's edge (callSites '${callSites}')`, 'accepted', ({ map }) => {
       const before = [...map.entries()]
       for (let back = 0; back < 10_000; back++) {
-        const outcome = nearStackEdge(back, () => call(map))
+        const outcome = callNearStackEdge(back, 0, () => call(map))
         if (outcome.error === undefined) return
         assert.ok(outcome.error instanceof RangeError, String(outcome.error))
         sameEntries([...map.entries()], before, `${back} frames from the edge`)

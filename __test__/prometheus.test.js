@@ -9,17 +9,14 @@ const assert = require('node:assert/strict')
 const http = require('node:http')
 const vm = require('node:vm')
 const { once } = require('node:events')
-const { spawnSync } = require('node:child_process')
 const express = require('express')
 const promClient = require('prom-client')
-const parsePrometheus = require('parse-prometheus-text-format')
 const { debugHandles, registerMetrics } = require('..')
 const { escapeLabelValue, renderMetrics } = require('../lib/http/prometheus.js')
 
-const PROMTOOL = '/usr/bin/promtool'
-
 const { newMap } = require('./support/maps.js')
 const { listen } = require('./support/http.js')
+const { assertPromtoolAccepts, parse } = require('./support/prometheus.js')
 
 function leakyInsert (map, key) { map.set(key, key) }
 function balancedInsert (map, key) { map.set(key, key) }
@@ -28,27 +25,6 @@ async function scrape (url) {
   const response = await fetch(url)
   assert.equal(response.status, 200)
   return { contentType: response.headers.get('content-type'), body: await response.text() }
-}
-
-/** promtool must accept the exposition without a single lint problem. */
-function assertPromtoolAccepts (body) {
-  const result = spawnSync(PROMTOOL, ['check', 'metrics'], { input: body, encoding: 'utf8' })
-  assert.equal(result.error, undefined, `could not run ${PROMTOOL}: ${result.error}`)
-  assert.equal(result.status, 0, `promtool check metrics failed:\n${result.stdout}${result.stderr}\n--- input ---\n${body}`)
-  assert.equal(result.stdout + result.stderr, '')
-}
-
-/** `{ familyName: { type, help, samples: [{ labels, value }] } }` from the text format. */
-function parse (body) {
-  const families = {}
-  for (const family of parsePrometheus(body)) {
-    families[family.name] = {
-      type: family.type,
-      help: family.help,
-      samples: family.metrics.map(metric => ({ labels: metric.labels || {}, value: Number(metric.value) }))
-    }
-  }
-  return families
 }
 
 function sampleOf (families, name, labels) {

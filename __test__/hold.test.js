@@ -220,8 +220,10 @@ test('reports mark held sites and never call them suspect, even long-lived or ex
   assert.equal(held.suspect, false)
   assert.equal(held.reason, null)
   assert.equal(held.expired, 1)
-  assert.equal(siteAt(acquiredLine).held, true)
-  assert.equal(siteAt(acquiredLine).suspect, false)
+  // acquire() has no call to end: a forgotten release() is a lost cleanup,
+  // judged like any other insert, at its acquire line.
+  assert.equal(siteAt(acquiredLine).held, false)
+  assert.equal(siteAt(acquiredLine).suspect, true)
   const plain = siteAt(plainLine)
   assert.equal(plain.held, false)
   assert.equal(plain.suspect, true, 'a plain set that only expires is still suspect')
@@ -302,31 +304,40 @@ test('a set() over a held key keeps it held: the hold still removes it', () => {
   assert.equal(map.has('a'), false)
 })
 
-test('held entries in sampled and off modes still behave, and the ledger agrees with the map', () => {
+test('held entries in sampled and off modes still behave, and the ledger agrees with the map', async () => {
   for (const callSites of ['off', 'sampled']) {
     const map = newMap({ name: `hold-${callSites}`, callSites, sampleRate: 4 })
     const handles = []
+    const gate = deferred()
+    const holds = []
     for (let i = 0; i < 100; i++) {
       map.hold(i, i, () => {})
+      holds.push(map.hold(`pending${i}`, i, () => gate.promise))
       handles.push(map.acquire(`h${i}`, i))
     }
     for (const handle of handles.slice(0, 60)) assert.equal(handle.release(), true)
     const report = map.report()
-    assert.equal(map.size, 40)
-    assert.equal(report.live, 40, callSites)
-    assert.equal(report.inserts, 200)
+    assert.equal(map.size, 140)
+    assert.equal(report.live, 140, callSites)
+    assert.equal(report.inserts, 300)
     assert.equal(report.removes, 160)
-    for (const site of report.sites) assert.equal(site.held, true)
+    const heldLive = report.sites.filter(site => site.held).reduce((sum, site) => sum + site.live, 0)
+    const plainLive = report.sites.filter(site => !site.held).reduce((sum, site) => sum + site.live, 0)
+    if (callSites === 'sampled') assert.ok(heldLive > 0 && plainLive > 0, `held and acquired entries are told apart (${heldLive} held, ${plainLive} not)`)
+    gate.resolve()
+    await Promise.all(holds)
+    assert.equal(map.size, 40)
   }
 })
 
-test('text, HTML and diff renderings mark held sites', () => {
+test('text, HTML and diff renderings mark held sites', async () => {
   const { formatReport, registry } = require('..')
   const { renderReportPage, renderDiffPage } = require('../lib/http/html.js')
   const map = newMap({ name: 'hold-rendered' })
   const before = registry.snapshot({ map: 'hold-rendered' })
+  const gate = deferred()
   const heldLine = thisLine() + 1
-  const handle = map.acquire('held', 1)
+  const pending = map.hold('held', 1, () => gate.promise)
   const plainLine = thisLine() + 1
   map.set('plain', 2)
   const lineOf = (text, line) => text.split('\n').find(l => l.includes(`hold.test.js:${line}:`))
@@ -343,12 +354,14 @@ test('text, HTML and diff renderings mark held sites', () => {
   assert.deepEqual(diffSites.map(site => site.held).sort(), [false, true])
   assert.match(lineOf(formatReport(diff), heldLine), /\[held: removed when its call ends\]$/)
   assert.match(renderDiffPage(diff), /<td class="status"><span class="muted">held<\/span><\/td>/)
-  handle.release()
+  gate.resolve()
+  await pending
   map.delete('plain')
-  // One call expression that both sets and acquires: two sites with one text.
+  // One call expression that both sets and holds: two sites with one text.
   // The route's ?seconds=N diff starts from a compact snapshot, which must keep them apart too.
   const { compactSnapshot } = require('../lib/report/snapshot.js')
-  const insertBoth = round => { for (const method of ['set', 'acquire']) map[method](`${method}${round}`, round) }
+  const never = new Promise(() => {})
+  const insertBoth = round => { for (const method of ['set', 'hold']) map[method](`${method}${round}`, round, () => never) }
   insertBoth(1)
   const older = compactSnapshot(registry.snapshot({ map: 'hold-rendered' }))
   insertBoth(2)
@@ -357,7 +370,7 @@ test('text, HTML and diff renderings mark held sites', () => {
   assert.deepEqual(changed.sort(), [[false, 1, 2], [true, 1, 2]])
 })
 
-test('a held entry that expires reaches onExpire marked held, without a strict-mode leak warning', async () => {
+test('a held entry that expires reaches onExpire marked held, without a strict-mode leak warning; an acquired one is a leak', async () => {
   const clock = clockAt(0)
   const expired = []
   const map = newMap({ name: 'hold-strict', ttl: 100, clock: clock.read, strict: true, onExpire: entry => expired.push(entry) })
@@ -365,16 +378,20 @@ test('a held entry that expires reaches onExpire marked held, without a strict-m
   const onWarning = warning => warnings.push(warning)
   process.on('warning', onWarning)
   try {
-    map.acquire('held', 1)
+    const pending = map.hold('held', 1, () => new Promise(() => {}))
+    void pending
     map.set('plain', 2)
+    const acquiredLine = thisLine() + 1
+    map.acquire('acquired', 3)
     clock.now = 100
-    assert.equal(map.purgeExpired(), 2)
+    assert.equal(map.purgeExpired(), 3)
     await new Promise(resolve => setImmediate(resolve))
-    assert.deepEqual(expired.map(entry => [entry.key, entry.held]).sort(), [['held', true], ['plain', false]])
+    assert.deepEqual(expired.map(entry => [entry.key, entry.held]).sort(), [['acquired', false], ['held', true], ['plain', false]])
     const leaks = warnings.filter(warning => warning.name === 'HandleLeakWarning')
-    assert.equal(leaks.length, 1, 'only the plain entry is warned of')
-    assert.match(leaks[0].message, /hold\.test\.js:\d+:\d+\) expired/)
-    assert.equal(leaks[0].site, expired.find(entry => entry.key === 'plain').site)
+    assert.equal(leaks.length, 2, 'the plain and the acquired entry are warned of, not the held one')
+    assert.ok(leaks.every(leak => /hold\.test\.js:\d+:\d+\) expired/.test(leak.message)))
+    assert.ok(leaks.some(leak => leak.site === expired.find(entry => entry.key === 'plain').site))
+    assert.ok(leaks.some(leak => atLine(acquiredLine).test(leak.site)), 'the forgotten release is named at its acquire line')
   } finally {
     process.off('warning', onWarning)
   }
@@ -464,12 +481,21 @@ test('without Symbol.dispose a handle works through release(), and a later polyf
   const path = require('node:path')
   const vm = require('node:vm')
   const { createRequire } = require('node:module')
-  const file = path.join(__dirname, '..', 'lib', 'map', 'handle-map.js')
-  const context = vm.createContext({ process, setInterval, clearInterval })
+  const mapFile = path.join(__dirname, '..', 'lib', 'map', 'handle-map.js')
+  const heldFile = path.join(__dirname, '..', 'lib', 'map', 'held.js')
+  const context = vm.createContext({ process, setInterval, clearInterval, FinalizationRegistry, WeakRef })
   assert.equal(vm.runInContext('typeof Symbol.dispose', context), 'undefined')
-  const wrapper = vm.runInContext(`(function (exports, require, module) {${fs.readFileSync(file, 'utf8')}\n})`, context, { filename: file })
-  const module = { exports: {} }
-  wrapper(module.exports, createRequire(file), module)
+  // The map and its held handles evaluated in that context (held.js is where
+  // the handle's class and its dispose methods are made).
+  const evaluate = (file, require) => {
+    const wrapper = vm.runInContext(`(function (exports, require, module) {${fs.readFileSync(file, 'utf8')}\n})`, context, { filename: file })
+    const module = { exports: {} }
+    wrapper(module.exports, require, module)
+    return module.exports
+  }
+  const realRequire = createRequire(mapFile)
+  const heldModule = evaluate(heldFile, realRequire)
+  const module = { exports: evaluate(mapFile, id => id === './held.js' ? heldModule : realRequire(id)) }
   context.HandleMap = module.exports.HandleMap
   const outcome = JSON.parse(vm.runInContext(`
     const map = new HandleMap({ name: 'hold-no-dispose', callSites: 'off' })

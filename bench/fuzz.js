@@ -271,46 +271,37 @@ function describeValue (value) {
  * The ledger stamps operations with the clock rounded up (a deadline is never
  * early) and reads ages at its latest stamp; what is due is checked with the
  * clock rounded down. The `now` a method takes is the rounded-up clock.
- * With `deferredStamps` (the default clock) operations are stamped by the
- * next drain: until then an entry's insert time or deadline is pending.
+ * Every operation is stamped as it happens. On the default clock a read
+ * drains only a log with something in it (`lazyFlush`): a custom clock may
+ * have moved with no operation, so its map always drains.
  */
 class Model {
-  constructor ({ ttl, maxSize, deferredStamps }) {
+  constructor ({ ttl, maxSize, lazyFlush }) {
     this.ttl = ttl
     this.maxSize = maxSize
-    this.deferredStamps = deferredStamps
+    this.lazyFlush = lazyFlush
     this.entries = new Map() // key -> { value, inserted, deadline, site }
     this.counts = { inserts: 0, removes: 0, expired: 0, overwrites: 0 }
     this.sites = new Map() // label -> { live, inserts, removes, expired, overwrites }
-    this.pending = new Set() // entries whose stamp waits for a drain
     this.logged = false // whether anything waits in the log (a drain happens only then)
     this.ledgerNow = -Infinity // the ledger's clock: its latest stamp
   }
 
-  /** An operation on `entry` at `now`: stamped now, or by the next drain. */
+  /** An operation on `entry` at `now`. */
   stamp (entry, now) {
-    if (this.deferredStamps) {
-      this.pending.add(entry)
-    } else {
-      if (entry.inserted === null) entry.inserted = now
-      entry.deadline = now + this.ttl
-      this.ledgerNow = Math.max(this.ledgerNow, now)
-    }
+    if (entry.inserted === null) entry.inserted = now
+    entry.deadline = now + this.ttl
+    this.ledgerNow = Math.max(this.ledgerNow, now)
     this.logged = true
   }
 
   /**
-   * A drain (info/report/purge/snapshot) at `now`. With deferred stamps a
+   * A drain (info/report/purge/snapshot) at `now`. With `lazyFlush` a
    * flush drains only a log with something in it; an expiry tick (`always`)
    * does.
    */
   drain (now, always = false) {
-    if (this.deferredStamps && !this.logged && !always) return
-    for (const entry of this.pending) {
-      if (entry.inserted === null) entry.inserted = now
-      entry.deadline = now + this.ttl
-    }
-    this.pending.clear()
+    if (this.lazyFlush && !this.logged && !always) return
     this.logged = false
     this.ledgerNow = Math.max(this.ledgerNow, now)
   }
@@ -355,7 +346,6 @@ class Model {
     const entry = this.entries.get(key)
     if (entry === undefined) return false
     this.entries.delete(key)
-    this.pending.delete(entry)
     this.logged = true
     this.counts.removes++
     const site = this.site(entry.site)
@@ -366,7 +356,6 @@ class Model {
 
   clear () {
     this.counts.removes += this.entries.size
-    this.pending.clear()
     this.logged = true
     for (const site of this.sites.values()) {
       site.removes += site.live
@@ -429,7 +418,9 @@ class CaseRunner {
     this.recorded = config.callSites === 'all'
     // 'default': the monotonic clock, read through a fake `performance`.
     this.onDefaultClock = config.clock === 'default'
-    this.model = new Model({ ttl: this.ttl, maxSize: config.maxSize, deferredStamps: this.onDefaultClock })
+    // Every operation is stamped as it happens, on either clock (the default one
+    // from its coarse ticker, or exactly while performance.now is replaced, as here).
+    this.model = new Model({ ttl: this.ttl, maxSize: config.maxSize, lazyFlush: this.onDefaultClock })
     this.map = null
     this.performed = 0
     this.at = -1 // the operation being run: -1 while constructing, ops.length at the end
@@ -449,7 +440,7 @@ class CaseRunner {
     return Math.floor(this.clockValue)
   }
 
-  /** The map drains its log (info/report/purge/snapshot do): the model's pending stamps are taken now. */
+  /** The map drains its log (info/report/purge/snapshot do). */
   drain (always = false) {
     this.model.drain(this.now(), always)
   }

@@ -7,11 +7,12 @@
 
 use crate::guard::guarded;
 use crate::interner::Interner;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, LiveEntry};
 use crate::maintenance;
 use crate::oplog;
 use crate::registry::{self, CallSites, ClockAnchor, MapEntry, MapInfo};
 use crate::report;
+use crate::ticker::TICKER;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use parking_lot::Mutex;
@@ -132,7 +133,7 @@ impl NativeLedger {
     /// Applies `log[0..len]` (after any batch handed over by `defer`),
     /// records which slot is the map's oldest and, when `expire` is set,
     /// expires what is due at `now`. Returns the expired entries as flat
-    /// `[slot, site, ageMs, ...]` triples, or `null` for none.
+    /// `[slot, site, ageMs, serial, ...]` quadruples, or `null` for none.
     #[napi]
     pub fn drain(
         &self,
@@ -162,7 +163,14 @@ impl NativeLedger {
             }
             let flat: Vec<f64> = expired
                 .iter()
-                .flat_map(|e| [f64::from(e.slot), f64::from(e.site), e.age_ms as f64])
+                .flat_map(|e| {
+                    [
+                        f64::from(e.slot),
+                        f64::from(e.site),
+                        e.age_ms as f64,
+                        f64::from(e.serial),
+                    ]
+                })
                 .collect();
             Ok(Some(Float64Array::new(flat)))
         })
@@ -176,6 +184,36 @@ impl NativeLedger {
         run(|| {
             let words = log_words(log, len)?;
             maintenance::defer(&self.entry.ledger, words, stamp_ms(now)?).map_err(out_of_sync)
+        })
+    }
+
+    /// Starts the ledger again from the facade's state: `live[0..len]` holds
+    /// `[slot, site word, serial]` for every entry JavaScript holds, and
+    /// `last_serial` its insert counter (see `Ledger::rebuild`). Batches
+    /// still queued are applied first and any failure they kept is dropped:
+    /// the facade's state supersedes them.
+    #[napi]
+    pub fn rebuild(&self, live: &[i32], len: u32, last_serial: i32, now: f64) -> Result<()> {
+        run(|| {
+            let words = log_words(live, len)?;
+            if words.len() % 3 != 0 {
+                return Err(format!(
+                    "rebuild: {len} words are not [slot, site, serial] triples"
+                ));
+            }
+            let entries: Vec<LiveEntry> = words
+                .chunks_exact(3)
+                .map(|w| LiveEntry {
+                    slot: w[0] as u32,
+                    site: w[1] as u32,
+                    serial: w[2] as u32,
+                })
+                .collect();
+            let now = clock_ms(now)?;
+            self.entry
+                .ledger
+                .rebuild(&entries, last_serial as u32, now)
+                .map_err(out_of_sync)
         })
     }
 
@@ -258,6 +296,30 @@ fn hook_thread_cleanup(env: &Env) -> Result<()> {
         CLEANUP_HOOKED.with(|hooked| hooked.set(false));
     })?;
     Ok(())
+}
+
+/// This thread's view of the coarse clock (`ticker.rs`): a `Float64Array`
+/// `[ms, seen]` that a background thread keeps current, or `null` where the
+/// runtime copies external buffers (the view would never move; the facade
+/// then reads the clock itself).
+#[napi(ts_return_type = "Float64Array | null")]
+pub fn clock_cell(env: &Env) -> Result<Option<Float64ArraySlice<'_>>> {
+    let cell = TICKER.cell();
+    let data = Arc::as_ptr(&cell) as *mut f64;
+    // Safety: the cell is two 8-byte atomics (`repr(C)`), kept alive by the
+    // `Arc` the finalizer holds until the buffer is collected or its thread
+    // ends; the finalizer then stops the ticker from writing to it.
+    let view = unsafe {
+        Float64ArraySlice::from_external(env, data, 2, cell, |_, cell| TICKER.release(&cell))
+    }?;
+    Ok((view.as_ptr() == data.cast_const()).then_some(view))
+}
+
+/// The coarse clock's exact time (ms since its origin); resumes the ticker
+/// when it was parked.
+#[napi]
+pub fn clock_wake() -> f64 {
+    TICKER.wake()
 }
 
 /// Interns a captured stack (innermost frame first); returns its stack id.

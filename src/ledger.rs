@@ -74,12 +74,21 @@ pub struct SiteLedger {
 /// slot costs 4 bytes: entries older than 12 days (rare, and a leak when they
 /// are) keep their full time in `old_inserts` instead and are marked OLD.
 /// FREE marks a slot with no live entry.
+///
+/// `serial` numbers the insert that filled the slot (the map's inserts,
+/// counted from 1, wrapping at 2^32): the facade numbers its inserts the
+/// same way, so an expired entry handed back is checked to be the very entry
+/// JavaScript still holds in that slot.
 #[derive(Clone, Copy)]
 struct Slot {
     inserted: u32,
+    serial: u32,
 }
 
-const FREE_SLOT: Slot = Slot { inserted: FREE };
+const FREE_SLOT: Slot = Slot {
+    inserted: FREE,
+    serial: 0,
+};
 
 /// A recorded entry's site (index into `sites`) and its place in that site's
 /// insertion-order list.
@@ -123,6 +132,17 @@ pub struct Expired {
     pub slot: u32,
     pub site: u32,
     pub age_ms: u64,
+    /// The serial of the insert that filled the slot (see [`Slot`]).
+    pub serial: u32,
+}
+
+/// One live entry as JavaScript knows it, for [`Ledger::rebuild`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveEntry {
+    pub slot: u32,
+    /// The INSERT's site word (0 when its site was not recorded).
+    pub site: u32,
+    pub serial: u32,
 }
 
 /// What the ledger knows of one live entry.
@@ -190,6 +210,11 @@ pub struct Ledger {
     old_inserts: SlotMap<u64>,
     /// The clock at the last sweep into `old_inserts`.
     swept_at: u64,
+    /// The serial of the last insert applied (see [`Slot`]).
+    last_serial: u32,
+    /// How often the ledger was rebuilt from the facade's state, and when last.
+    resets: u32,
+    reset_at: Option<u64>,
 }
 
 impl Ledger {
@@ -218,7 +243,63 @@ impl Ledger {
             expiry: (ttl_ms > 0).then(|| Expiry::new(ttl_ms, now)),
             old_inserts: SlotMap::default(),
             swept_at: now,
+            last_serial: 0,
+            resets: 0,
+            reset_at: None,
         }
+    }
+
+    /// How often the ledger was rebuilt ([`Ledger::rebuild`]) and the map's
+    /// clock at the last time.
+    pub fn resets(&self) -> (u32, Option<u64>) {
+        (self.resets, self.reset_at)
+    }
+
+    /// Starts the ledger again from the facade's own state when the two may
+    /// have drifted apart (a hand-over that did not finish, a batch refused or
+    /// lost): `live` is every entry JavaScript holds, `last_serial` its insert
+    /// counter. Entries the ledger still knows under the same serial keep
+    /// their insert time; others count as inserted `now` (so they expire late,
+    /// never early). The map's own totals carry on (counters never go down);
+    /// per-site figures and lifetimes start afresh, and the report says when.
+    pub fn rebuild(
+        &mut self,
+        live: &[LiveEntry],
+        last_serial: u32,
+        now: u64,
+    ) -> Result<(), LedgerError> {
+        self.advance_clock(now);
+        let mut known: Vec<(u64, LiveEntry)> = Vec::new();
+        known
+            .try_reserve_exact(live.len())
+            .map_err(|_| LedgerError::OutOfMemory)?;
+        for entry in live {
+            let inserted = match self.live_slot(entry.slot) {
+                Some(slot) if slot.serial == entry.serial => self.inserted_at(entry.slot),
+                _ => now,
+            };
+            known.push((inserted, *entry));
+        }
+        // Oldest first: the expiry queue and each site's list are kept in
+        // insertion order.
+        known.sort_by_key(|&(inserted, entry)| (inserted, entry.serial));
+        let mut fresh = Ledger::new(self.ttl_ms, self.epoch);
+        fresh.advance_clock(self.now);
+        let mut tally = Tally::default();
+        for &(inserted, entry) in &known {
+            fresh.insert(entry.slot, entry.site, inserted, &mut tally)?;
+            fresh.slots[entry.slot as usize].serial = entry.serial;
+        }
+        fresh.settle(tally);
+        fresh.counts = Counts {
+            live: known.len() as u64,
+            ..self.counts
+        };
+        fresh.last_serial = last_serial;
+        fresh.resets = self.resets.saturating_add(1);
+        fresh.reset_at = Some(self.now);
+        *self = fresh;
+        Ok(())
     }
 
     pub fn ttl_ms(&self) -> u64 {
@@ -325,6 +406,7 @@ impl Ledger {
                     counts.expired += 1;
                     UNRECORDED
                 };
+                let serial = self.slots[slot as usize].serial;
                 self.free_slot(slot);
                 self.counts.live -= 1;
                 self.counts.expired += 1;
@@ -332,6 +414,7 @@ impl Ledger {
                     slot,
                     site: self.sites[index].site,
                     age_ms,
+                    serial,
                 }
             })
             .collect()
@@ -509,14 +592,14 @@ impl Ledger {
         if self.slots[at].inserted != FREE {
             return Err(LedgerError::AlreadyLive(slot));
         }
+        self.last_serial = self.last_serial.wrapping_add(1);
         if self.now - stamp.min(self.now) >= SWEEP_MS {
             self.insert_old(slot, stamp);
         } else {
-            self.slots[at] = Slot {
-                // Two milliseconds in 2^32 would read as FREE or OLD: shift them.
-                inserted: self.relative(stamp).min(OLD - 1),
-            };
+            // Two milliseconds in 2^32 would read as FREE or OLD: shift them.
+            self.slots[at].inserted = self.relative(stamp).min(OLD - 1);
         }
+        self.slots[at].serial = self.last_serial;
         // A held insert whose site was not recorded is counted like any
         // unrecorded one.
         if site & !HELD_SITE == 0 {
@@ -538,7 +621,7 @@ impl Ledger {
     #[inline(never)]
     fn insert_old(&mut self, slot: u32, stamp: u64) {
         self.old_inserts.insert(slot, stamp);
-        self.slots[slot as usize] = Slot { inserted: OLD };
+        self.slots[slot as usize].inserted = OLD;
     }
 
     /// Makes `slot` an index of `slots` (and of the expiry schedule, which
@@ -810,6 +893,115 @@ mod tests {
     }
 
     #[test]
+    fn expired_entries_carry_the_serial_of_the_insert_that_filled_their_slot() {
+        let mut ledger = Ledger::new(10, 0);
+        let mut log = Vec::new();
+        log.extend(insert(0, 0)); // serial 1
+        log.push(op(0, REMOVE));
+        log.extend(insert(1, 0)); // serial 2
+        log.extend(insert(0, 4)); // serial 3, slot 0 reused
+        ledger.drain(&log, 5).unwrap();
+        let mut expired = ledger.drain(&[], 20).unwrap();
+        expired.sort_by_key(|e| e.slot);
+        let serials: Vec<(u32, u32)> = expired.iter().map(|e| (e.slot, e.serial)).collect();
+        assert_eq!(serials, vec![(0, 3), (1, 2)]);
+    }
+
+    #[test]
+    fn a_rebuild_takes_the_facades_live_set_keeps_known_insert_times_and_the_totals() {
+        let mut ledger = Ledger::new(1_000, 0);
+        let mut log = vec![TIME as i32, 100, 0];
+        log.extend(insert(0, 7)); // serial 1, inserted at 100
+        log.extend(insert(1, 0)); // serial 2
+        log.extend(insert(2, 7)); // serial 3
+        log.push(op(2, REMOVE));
+        ledger.drain(&log, 100).unwrap();
+        // JavaScript holds slot 0 (as the ledger does), slot 1 under another
+        // serial (the ledger missed a remove and an insert) and slot 5, which
+        // the ledger never heard of; the ledger's slot 1 entry is gone.
+        let live = [
+            LiveEntry {
+                slot: 0,
+                site: 7,
+                serial: 1,
+            },
+            LiveEntry {
+                slot: 1,
+                site: 9,
+                serial: 8,
+            },
+            LiveEntry {
+                slot: 5,
+                site: 0,
+                serial: 9,
+            },
+        ];
+        ledger.rebuild(&live, 9, 400).unwrap();
+        assert_eq!(ledger.resets(), (1, Some(400)));
+        let counts = ledger.counts();
+        assert_eq!(
+            (counts.live, counts.inserts, counts.removes),
+            (3, 3, 1),
+            "totals carry on, live is JavaScript's"
+        );
+        assert_eq!(
+            ledger.entry(0, 400).unwrap().age_ms,
+            300,
+            "a known entry keeps its insert time"
+        );
+        assert_eq!(
+            ledger.entry(1, 400).unwrap().age_ms,
+            0,
+            "a changed slot counts from the rebuild"
+        );
+        assert_eq!(ledger.entry(1, 400).unwrap().site, 9);
+        assert_eq!(ledger.entry(5, 400).unwrap().age_ms, 0);
+        assert!(ledger.entry(2, 400).is_none());
+        // It works on: the next insert is serial 10, and expiry is never early.
+        ledger
+            .drain(&[op(2, INSERT), 0, op(1, REMOVE)], 500)
+            .unwrap();
+        let expired = ledger.drain(&[], 1_100).unwrap();
+        assert_eq!(
+            expired
+                .iter()
+                .map(|e| (e.slot, e.serial))
+                .collect::<Vec<_>>(),
+            vec![(0, 1)]
+        );
+        let mut later = ledger.drain(&[], 1_500).unwrap();
+        later.sort_by_key(|e| e.slot);
+        assert_eq!(
+            later.iter().map(|e| (e.slot, e.serial)).collect::<Vec<_>>(),
+            vec![(2, 10), (5, 9)]
+        );
+        assert_eq!(ledger.counts().live, 0);
+    }
+
+    #[test]
+    fn a_rebuild_keeps_held_entries_apart() {
+        let mut ledger = Ledger::new(0, 0);
+        let live = [
+            LiveEntry {
+                slot: 0,
+                site: 3 | HELD_SITE,
+                serial: 1,
+            },
+            LiveEntry {
+                slot: 1,
+                site: 3,
+                serial: 2,
+            },
+        ];
+        ledger.rebuild(&live, 2, 10).unwrap();
+        let held: Vec<(u32, bool, u64)> = ledger.sites()[1..]
+            .iter()
+            .map(|s| (s.site, s.held, s.counts.live))
+            .collect();
+        assert_eq!(held, vec![(3, true, 1), (3, false, 1)]);
+    }
+
+    #[test]
     fn counts_follow_operations_per_map_and_per_site() {
         let mut ledger = Ledger::new(0, 1_000);
         let mut log = Vec::new();
@@ -855,7 +1047,8 @@ mod tests {
             vec![Expired {
                 slot: 0,
                 site: 3,
-                age_ms: 100
+                age_ms: 100,
+                serial: 1
             }]
         );
         assert!(ledger.drain(&[], 149).unwrap().is_empty());
@@ -914,9 +1107,10 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_stays_four_bytes() {
-        // Ages past 2^32 ms cost a side table for old entries, not a wider slot.
-        assert_eq!(std::mem::size_of::<Slot>(), 4);
+    fn a_slot_stays_eight_bytes() {
+        // A 32-bit insert time and a 32-bit serial: ages past 2^32 ms cost a
+        // side table for old entries, not a wider slot.
+        assert_eq!(std::mem::size_of::<Slot>(), 8);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - `interner`: call-site and stack interning
 //! - `report`: ledgers into bounded, sorted reports
 //! - `registry`: every live map of the process
+//! - `ticker`: a millisecond clock kept in memory JS reads with one load
 //! - `guard`: panics become JS errors with a native backtrace
 //! - `binding`: the napi entry points (the only module that knows JS)
 
@@ -20,6 +21,7 @@ pub(crate) mod maintenance;
 pub(crate) mod oplog;
 pub(crate) mod registry;
 pub(crate) mod report;
+pub(crate) mod ticker;
 
 // napi registers the entry points only outside `cargo test` builds, where
 // every one would look unused: the binding has no Rust tests of its own (the

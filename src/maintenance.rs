@@ -28,7 +28,7 @@
 //! ```
 
 use crate::guard::guarded;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Ledger, LedgerError, LiveEntry};
 use parking_lot::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::fmt;
@@ -90,6 +90,20 @@ impl DeferredLedger {
         let mut ledger = self.ledger.lock();
         self.catch_up(&mut ledger);
         ledger
+    }
+
+    /// Rebuilds the ledger from the facade's state (`Ledger::rebuild`), after
+    /// applying what is queued; a failure kept from those batches is
+    /// superseded and dropped.
+    pub fn rebuild(
+        &self,
+        live: &[LiveEntry],
+        last_serial: u32,
+        now: u64,
+    ) -> Result<(), LedgerError> {
+        let mut ledger = self.lock();
+        self.failure.lock().take();
+        ledger.rebuild(live, last_serial, now)
     }
 
     /// The first failure a queued batch met since the last call, if any.

@@ -86,6 +86,19 @@ pub struct MapReport {
     pub at: Number,
     pub sites: Vec<SiteReport>,
     pub sites_omitted: u32,
+    /// Present when the ledger was rebuilt from the map's own state (its
+    /// per-site figures then count from `at`; the map's totals carry on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset: Option<ResetReport>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct ResetReport {
+    /// How often the ledger was rebuilt.
+    pub count: u32,
+    /// When last (ms, the map's clock, as `MapReport::at`).
+    pub at: Number,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -236,6 +249,13 @@ pub fn map_report(
         at: now as Number,
         sites,
         sites_omitted,
+        reset: match ledger.resets() {
+            (0, _) | (_, None) => None,
+            (count, Some(at)) => Some(ResetReport {
+                count,
+                at: at as Number,
+            }),
+        },
     }
 }
 

@@ -2,42 +2,44 @@
 // HandleMap: a Map whose bookkeeping lives in Rust.
 //
 // The hot path (set/get/has/delete) is plain JS: a Map from key to a small
-// integer *slot*, keys and values in one array by slot, and one or two int32 words
-// appended to an operation log per insert/remove. The ledger drains that log
-// in one native call per few thousand operations or per tick, so no map
-// operation crosses into native code (a napi call costs ~3 Map operations;
-// see ARCHITECTURE.md for the measurement).
+// integer *slot*, keys and values in one array by slot, and a few int32
+// words appended to an operation log per insert/remove. The ledger drains
+// that log in one native call per few thousand operations or per tick, so no
+// map operation crosses into native code (a napi call costs ~3 Map
+// operations; see ARCHITECTURE.md for the measurement).
+//
+// Every insert goes through #insert and every removal through #free, whether
+// it came from set/delete, hold/acquire/release, or an expiry.
 
 const { threadId } = require('node:worker_threads')
 const { inspect } = require('node:util')
-const { performance } = require('node:perf_hooks')
 const native = require('../../binding.js')
 const { normalize, describe } = require('./options.js')
 const callsite = require('./callsite.js')
-const { CaptureBudget } = require('./capture-budget.js')
-const { annotateMaps, appFrameOf } = require('./app-frame.js')
-const { expireChannel, publishExpired } = require('./channels.js')
+const { Sampler } = require('./sampler.js')
+const { annotateMaps } = require('./app-frame.js')
+const { ExpiryHandOver } = require('./expiry-hand-over.js')
+const { warn, describeThrown } = require('./warnings.js')
+const { HandleMapIterator } = require('./iterator.js')
+const { TICK, msAtTick, monotonicNow, clockReplaced } = require('./clock.js')
+const held = require('./held.js')
 const { liveMaps } = require('./live-maps.js')
 const { internals } = require('./internals.js')
 // The map's layer sits below the report layer: what it needs of reports
 // (validating report options, rendering assertEmpty()'s message, the error it
 // throws) comes from lib/shared, leaf modules that require nothing of lib/.
 const { reportOptions } = require('../shared/report-options.js')
-const { clean, formatReport, where } = require('../shared/format.js')
+const { formatReport, where } = require('../shared/format.js')
 const { HandleLeakError } = require('../shared/errors.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`
 // (op-codes.js reads them from the binding and checks the shift of 3).
 const { INSERT, REMOVE, REMOVE_AT, OVERWRITE, TOUCH, CLEAR, TIME, HELD_SITE } = require('./op-codes.js')
 const LOG_WORDS = 8192
+// The log's length is kept in its own last word, so a map collected without
+// close() can still be drained by its finalizer.
+const LENGTH = LOG_WORDS
 const LOG_HEADROOM = 6 // the longest operation (TIME + INSERT) is 5 words
-// Remove sites are captured for the first REMOVE_SITES_ALWAYS removes of
-// each insert site (small sites are exact) and then at random, about one in
-// REMOVE_SAMPLE_PERIOD: every site that has removes names a remove site, the
-// shares are unbiased, and a cycle pays one capture, not two.
-const REMOVE_SITES_ALWAYS = 8
-const REMOVE_SAMPLE_PERIOD = 8
-const WARNING_INTERVAL_MS = 60_000
 // A clock beyond this is a bug (today is ~2^40.6 ms since 1970).
 const MAX_CLOCK_MS = 2 ** 52
 // The Map holds key -> slot, plus this bit when the insert site was recorded
@@ -45,45 +47,51 @@ const MAX_CLOCK_MS = 2 ** 52
 // 'sampled' mode, cost no extra memory and no extra lookup on delete.
 const RECORDED = 1 << 29
 const SLOT = RECORDED - 1
-// The Map also holds this bit for entries inserted by hold()/acquire(): only
-// their own release removes them, and only while this bit is still there.
+// The Map also holds this bit for entries inserted by hold(), which removes
+// them itself when the call ends: when one expires, it is a slow call, not a
+// lost cleanup (HELD_SITE marks the insert for the ledger the same way).
 const HELD = 1 << 30
-// HELD_SITE (from the binding, above): the bit of an INSERT's site word that
-// marks a held insert for the ledger (site ids stay below 2^20): a
-// long-lived held entry is a slow call, not a lost cleanup.
-
-// Times captures in 'auto' mode (never the TTL clock: a monotonic source).
-const monotonicMs = () => performance.now()
+// The value of #lastTick that no tick equals: the next operation stamps.
+const STAMP_NEXT = -1
 
 // The maps being shown by inspect() right now, to show a cycle as [Circular].
 const inspecting = new Set()
-// Filled by HandleMap's held-entries static block: how a HeldEntry releases.
-let releaseHeldEntry
+
+// A map collected without close() still has its last operations in its log:
+// its finalizer applies them, so its figures (and its name's counters) are whole.
+const collected = new FinalizationRegistry(({ ledger, log, customClock }) => {
+  try {
+    // Every operation of a map with a custom clock carries its own stamp.
+    ledger.drain(log, log[LENGTH], customClock ? 0 : monotonicNow(), -1, false)
+  } catch {} // a ledger out of step with a map that is gone: nothing to tell
+  ledger.close()
+})
 
 class HandleMap {
   // Private state: nothing of it shows through JSON.stringify, Object.keys or
   // structuredClone, which see a HandleMap as they see a Map (no own keys).
-  #budget
   #clock
   #closed
   #config
   #countdown
   #entries
   #freeSlot
+  #handOver
+  #lastSerial
   #lastStamp
+  #lastTick
   #lastTickFailure
-  #lastWarning
   #log
-  #logLength
   #maxSize
   #native
   #nextSlot
-  #removeCountdown
-  #removeCounts
-  #sampling
+  #recording
+  #sampler
+  #serials
   #siteBySlot
   #slots
   #timer
+  #unsure
   #weakSelf
 
   /**
@@ -111,20 +119,21 @@ class HandleMap {
     this.#entries = []
     this.#freeSlot = -1
     this.#nextSlot = 0
-    this.#log = new Int32Array(LOG_WORDS)
-    this.#logLength = 0
+    // The serial of the insert that filled each slot (the ledger numbers its
+    // inserts the same way): an expiry handed back, or a release, acts only
+    // on the very entry it means.
+    this.#serials = new Int32Array(64)
+    this.#lastSerial = 0
+    this.#log = new Int32Array(LOG_WORDS + 1)
     this.#clock = config.clock === undefined ? null : config.clock
     this.#lastStamp = -1
-    // Sampling: 0 = never capture; otherwise capture when the countdown hits 0.
-    // 'auto' starts by recording every insert; its budget sets the gaps after.
-    this.#sampling = config.callSites === 'off' ? 0 : config.sampleRate
-    this.#budget = config.callSites === 'auto' ? new CaptureBudget(config.captureBudget, config.random, monotonicMs) : null
-    this.#countdown = this.#sampling === 0 ? 0 : this.#budget !== null ? 1 : this.#nextSampleGap()
+    this.#lastTick = STAMP_NEXT
+    this.#unsure = false
+    this.#sampler = new Sampler(config)
+    this.#recording = !this.#sampler.off
+    this.#countdown = this.#sampler.firstGap()
     this.#siteBySlot = new Map()
     this.#maxSize = config.maxSize
-    this.#removeCounts = new Map()
-    this.#removeCountdown = REMOVE_SAMPLE_PERIOD
-    this.#lastWarning = new Map()
     this.#closed = false
     this.#native = new native.NativeLedger({
       name: config.name,
@@ -136,8 +145,10 @@ class HandleMap {
       wallClock: this.#clock === null,
       now: this.#now()
     })
+    this.#handOver = new ExpiryHandOver(config, () => this.#native.id, () => this.#expiringSites())
     this.#timer = this.#startTicking(config.flushInterval)
     liveMaps.add(this.#weakSelf)
+    collected.register(this, { ledger: this.#native, log: this.#log, customClock: this.#clock !== null }, this.#weakSelf)
     if (entries !== null) {
       try {
         for (const entry of entries) {
@@ -183,36 +194,13 @@ class HandleMap {
     const handle = this.#slots.get(key)
     if (handle === undefined) return false
     this.#reserveLog()
-    const slot = handle & SLOT
-    const recorded = (handle & RECORDED) !== 0
-    // A recorded entry's lifetime is measured at its remove: with a custom
-    // clock, stamp it exactly (as inserts are).
-    if (this.#clock !== null && recorded) this.#stamp()
-    let removeSite = 0
-    if (recorded && this.#isRemoveSampled(this.#siteBySlot.get(slot))) {
-      removeSite = this.#capturePaid(HandleMap.prototype.delete)
-    }
-    this.#slots.delete(key)
-    if (recorded) this.#siteBySlot.delete(slot)
-    const entries = this.#entries
-    entries[slot << 1] = this.#freeSlot
-    entries[(slot << 1) + 1] = undefined
-    this.#freeSlot = slot
-    const log = this.#log
-    const at = this.#logLength
-    if (removeSite === 0) {
-      log[at] = slot << 3 | REMOVE
-      this.#logLength = at + 1
-    } else {
-      log[at] = slot << 3 | REMOVE_AT
-      log[at + 1] = removeSite
-      this.#logLength = at + 2
-    }
+    const removeSite = (handle & RECORDED) === 0 ? 0 : this.#beforeRecordedRemove(handle, HandleMap.prototype.delete)
+    this.#free(key, handle, removeSite)
     return true
   }
 
   clear () {
-    const site = this.#sampling === 0 ? 0 : this.#capturePaid(HandleMap.prototype.clear)
+    const site = this.#sampler.off ? 0 : this.#sampler.capturePaid(HandleMap.prototype.clear)
     this.#reserveLog()
     const fresh = [] // allocated before the first change
     this.#slots.clear()
@@ -221,10 +209,10 @@ class HandleMap {
     this.#nextSlot = 0
     this.#siteBySlot.clear()
     const log = this.#log
-    const at = this.#logLength
+    const at = log[LENGTH]
     log[at] = CLEAR
     log[at + 1] = site
-    this.#logLength = at + 2
+    log[LENGTH] = at + 2
   }
 
   /** Restarts the TTL of `key`; false when the key is not in the map. */
@@ -232,8 +220,12 @@ class HandleMap {
     const handle = this.#slots.get(key)
     if (handle === undefined) return false
     this.#reserveLog()
-    if (this.#clock !== null) this.#stamp()
-    this.#log[this.#logLength++] = (handle & SLOT) << 3 | TOUCH
+    const tick = TICK[0]
+    if (tick !== this.#lastTick) this.#stamp(tick)
+    const log = this.#log
+    const at = log[LENGTH]
+    log[at] = (handle & SLOT) << 3 | TOUCH
+    log[LENGTH] = at + 1
     return true
   }
 
@@ -338,15 +330,7 @@ class HandleMap {
     }
   }
 
-  // ---- held entries: removed by handle-ledger, so the cleanup cannot be lost
-
-  // Slot -> serial of the held entry inserted into it. A release removes the
-  // entry only while the key still maps to a held slot with its serial, so a
-  // newer entry under the same key (even in the same slot) stays as it is.
-  // A typed array grown by doubling: a plain array first written at a high
-  // slot turns sparse (a dictionary) and costs a hash lookup per hold.
-  #heldSerials = new Float64Array(0)
-  #lastSerial = 0
+  // ---- held entries (lib/map/held.js) ------------------------------------
 
   /**
    * Inserts `key` -> `value`, runs `fn(value)`, and removes the entry when fn
@@ -356,148 +340,378 @@ class HandleMap {
    * promise, which an abort rejects with `signal.reason` after removing the entry.
    */
   hold (key, value, fn, options) {
-    if (typeof fn !== 'function') throw new TypeError(`map.hold(key, value, fn): fn must be a function, got ${shownValue(fn)}`)
-    const signal = signalOf(options)
-    if (signal !== undefined) return this.#holdUntilAborted(key, value, fn, signal)
-    const serial = this.#insertHeld(key, value, HandleMap.prototype.hold)
+    if (typeof fn !== 'function') throw new TypeError(`map.hold(key, value, fn): fn must be a function, got ${held.shownValue(fn)}`)
+    const signal = held.signalOf(options)
+    if (signal !== undefined) return held.holdUntilAborted(this, key, value, fn, signal, HandleMap.prototype.hold)
+    const serial = this.#insertNew(key, value, HELD, HandleMap.prototype.hold)
     let result
     try {
       result = fn(value)
       // Inside the try: a `then` getter that throws must not keep the entry.
-      if (isThenable(result)) return this.#releaseWhenSettled(result, key, serial)
+      if (held.isThenable(result)) return this.#releaseWhenSettled(result, key, serial)
     } catch (error) {
-      this.#releaseHeld(key, serial)
+      this.#release(key, serial)
       throw error
     }
-    this.#releaseHeld(key, serial)
+    this.#release(key, serial)
     return result
   }
 
   /**
    * Inserts `key` -> `value` and returns its handle: `release()` (idempotent)
    * and `[Symbol.dispose]`, for `using entry = map.acquire(id, ctx)`.
-   * A live `key` throws and changes nothing.
+   * A live `key` throws and changes nothing. Unlike hold(), nothing removes
+   * the entry but its release: a forgotten one is a leak, judged as any.
    */
   acquire (key, value) {
-    const serial = this.#insertHeld(key, value, HandleMap.prototype.acquire)
-    if (Symbol.dispose !== knownDispose) defineDispose()
-    return new HeldEntry(this, key, serial)
+    const serial = this.#insertNew(key, value, 0, HandleMap.prototype.acquire)
+    return new held.HeldEntry(this, key, serial)
   }
 
   async #releaseWhenSettled (pending, key, serial) {
     try {
       return await pending
     } finally {
-      this.#releaseHeld(key, serial)
+      this.#release(key, serial)
     }
   }
 
-  #holdUntilAborted (key, value, fn, signal) {
-    if (signal.aborted) return Promise.reject(signal.reason)
-    const serial = this.#insertHeld(key, value, HandleMap.prototype.hold)
-    return new Promise((resolve, reject) => {
-      // Whatever ends the hold first (fn settling, or the abort) removes the
-      // entry and settles the promise; what comes later changes nothing.
-      const finish = (settle, outcome) => {
-        signal.removeEventListener('abort', onAbort)
-        try {
-          this.#releaseHeld(key, serial)
-        } catch (error) {
-          reject(error)
-          return
-        }
-        settle(outcome)
-      }
-      const onAbort = () => finish(reject, signal.reason)
-      signal.addEventListener('abort', onAbort, { once: true })
-      let result
-      let thenable
-      try {
-        result = fn(value)
-        thenable = isThenable(result)
-      } catch (error) {
-        finish(reject, error)
-        return
-      }
-      if (!thenable) {
-        finish(resolve, result)
-        return
-      }
-      // Also after an abort: fn's late rejection is handled here, not unhandled.
-      Promise.resolve(result).then(outcome => finish(resolve, outcome), error => finish(reject, error))
-    })
-  }
-
-  #insertHeld (key, value, below) {
+  // A held key is unique while in flight.
+  #insertNew (key, value, heldBit, below) {
     if (this.#slots.has(key)) {
       throw new Error(`HandleMap ${JSON.stringify(this.name)}: key ${keyText(key)} is live; a held key is unique while in flight (nothing was inserted)`)
     }
+    return this.#insert(key, value, heldBit, below)
+  }
+
+  /** Removes the entry of insert `serial` if `key` still maps to it; true if it did. */
+  #release (key, serial) {
+    const handle = this.#slots.get(key)
+    if (handle === undefined || this.#serials[handle & SLOT] !== serial) return false
+    this.#reserveLog()
+    if ((handle & RECORDED) !== 0) {
+      const tick = TICK[0]
+      if (tick !== this.#lastTick) this.#stamp(tick)
+    }
+    this.#free(key, handle, 0)
+    return true
+  }
+
+  static {
+    held.useMapAccess(
+      (map, key, value, below) => map.#insertNew(key, value, HELD, below),
+      (map, key, serial) => map.#release(key, serial)
+    )
+  }
+
+  // ---- the one insert and the one free ------------------------------------
+
+  #set (key, value, below) {
+    const handle = this.#slots.get(key)
+    if (handle === undefined) {
+      this.#insert(key, value, 0, below)
+      return this
+    }
+    this.#reserveLog()
+    const tick = TICK[0]
+    if (tick !== this.#lastTick) this.#stamp(tick)
+    const slot = handle & SLOT
+    this.#entries[(slot << 1) + 1] = value
+    const log = this.#log
+    const at = log[LENGTH]
+    log[at] = slot << 3 | OVERWRITE
+    log[LENGTH] = at + 1
+    return this
+  }
+
+  /** Inserts a key that is not in the map; returns the insert's serial. */
+  #insert (key, value, heldBit, below) {
     this.#reserveLog()
     if (this.#slots.size >= this.#maxSize) {
       throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this.#config.maxSize}); the entry was not inserted`)
     }
-    if (this.#clock !== null) this.#stamp()
-    let site = 0
-    // `<= 0`, not `=== 0`: a capture that threw (at the stack limit) left the
-    // countdown at 0, and the next insert must retry it (see #captureInsertSite).
-    if (this.#sampling !== 0 && --this.#countdown <= 0) {
-      site = callsite.siteOf(below, this.#config.stackDepth)
-      this.#countdown = this.#nextSampleGap()
-    }
+    const tick = TICK[0]
+    if (tick !== this.#lastTick) this.#stamp(tick)
+    // `<= 0`, not `=== 0`: see #captureInsertSite.
+    const site = this.#recording && --this.#countdown <= 0 ? this.#captureInsertSite(below) : 0
     const free = this.#freeSlot
     const fresh = free === -1 ? this.#nextSlot : free
-    if (fresh >= this.#heldSerials.length) this.#growHeldSerials(fresh) // only makes room
-    // From here on no call: see the mutators' comment.
+    if (fresh >= this.#serials.length) this.#growSerials(fresh) // only makes room
+    // From here on no call: see the mutators' comment. A Map at its
+    // maximum size throws in the first set, before the slot is taken.
     const entries = this.#entries
     if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
     if (site === 0) {
-      this.#slots.set(key, fresh | HELD)
+      this.#slots.set(key, fresh | heldBit)
     } else {
-      this.#slots.set(key, fresh | HELD | RECORDED)
+      this.#slots.set(key, fresh | heldBit | RECORDED)
       this.#siteBySlot.set(fresh, site)
     }
-    const serial = ++this.#lastSerial
-    this.#heldSerials[fresh] = serial
+    const serial = (this.#lastSerial + 1) | 0
+    this.#lastSerial = serial
+    this.#serials[fresh] = serial
     if (free === -1) this.#nextSlot = fresh + 1
     else this.#freeSlot = entries[free << 1]
     entries[fresh << 1] = key
     entries[(fresh << 1) + 1] = value
     const log = this.#log
-    const at = this.#logLength
+    const at = log[LENGTH]
     log[at] = fresh << 3 | INSERT
-    log[at + 1] = site | HELD_SITE
-    this.#logLength = at + 2
+    log[at + 1] = heldBit === 0 ? site : site | HELD_SITE
+    log[LENGTH] = at + 2
     return serial
   }
 
-  #growHeldSerials (slot) {
-    const grown = new Float64Array(Math.max(64, 2 ** Math.ceil(Math.log2(slot + 1))))
-    grown.set(this.#heldSerials)
-    this.#heldSerials = grown
+  // Before a recorded entry leaves: stamp its lifetime's end, and capture
+  // the remove site when this remove is sampled.
+  #beforeRecordedRemove (handle, below) {
+    const tick = TICK[0]
+    if (tick !== this.#lastTick) this.#stamp(tick)
+    return this.#sampler.removeSampled(this.#siteBySlot.get(handle & SLOT)) ? this.#sampler.capturePaid(below) : 0
   }
 
-  /** Removes the held entry `serial` if `key` still maps to it; true if it did. */
-  #releaseHeld (key, serial) {
-    const handle = this.#slots.get(key)
-    if (handle === undefined || (handle & HELD) === 0 || this.#heldSerials[handle & SLOT] !== serial) return false
-    this.#reserveLog()
+  /**
+   * Takes the entry `key` -> `handle` out (stores and Map builtins only) and
+   * logs its removal: REMOVE, or REMOVE_AT with `removeSite`. An entry the
+   * ledger expired (`removeSite` EXPIRED, with the ledger's `siteId` and
+   * `ageMs`) is queued for its hand-over instead, in the same step: it is
+   * never out of the map without being queued, nor queued while still in it.
+   */
+  #free (key, handle, removeSite, siteId, ageMs) {
     const slot = handle & SLOT
-    // No call from here: see the mutators' comment.
+    const entries = this.#entries
+    if (removeSite === EXPIRED) {
+      this.#handOver.queue.push({ key, value: entries[(slot << 1) + 1], siteId, ageMs, held: (handle & HELD) !== 0 })
+    }
     this.#slots.delete(key)
     if ((handle & RECORDED) !== 0) this.#siteBySlot.delete(slot)
-    const entries = this.#entries
     entries[slot << 1] = this.#freeSlot
     entries[(slot << 1) + 1] = undefined
     this.#freeSlot = slot
-    this.#log[this.#logLength++] = slot << 3 | REMOVE
-    return true
+    if (removeSite === EXPIRED) return
+    const log = this.#log
+    const at = log[LENGTH]
+    if (removeSite === 0) {
+      log[at] = slot << 3 | REMOVE
+      log[LENGTH] = at + 1
+    } else {
+      log[at] = slot << 3 | REMOVE_AT
+      log[at + 1] = removeSite
+      log[LENGTH] = at + 2
+    }
   }
 
-  static {
-    releaseHeldEntry = (map, key, serial) => map.#releaseHeld(key, serial)
+  #growSerials (slot) {
+    const grown = new Int32Array(2 ** Math.ceil(Math.log2(slot + 1)))
+    grown.set(this.#serials)
+    this.#serials = grown
   }
 
-  // ---- internals -------------------------------------------------------
+  // ---- the op log and the clock ------------------------------------------
+
+  #reserveLog () {
+    if (this.#log[LENGTH] > LOG_WORDS - LOG_HEADROOM) this.#deferLog()
+  }
+
+  // A full log goes to the ledger's maintenance thread (a copy, ~32 KB),
+  // so this thread does not wait while it is applied; every reader of the
+  // ledger catches up first. Like a drain, the clock is read before the log
+  // is touched, and once handed over the log is emptied whatever happened:
+  // if the hand-over failed, the ledger may have missed it, so it is
+  // rebuilt at the next drain (#unsure).
+  #deferLog () {
+    const now = this.#now()
+    const unsure = this.#unsure
+    this.#unsure = true
+    try {
+      this.#native.defer(this.#log, this.#log[LENGTH], now)
+    } finally {
+      // Stores, not a call: a call here could overflow the stack after the
+      // ledger took the log, and the next hand-over would apply it twice.
+      this.#log[LENGTH] = 0
+      this.#lastStamp = -1
+      this.#lastTick = STAMP_NEXT
+    }
+    this.#unsure = unsure
+  }
+
+  // Writes a TIME word when the stamp moved: maps with a custom clock read it
+  // at every operation (so do the others while performance.now is replaced);
+  // others take it from the coarse clock's `tick`, which moves about once a
+  // millisecond (lib/map/clock.js).
+  #stamp (tick) {
+    let now
+    if (this.#clock !== null || clockReplaced()) {
+      now = this.#now()
+    } else {
+      this.#lastTick = tick
+      now = msAtTick(tick)
+    }
+    // Rounded up: the entry's deadline is never before its true one.
+    const stamp = Math.ceil(now)
+    if (stamp === this.#lastStamp) return
+    this.#lastStamp = stamp
+    const log = this.#log
+    const at = log[LENGTH]
+    log[at] = TIME
+    log[at + 1] = stamp % 0x100000000 | 0
+    log[at + 2] = Math.floor(stamp / 0x100000000)
+    log[LENGTH] = at + 3
+  }
+
+  // The map's clock in ms, fractions kept (the ledger rounds stamps up and
+  // "now" down). The default is monotonic (lib/map/clock.js).
+  #now () {
+    if (this.#clock === null) return monotonicNow()
+    const now = this.#clock()
+    if (typeof now !== 'number' || !(now >= 0 && now <= MAX_CLOCK_MS)) {
+      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a number of ms from 0 to 2^52, got ${describe(now)}`)
+    }
+    return now
+  }
+
+  // The site of the insert being made, and the countdown to the next capture.
+  #captureInsertSite (below) {
+    // Set first: a capture that throws (at the stack limit, say) is retried
+    // at the next insert. The stack limit can also be hit by this call itself,
+    // before this line runs: the countdown is then left at 0, which is why
+    // #insert captures at `<= 0` (at `=== 0` the next decrement went below
+    // zero and no insert was recorded again).
+    this.#countdown = 1
+    const site = this.#sampler.captureInsert(below)
+    this.#countdown = this.#sampler.gap
+    return site
+  }
+
+  // ---- draining, expiry and keeping the ledger in step --------------------
+
+  /** Applies the op log without expiring anything (safe inside a set()). */
+  #flush () {
+    // A custom clock may have moved with no operation: the ledger must hear it.
+    if (this.#log[LENGTH] === 0 && this.#clock === null && !this.#unsure) return
+    this.#drain(false)
+  }
+
+  /** The timer's work: drain, expire, hand expired entries over. Returns how many expired. */
+  #tick () {
+    if (this.#closed) return 0
+    const handOver = this.#handOver
+    if (this.#log[LENGTH] === 0 && this.#config.ttl === 0 && handOver.queue.length === 0 && !this.#unsure) return 0
+    this.#countdown = this.#sampler.replan(this.#countdown)
+    // Entries a cut-short delivery left queued go first.
+    if (handOver.queue.length === 0) this.#drain(true)
+    return handOver.deliver()
+  }
+
+  // The clock is read before the log is touched: a clock that throws loses
+  // no operation. Once the ledger has seen the log, it is emptied whatever
+  // happened (a failed drain is not replayed twice). From the native call
+  // until the expired entries are out of JavaScript's tables, the two halves
+  // may disagree: #unsure says so, and if anything cuts that span short (the
+  // stack's edge, a refused batch), the ledger is rebuilt from JavaScript's
+  // state rather than trusted.
+  #drain (expire) {
+    const now = this.#now()
+    const oldestSlot = this.#oldestSlot()
+    const unsure = this.#unsure
+    this.#unsure = true
+    let due = null
+    let failure = null
+    try {
+      due = this.#native.drain(this.#log, this.#log[LENGTH], now, oldestSlot, expire && !unsure)
+    } catch (error) {
+      failure = error
+    } finally {
+      // Stores, not a call: see #deferLog.
+      this.#log[LENGTH] = 0
+      this.#lastStamp = -1
+      this.#lastTick = STAMP_NEXT
+    }
+    if (unsure || failure !== null) {
+      this.#resync(now, failure)
+      return
+    }
+    if (due !== null) this.#takeExpired(due)
+    this.#unsure = false
+  }
+
+  // Takes the entries the ledger expired out of the map and queues them for
+  // delivery: stores and Map builtins only. Each is checked first: the key
+  // in that slot must still map to it, under the serial of the insert the
+  // ledger expired. One that is not (the two halves drifted apart) is left
+  // alone, and the ledger is rebuilt.
+  #takeExpired (due) {
+    const slots = this.#slots
+    const entries = this.#entries
+    let stale = 0
+    for (let i = 0; i < due.length; i += 4) {
+      const slot = due[i]
+      const key = entries[slot << 1]
+      const handle = slots.get(key)
+      if (handle === undefined || (handle & SLOT) !== slot || this.#serials[slot] !== (due[i + 3] | 0)) {
+        stale++
+        continue
+      }
+      this.#free(key, handle, EXPIRED, due[i + 1], due[i + 2])
+    }
+    if (stale > 0) {
+      this.#resync(this.#now(), new Error(`${stale} expired ${stale === 1 ? 'entry was' : 'entries were'} not the entries the map holds`))
+      return
+    }
+    this.#native.setOldestSlot(this.#oldestSlot())
+  }
+
+  // The ledger may have missed or misapplied operations: start it again from
+  // what JavaScript holds (every live slot, its recorded site and serial).
+  // The report then says its per-site figures were reset, and when.
+  #resync (now, failure) {
+    this.#unsure = true
+    const live = new Int32Array(this.#slots.size * 3)
+    let at = 0
+    for (const handle of this.#slots.values()) {
+      const slot = handle & SLOT
+      const site = (handle & RECORDED) === 0 ? 0 : this.#siteBySlot.get(slot)
+      live[at] = slot
+      live[at + 1] = (handle & HELD) === 0 ? site : site | HELD_SITE
+      live[at + 2] = this.#serials[slot]
+      at += 3
+    }
+    this.#native.rebuild(live, at, this.#lastSerial, now)
+    this.#native.setOldestSlot(this.#oldestSlot())
+    this.#unsure = false
+    warn(this.name, `its ledger was rebuilt from the map's own entries (${failure === null ? 'an earlier hand-over was cut short' : describeThrown(failure).split('\n')[0]}); no entry was lost, and per-site figures count from now`,
+      'HANDLE_LEDGER_RESYNC', 'The report shows `reset` with the time. Please report this with the message if it repeats.', failure ?? undefined)
+  }
+
+  // Where expired entries were inserted, by the ledger's estimate: for the
+  // warning about an entry whose own site was not sampled.
+  #expiringSites () {
+    const [report] = annotateMaps([this.#native.report({ limit: 5 }, this.#now())])
+    return report.sites.filter(site => site.expired > 0 && typeof site.site === 'string')
+      .slice(0, 3).map(site => where(site.site, site.appFrame, site.inDependency))
+  }
+
+  #oldestEntries (count, includeKeys) {
+    const now = this.#now()
+    const entries = []
+    for (const [key, handle] of this.#slots) {
+      if (entries.length >= count) break
+      const found = this.#native.entryInfo(handle & SLOT, now)
+      if (found === null) continue
+      const { site } = callsite.describe(found[3])
+      const entry = { ageMs: found[1], site }
+      if (includeKeys) entry.key = keyText(key)
+      entries.push(entry)
+    }
+    return entries
+  }
+
+  #oldestSlot () {
+    if (this.#slots.size === 0) return -1
+    return this.#slots.values().next().value & SLOT
+  }
+
+  // ---- the timer and the registry -----------------------------------------
 
   // The value stored under a Map handle, read when an iterator reaches it.
   #valueOf = handle => this.#entries[((handle & SLOT) << 1) + 1]
@@ -528,6 +742,14 @@ class HandleMap {
     return timer
   }
 
+  #warnOfTickFailure (error) {
+    const message = describeThrown(error)
+    if (this.#lastTickFailure === message) return
+    this.#lastTickFailure = message
+    warn(this.name, `its expiry tick failed (${message}); it retries on the next tick`, 'HANDLE_LEDGER_TICK_FAILED',
+      'Usually a custom clock() that threw or returned a bad value; the same failure is not repeated until it changes.', error)
+  }
+
   // What the rest of the package (live-maps, registry, tests) may reach of a
   // map (internals.js); users cannot: it is not exported from index.js.
   static {
@@ -536,7 +758,7 @@ class HandleMap {
       flush: map => map.#flush(),
       // Test hook: time this map's captures with `now` (ms), so a sampling
       // run replays exactly with a seeded `random` option.
-      useCaptureClock: (map, now) => { if (map.#budget !== null) map.#budget.now = now },
+      useCaptureClock: (map, now) => map.#sampler.useClock(now),
       oldestEntries: (map, count, includeKeys) => map.#oldestEntries(count, includeKeys)
     })
   }
@@ -545,416 +767,13 @@ class HandleMap {
     this.#closed = true
     clearInterval(this.#timer)
     liveMaps.delete(this.#weakSelf)
+    collected.unregister(this.#weakSelf)
     this.#native.close()
   }
-
-  #set (key, value, below) {
-    const handle = this.#slots.get(key)
-    this.#reserveLog()
-    if (handle !== undefined) {
-      const slot = handle & SLOT
-      if (this.#clock !== null) this.#stamp()
-      this.#entries[(slot << 1) + 1] = value
-      this.#log[this.#logLength++] = slot << 3 | OVERWRITE
-      return this
-    }
-    if (this.#slots.size >= this.#maxSize) {
-      throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this.#config.maxSize}); the entry was not inserted`)
-    }
-    if (this.#clock !== null) this.#stamp()
-    const site = this.#sampling !== 0 && --this.#countdown <= 0 ? this.#captureInsertSite(below) : 0
-    // From here on no call: see the mutators' comment. A Map at its
-    // maximum size throws in the first set, before the slot is taken.
-    const entries = this.#entries
-    const free = this.#freeSlot
-    const fresh = free === -1 ? this.#nextSlot : free
-    if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
-    if (site === 0) {
-      this.#slots.set(key, fresh)
-    } else {
-      this.#slots.set(key, fresh | RECORDED)
-      this.#siteBySlot.set(fresh, site)
-    }
-    if (free === -1) this.#nextSlot = fresh + 1
-    else this.#freeSlot = entries[free << 1]
-    entries[fresh << 1] = key
-    entries[(fresh << 1) + 1] = value
-    const log = this.#log
-    const at = this.#logLength
-    log[at] = fresh << 3 | INSERT
-    log[at + 1] = site
-    this.#logLength = at + 2
-    return this
-  }
-
-  #freeEntry (slot) {
-    this.#entries[slot << 1] = this.#freeSlot
-    this.#entries[(slot << 1) + 1] = undefined
-    this.#freeSlot = slot
-  }
-
-  #reserveLog () {
-    if (this.#logLength > LOG_WORDS - LOG_HEADROOM) this.#deferLog()
-  }
-
-  // A full log goes to the ledger's maintenance thread (a copy, ~32 KB),
-  // so this thread does not wait while it is applied; every reader of the
-  // ledger catches up first. Like a drain, the clock is read before the log
-  // is touched, and once handed over the log is emptied whatever happened.
-  #deferLog () {
-    const now = this.#now()
-    try {
-      this.#native.defer(this.#log, this.#logLength, now)
-    } finally {
-      // Stores, not a call: a call here could overflow the stack after the
-      // ledger took the log, and the next hand-over would apply it twice.
-      this.#logLength = 0
-      this.#lastStamp = -1
-    }
-  }
-
-  // Only maps with a custom clock stamp each operation; others are stamped
-  // with the time of the next drain (never early, late by < flushInterval).
-  #stamp () {
-    // Rounded up: the entry's deadline is never before its true one.
-    const now = Math.ceil(this.#now())
-    if (now !== this.#lastStamp) {
-      this.#lastStamp = now
-      const log = this.#log
-      const at = this.#logLength
-      log[at] = TIME
-      log[at + 1] = now % 0x100000000 | 0
-      log[at + 2] = Math.floor(now / 0x100000000)
-      this.#logLength = at + 3
-    }
-  }
-
-  // The map's clock in ms, fractions kept (the ledger rounds stamps up and
-  // "now" down). The default is monotonic: a wall clock stepped by NTP or a
-  // VM resume neither expires entries early nor holds them late. Its origin
-  // is the wall clock at the thread's start, so it reads close to Date.now().
-  #now () {
-    if (this.#clock === null) return monotonicNow()
-    const now = this.#clock()
-    if (typeof now !== 'number' || !(now >= 0 && now <= MAX_CLOCK_MS)) {
-      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a number of ms from 0 to 2^52, got ${describe(now)}`)
-    }
-    return now
-  }
-
-  // The site of the insert being made, and the countdown to the next capture.
-  #captureInsertSite (below) {
-    // Set first: a capture that throws (at the stack limit, say) is retried
-    // at the next insert. The stack limit can also be hit by this call itself,
-    // before this line runs: the countdown is then left at 0, which is why the
-    // callers capture at `<= 0` (at `=== 0` the next decrement went below zero
-    // and no insert was recorded again).
-    this.#countdown = 1
-    const budget = this.#budget
-    if (budget === null) {
-      const site = callsite.siteOf(below, this.#config.stackDepth)
-      this.#countdown = this.#nextSampleGap()
-      return site
-    }
-    const start = budget.now()
-    const site = callsite.siteOf(below, this.#config.stackDepth)
-    this.#countdown = budget.nextGap(start)
-    return site
-  }
-
-  // A remove's or clear's capture; in 'auto' its time counts against the budget.
-  #capturePaid (below) {
-    const budget = this.#budget
-    if (budget === null) return callsite.siteOf(below, this.#config.stackDepth)
-    const start = budget.now()
-    const site = callsite.siteOf(below, this.#config.stackDepth)
-    budget.paid(start)
-    return site
-  }
-
-  #nextSampleGap () {
-    // Random gaps averaging sampleRate, so periodic traffic is not aliased.
-    const rate = this.#sampling
-    return rate === 1 ? 1 : 1 + Math.floor(this.#random() * (2 * rate - 1))
-  }
-
-  // The `random` option (Math.random by default), checked: a test that
-  // replays a sampling run must not get NaN gaps silently.
-  #random () {
-    const random = this.#config.random
-    const u = random()
-    if (typeof u !== 'number' || !(u >= 0 && u < 1)) {
-      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: option 'random' must return numbers in [0, 1), got ${typeof u === 'number' ? u : typeof u}`)
-    }
-    return u
-  }
-
-  #isRemoveSampled (site) {
-    const count = (this.#removeCounts.get(site) || 0) + 1
-    this.#removeCounts.set(site, count)
-    if (count <= REMOVE_SITES_ALWAYS) return true
-    // Random gaps (mean REMOVE_SAMPLE_PERIOD), so a periodic pattern of
-    // remove sites is not aliased onto one of them.
-    if (--this.#removeCountdown > 0) return false
-    this.#removeCountdown = 1 + Math.floor(this.#random() * (2 * REMOVE_SAMPLE_PERIOD - 1))
-    return true
-  }
-
-  #oldestEntries (count, includeKeys) {
-    const now = this.#now()
-    const entries = []
-    for (const [key, handle] of this.#slots) {
-      if (entries.length >= count) break
-      const found = this.#native.entryInfo(handle & SLOT, now)
-      if (found === null) continue
-      const { site } = callsite.describe(found[3])
-      const entry = { ageMs: found[1], site }
-      if (includeKeys) entry.key = keyText(key)
-      entries.push(entry)
-    }
-    return entries
-  }
-
-  #oldestSlot () {
-    if (this.#slots.size === 0) return -1
-    return this.#slots.values().next().value & SLOT
-  }
-
-  /** Applies the op log without expiring anything (safe inside a set()). */
-  #flush () {
-    // A custom clock may have moved with no operation: the ledger must hear it.
-    if (this.#logLength === 0 && this.#clock === null) return
-    this.#drain(false)
-  }
-
-  /** The timer's work: drain and expire. Returns how many entries expired. */
-  #tick () {
-    if (this.#closed) return 0
-    if (this.#logLength === 0 && this.#config.ttl === 0) return 0
-    if (this.#budget !== null) this.#countdown = this.#budget.replan(this.#budget.now(), this.#countdown)
-    const expired = this.#drain(true)
-    return expired === null ? 0 : this.#expire(expired)
-  }
-
-  // The clock is read before the log is touched: a clock that throws loses
-  // no operation. Once the ledger has seen the log, it is emptied whatever
-  // happened (a failed drain is not replayed twice).
-  #drain (expire) {
-    const now = this.#now()
-    const oldestSlot = this.#oldestSlot()
-    try {
-      return this.#native.drain(this.#log, this.#logLength, now, oldestSlot, expire)
-    } finally {
-      // Stores, not a call: see #deferLog.
-      this.#logLength = 0
-      this.#lastStamp = -1
-    }
-  }
-
-  #expire (triples) {
-    const handedOver = []
-    for (let i = 0; i < triples.length; i += 3) {
-      const slot = triples[i]
-      const key = this.#entries[slot << 1]
-      const value = this.#entries[(slot << 1) + 1]
-      const held = (this.#slots.get(key) & HELD) !== 0
-      this.#slots.delete(key)
-      this.#siteBySlot.delete(slot)
-      this.#freeEntry(slot)
-      const { site, stack } = callsite.describe(triples[i + 1])
-      const { appFrame, inDependency } = appFrameOf(stack)
-      handedOver.push({ key, value, ageMs: triples[i + 2], site, stack, held, appFrame, inDependency })
-    }
-    this.#native.setOldestSlot(this.#oldestSlot())
-    if (expireChannel.hasSubscribers) publishExpired(this.name, this.#native.id, handedOver)
-    // Each entry is handed over whatever the others' hand-overs did.
-    let failure = null
-    for (const entry of handedOver) {
-      try {
-        this.#handOver(entry)
-      } catch (error) {
-        failure ??= { error }
-      }
-    }
-    if (failure !== null) throw failure.error
-    return handedOver.length
-  }
-
-  #handOver (entry) {
-    // A held entry that expires is a call still running, not a lost cleanup.
-    if (this.#config.strict && !entry.held) this.#warnOfLeak(entry)
-    const onExpire = this.#config.onExpire
-    if (onExpire === undefined) return
-    try {
-      onExpire(entry)
-    } catch (error) {
-      const at = entry.site ? clean(where(entry.site, entry.appFrame, entry.inDependency)) : 'an unrecorded site'
-      this.#warn(`onExpire threw for an entry inserted at ${at}: ${describeThrown(error)}`, 'HANDLE_LEDGER_CALLBACK_FAILED',
-        'The entry had already left the map; fix onExpire (or catch inside it) so expiry work is not lost.', error)
-    }
-  }
-
-  #warnOfTickFailure (error) {
-    const message = describeThrown(error)
-    if (this.#lastTickFailure === message) return
-    this.#lastTickFailure = message
-    this.#warn(`its expiry tick failed (${message}); it retries on the next tick`, 'HANDLE_LEDGER_TICK_FAILED',
-      'Usually a custom clock() that threw or returned a bad value; the same failure is not repeated until it changes.', error)
-  }
-
-  // A HandleLedgerWarning about this map: a callback's failure must never
-  // escape the timer that ran it, so it is reported instead.
-  #warn (message, code, detail, cause) {
-    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: ${message}`)
-    warning.name = 'HandleLedgerWarning'
-    warning.code = code
-    warning.detail = detail
-    warning.cause = cause
-    process.emitWarning(warning)
-  }
-
-  // Strict mode: an expired entry is a leak; say so once per site per minute.
-  #warnOfLeak (entry) {
-    // The app's line names the caller: one warning per caller, not per helper.
-    const site = where(entry.site, entry.appFrame, entry.inDependency)
-    const now = Date.now()
-    const last = this.#lastWarning.get(site)
-    if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
-    this.#lastWarning.set(site, now)
-    const warning = new Error(`HandleMap ${JSON.stringify(this.name)}: an entry inserted at ${clean(site)} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
-    warning.name = 'HandleLeakWarning'
-    warning.code = 'HANDLE_LEDGER_EXPIRED'
-    warning.detail = `Remove the entry on every path out of ${site}, or raise the map's ttl if it is meant to live longer.`
-    warning.map = this.name
-    warning.site = entry.site
-    warning.appFrame = entry.appFrame
-    warning.ageMs = entry.ageMs
-    process.emitWarning(warning)
-  }
 }
 
-// values() and entries() walk the underlying Map's own iterator, so they see
-// exactly the mutations a Map iterator sees (deleted entries skipped, added
-// ones visited, clear() ends them), and read each value when they reach it.
-class HandleMapIterator {
-  #inner
-  #valueOf
-  #withKeys
-
-  constructor (inner, valueOf, withKeys) {
-    this.#inner = inner
-    this.#valueOf = valueOf
-    this.#withKeys = withKeys
-  }
-
-  next () {
-    const step = this.#inner.next()
-    if (step.done) return { value: undefined, done: true }
-    if (!this.#withKeys) return { value: this.#valueOf(step.value), done: false }
-    const [key, handle] = step.value
-    return { value: [key, this.#valueOf(handle)], done: false }
-  }
-
-  [Symbol.iterator] () {
-    return this
-  }
-
-  get [Symbol.toStringTag] () {
-    return 'Map Iterator'
-  }
-}
-
-function monotonicNow () {
-  return performance.timeOrigin + performance.now()
-}
-
-// What a user callback threw, as text, whatever it is: a revoked Proxy, an
-// object whose `message` getter throws, a symbol. Never throws itself.
-function describeThrown (error) {
-  try {
-    if ((typeof error === 'object' && error !== null) || typeof error === 'function') {
-      const message = error.message
-      if (typeof message !== 'string') return `${describe(error)} without a message`
-      return message.length > 500 ? `${message.slice(0, 500)}...` : message
-    }
-    return typeof error === 'symbol' ? 'a symbol' : String(error)
-  } catch {
-    return 'a thrown value that cannot be described'
-  }
-}
-
-// ---- the handle acquire() returns ---------------------------------------
-
-/** A held entry: `release()` removes it once; `[Symbol.dispose]` is release(). */
-class HeldEntry {
-  #map
-  #key
-  #serial
-
-  constructor (map, key, serial) {
-    this.#map = map
-    this.#key = key
-    this.#serial = serial
-  }
-
-  get key () {
-    return this.#key
-  }
-
-  /** True when this call removed the entry; false when released before, or the entry is gone (expired, deleted, cleared). */
-  release () {
-    const map = this.#map
-    if (map === null) return false
-    this.#map = null // released once, whatever follows
-    return releaseHeldEntry(map, this.#key, this.#serial)
-  }
-
-  get [Symbol.toStringTag] () {
-    return 'HeldEntry'
-  }
-}
-
-// Node 18.18+/20.4+ define Symbol.dispose as Symbol.for('nodejs.dispose'); a
-// runtime with explicit resource management has its own Symbol.dispose; one
-// without either gets a polyfill, maybe after this module loads. The handle
-// answers to each that exists when acquire() runs.
-let knownDispose
-function defineDispose () {
-  knownDispose = Symbol.dispose
-  if (typeof knownDispose !== 'symbol') return
-  Object.defineProperty(HeldEntry.prototype, knownDispose, {
-    value: disposeHeldEntry, writable: true, configurable: true
-  })
-}
-function disposeHeldEntry () {
-  this.release()
-}
-Object.defineProperty(HeldEntry.prototype, Symbol.for('nodejs.dispose'), {
-  value: disposeHeldEntry, writable: true, configurable: true
-})
-defineDispose()
-
-function isThenable (value) {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
-}
-
-// The AbortSignal of hold()'s options, checked as Node checks one; undefined for none.
-function signalOf (options) {
-  if (options === undefined) return undefined
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`map.hold(key, value, fn, options): options must be an object, got ${shownValue(options)}`)
-  }
-  const signal = options.signal
-  if (signal === undefined) return undefined
-  if (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function') {
-    throw new TypeError(`map.hold(key, value, fn, options): options.signal must be an AbortSignal, got ${shownValue(signal)}`)
-  }
-  return signal
-}
-
-function shownValue (value) {
-  return typeof value === 'symbol' ? 'a symbol' : inspect(value, { depth: 0, breakLength: Infinity })
-}
+// #free's removeSite for an entry the ledger expired (it logs nothing).
+const EXPIRED = -1
 
 // Keys in reports are text: strings as they are, anything else as inspect()
 // shows it, bounded so a huge key cannot bloat a report.

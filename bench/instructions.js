@@ -1,0 +1,59 @@
+'use strict'
+// Instructions per set + get + delete cycle (and per hold()), counted by
+// valgrind's callgrind: repeatable to a fraction of a percent whatever else
+// the machine does, where wall-clock ratios swing by +-10% on a shared box.
+// Runs the cycle loop of bench/cycle.js at two counts and divides the
+// difference (start-up, JIT warm-up and the exit cancel out).
+//
+//   node bench/instructions.js [package root, default: this one] [modes...]
+//
+// Needs valgrind (Debian package `valgrind`). About a minute per mode.
+
+const { spawnSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const ROOT = path.resolve(process.argv[2] || path.join(__dirname, '..'))
+const MODES = process.argv.slice(3).length > 0 ? process.argv.slice(3) : ['Map', 'off', 'auto', 'hold off', 'hold auto']
+const LOW = 20_000
+const HIGH = 120_000
+
+// One child run: `cycles` cycles of `mode` after the same warm-up.
+const CHILD = `
+const [root, mode, cycles] = [process.argv[1], process.argv[2], Number(process.argv[3])]
+const { HandleMap } = require(root)
+const LIVE = 10000
+const hold = mode.startsWith('hold ')
+const callSites = hold ? mode.slice(5) : mode
+const make = () => callSites === 'Map' ? new Map() : new HandleMap({ name: 'instructions', callSites, ttl: 30000, strict: false })
+function insertHere (map, key, value) { map.set(key, value) }
+function removeHere (map, key) { map.delete(key) }
+const work = v => v
+function cycle (map, key) {
+  if (hold) { map.hold(key, { id: key }, work); return }
+  insertHere(map, key, { id: key })
+  if (map.get(key) === undefined) throw new Error('lost an entry')
+  removeHere(map, key - LIVE)
+}
+const map = make()
+for (let i = 0; i < LIVE; i++) insertHere(map, i, { id: i })
+let key = LIVE
+for (let i = 0; i < 200000; i++) cycle(map, key++)
+for (let i = 0; i < cycles; i++) cycle(map, key++)
+`
+
+function instructions (mode, cycles) {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'callgrind-')), 'out')
+  const run = spawnSync('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}`,
+    process.execPath, '--single-threaded-gc', '-e', CHILD, ROOT, mode, String(cycles)], { encoding: 'utf8' })
+  if (run.status !== 0) throw new Error(`valgrind failed (${run.status}): ${run.stderr.slice(-2000)}`)
+  const summary = fs.readFileSync(out, 'utf8').match(/^summary: (\d+)/m) || fs.readFileSync(out, 'utf8').match(/^totals: (\d+)/m)
+  return Number(summary[1])
+}
+
+console.log(`instructions per cycle (callgrind, ${HIGH - LOW} cycles by difference), ${ROOT}`)
+for (const mode of MODES) {
+  const per = (instructions(mode, HIGH) - instructions(mode, LOW)) / (HIGH - LOW)
+  console.log(`${mode.padEnd(10)} ${per.toFixed(0)}`)
+}

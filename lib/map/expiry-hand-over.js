@@ -1,0 +1,124 @@
+'use strict'
+// Handing expired entries to the user: the second half of an expiry. The map
+// takes each due entry out of its own tables first (stores and Map builtins
+// only, see handle-map.js) and queues it here; delivery then describes each
+// entry's site, publishes it on `handle-ledger:expire`, warns of it in strict
+// mode, and calls onExpire. An entry leaves the queue as it is handed over,
+// so a delivery cut short (the stack's edge, a throwing subscriber) resumes
+// at the next tick: no expired entry is lost on the way.
+
+const callsite = require('./callsite.js')
+const { appFrameOf } = require('./app-frame.js')
+const { expireChannel, publishExpired } = require('./channels.js')
+const { warn, describeThrown } = require('./warnings.js')
+const { clean, where } = require('../shared/format.js')
+
+const WARNING_INTERVAL_MS = 60_000
+
+class ExpiryHandOver {
+  #config
+  #mapId
+  #expiringSites
+  #lastWarning = new Map()
+  /** Entries out of the map, not yet handed over: `{ key, value, siteId, ageMs, held }`. */
+  queue = []
+
+  /**
+   * @param {object} config the map's normalized options (name, strict, onExpire)
+   * @param {() => number} mapId the map's registry id
+   * @param {() => string[]} expiringSites where the map's expired entries were
+   *   inserted, by the ledger's estimate (for an entry whose own site was not sampled)
+   */
+  constructor (config, mapId, expiringSites) {
+    this.#config = config
+    this.#mapId = mapId
+    this.#expiringSites = expiringSites
+  }
+
+  /** Hands every queued entry over; returns how many. Throws the first error a hand-over threw, after the others. */
+  deliver () {
+    const queue = this.queue
+    if (queue.length === 0) return 0
+    const entries = queue.map(describeEntry) // may throw: the queue is left whole
+    if (expireChannel.hasSubscribers) publishExpired(this.#config.name, this.#mapId(), entries)
+    let failure = null
+    for (const entry of entries) {
+      queue.shift() // handed over from here, whatever the callbacks do
+      try {
+        this.#handOver(entry)
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+    if (failure !== null) throw failure.error
+    return entries.length
+  }
+
+  #handOver (entry) {
+    // A held entry that expires is a call still running, not a lost cleanup.
+    if (this.#config.strict && !entry.held) this.#warnOfLeak(entry)
+    const onExpire = this.#config.onExpire
+    if (onExpire === undefined) return
+    try {
+      onExpire(entry)
+    } catch (error) {
+      const at = entry.site ? clean(where(entry.site, entry.appFrame, entry.inDependency)) : 'an unrecorded site'
+      warn(this.#config.name, `onExpire threw for an entry inserted at ${at}: ${describeThrown(error)}`, 'HANDLE_LEDGER_CALLBACK_FAILED',
+        'The entry had already left the map; fix onExpire (or catch inside it) so expiry work is not lost.', error)
+    }
+  }
+
+  // Strict mode: an expired entry is a leak; say so once per site per minute.
+  #warnOfLeak (entry) {
+    const recorded = typeof entry.site === 'string'
+    // The app's line names the caller: one warning per caller, not per helper.
+    const site = recorded ? where(entry.site, entry.appFrame, entry.inDependency) : null
+    const now = Date.now()
+    const last = this.#lastWarning.get(site)
+    if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
+    this.#lastWarning.set(site, now)
+    const { at, detail } = recorded ? recordedSite(site) : this.#unrecordedSite()
+    const warning = new Error(`HandleMap ${JSON.stringify(this.#config.name)}: an entry inserted at ${at} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
+    warning.name = 'HandleLeakWarning'
+    warning.code = 'HANDLE_LEDGER_EXPIRED'
+    warning.detail = detail
+    warning.map = this.#config.name
+    warning.site = entry.site
+    warning.appFrame = entry.appFrame
+    warning.ageMs = entry.ageMs
+    process.emitWarning(warning)
+  }
+
+  // An entry whose insert was not sampled: the ledger still knows, by its
+  // weighted estimate, which sites' entries expire.
+  #unrecordedSite () {
+    const sites = this.#expiringSites()
+    if (sites.length === 0) {
+      return {
+        at: 'a site sampling did not record',
+        detail: "Its insert was not sampled and no recorded site has expired entries yet. Set callSites: 'all' (or HANDLE_LEDGER_CALLSITES=all) to record every insert."
+      }
+    }
+    const named = sites.map(clean).join(' or ')
+    return {
+      at: `~${named} (estimated: this insert was not sampled)`,
+      detail: `Remove the entry on every path out of ${named}, or raise the map's ttl if it is meant to live longer. Set callSites: 'all' to record every insert.`
+    }
+  }
+}
+
+function recordedSite (site) {
+  return {
+    at: clean(site),
+    detail: `Remove the entry on every path out of ${site}, or raise the map's ttl if it is meant to live longer.`
+  }
+}
+
+// A queued entry as onExpire and the channel receive it.
+function describeEntry ({ key, value, siteId, ageMs, held }) {
+  const { site, stack } = callsite.describe(siteId)
+  const { appFrame, inDependency } = appFrameOf(stack)
+  return { key, value, ageMs, site, stack, held, appFrame, inDependency }
+}
+
+module.exports = { ExpiryHandOver }

@@ -1,0 +1,143 @@
+'use strict'
+// Held entries: hold() removes its entry when the call ends, so its cleanup
+// cannot be lost; acquire() returns a handle whose release() removes it. The
+// map's insert and release are private: the class hands them over once
+// (`useMapAccess`), and everything else about holding lives here.
+
+const { inspect } = require('node:util')
+
+let insertHeld // (map, key, value, below) => serial
+let releaseHeld // (map, key, serial) => boolean
+
+/** Called once by HandleMap's static block with its private insert and release. */
+function useMapAccess (insert, release) {
+  insertHeld = insert
+  releaseHeld = release
+}
+
+/**
+ * hold() with an AbortSignal: a promise that settles when fn's result does,
+ * or rejects with `signal.reason` on an abort; whichever comes first removes
+ * the entry, and whatever the signal does, the entry is removed.
+ */
+function holdUntilAborted (map, key, value, fn, signal, below) {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  const serial = insertHeld(map, key, value, below)
+  let settle
+  const settled = new Promise((resolve, reject) => { settle = { resolve, reject } })
+  let done = false
+  const finish = (fulfilled, outcome) => {
+    if (done) return
+    done = true
+    // The entry first: a signal whose removeEventListener throws must not keep it.
+    let failure = null
+    try {
+      releaseHeld(map, key, serial)
+    } catch (error) {
+      failure = { error }
+    }
+    try {
+      signal.removeEventListener('abort', onAbort)
+    } catch {} // the hold is over either way
+    if (failure !== null) settle.reject(failure.error)
+    else if (fulfilled) settle.resolve(outcome)
+    else settle.reject(outcome)
+  }
+  const onAbort = () => finish(false, signal.reason)
+  try {
+    signal.addEventListener('abort', onAbort, { once: true })
+  } catch (error) {
+    finish(false, error)
+    return settled
+  }
+  let result
+  try {
+    result = fn(value)
+    if (!isThenable(result)) {
+      finish(true, result)
+      return settled
+    }
+  } catch (error) {
+    finish(false, error)
+    return settled
+  }
+  // Also after an abort: fn's late rejection is handled here, not unhandled.
+  Promise.resolve(result).then(outcome => finish(true, outcome), error => finish(false, error))
+  return settled
+}
+
+/** A held entry: `release()` removes it once; `[Symbol.dispose]` is release(). */
+class HeldEntry {
+  #map
+  #key
+  #serial
+
+  constructor (map, key, serial) {
+    this.#map = map
+    this.#key = key
+    this.#serial = serial
+    if (Symbol.dispose !== knownDispose) defineDispose()
+  }
+
+  get key () {
+    return this.#key
+  }
+
+  /** True when this call removed the entry; false when released before, or the entry is gone (expired, deleted, cleared). */
+  release () {
+    const map = this.#map
+    if (map === null) return false
+    this.#map = null // released once, whatever follows
+    return releaseHeld(map, this.#key, this.#serial)
+  }
+
+  get [Symbol.toStringTag] () {
+    return 'HeldEntry'
+  }
+}
+
+// Node 18.18+/20.4+ define Symbol.dispose as Symbol.for('nodejs.dispose'); a
+// runtime with explicit resource management has its own Symbol.dispose; one
+// without either gets a polyfill, maybe after this module loads. The handle
+// answers to each that exists when acquire() runs.
+let knownDispose
+function defineDispose () {
+  knownDispose = Symbol.dispose
+  if (typeof knownDispose !== 'symbol') return
+  Object.defineProperty(HeldEntry.prototype, knownDispose, {
+    value: disposeHeldEntry, writable: true, configurable: true
+  })
+}
+function disposeHeldEntry () {
+  this.release()
+}
+Object.defineProperty(HeldEntry.prototype, Symbol.for('nodejs.dispose'), {
+  value: disposeHeldEntry, writable: true, configurable: true
+})
+defineDispose()
+
+function isThenable (value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function'
+}
+
+// The AbortSignal of hold()'s options, checked up front: the hold must be
+// able to stop listening when it ends, so all three members are required.
+function signalOf (options) {
+  if (options === undefined) return undefined
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`map.hold(key, value, fn, options): options must be an object, got ${shownValue(options)}`)
+  }
+  const signal = options.signal
+  if (signal === undefined) return undefined
+  if (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' ||
+      typeof signal.addEventListener !== 'function' || typeof signal.removeEventListener !== 'function') {
+    throw new TypeError(`map.hold(key, value, fn, options): options.signal must be an AbortSignal (aborted, addEventListener, removeEventListener), got ${shownValue(signal)}`)
+  }
+  return signal
+}
+
+function shownValue (value) {
+  return typeof value === 'symbol' ? 'a symbol' : inspect(value, { depth: 0, breakLength: Infinity })
+}
+
+module.exports = { useMapAccess, holdUntilAborted, HeldEntry, isThenable, signalOf, shownValue }

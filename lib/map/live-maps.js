@@ -4,6 +4,7 @@
 // flushThisThread() and localMapsById(). Held weakly: a map dropped without
 // close() is collected, and its ref is dropped at the next flush.
 
+const { isMainThread } = require('node:worker_threads')
 const { internals } = require('./internals.js')
 
 const liveMaps = new Set()
@@ -26,5 +27,9 @@ function flushThisThread () {
     else internals.flush(map)
   }
 }
+
+// A worker that ends drains its maps first, so their last operations count
+// (a map collected without close() is drained by its own finalizer).
+if (!isMainThread) process.once('exit', flushThisThread)
 
 module.exports = { liveMaps, localMapsById, flushThisThread }

@@ -441,11 +441,15 @@ export interface SuspectMessage {
 export type WarningCode = 'HANDLE_LEDGER_EXPIRED' | 'HANDLE_LEDGER_CALLBACK_FAILED' | 'HANDLE_LEDGER_TICK_FAILED' | 'HANDLE_LEDGER_BAD_ENV'
 
 /**
- * Replaces `object[property]`, an existing Map, with a HandleMap holding its
- * entries (counted in `adopted`), and returns it.
+ * Replaces `object[property]`, an existing plain Map (not a subclass), with a
+ * HandleMap holding its entries (counted in `adopted`), and returns it.
  */
 export declare function instrument<K = any, V = any>(object: object, property: string | symbol, options?: HandleMapOptions<K, V>): HandleMap<K, V> & { readonly adopted: number }
-/** Puts the original Map back (with the entries held now) and closes the HandleMap. */
+/**
+ * Puts the original Map back (with the entries held now) and closes the
+ * HandleMap. If the library replaced its map meanwhile, that map is left in
+ * place and returned.
+ */
 export declare function uninstrument<K = any, V = any>(object: object, property: string | symbol): Map<K, V>
 /** Which frames are the app's: a predicate on the frame text, `{ ignore }` patterns, or null for the defaults. */
 export declare function setAppFrame(option: ((frame: string) => boolean) | { ignore: Array<string | RegExp> } | null): void

@@ -339,6 +339,8 @@ export interface LeakCheckOptions {
 export declare function leakCheck(fn: (iteration: number) => unknown, options?: LeakCheckOptions): Promise<Diff>
 
 export interface DebugHandlesOptions {
+  /** The path answered when the handler is mounted without one (default '/debug/handles'); other paths go on to next(), or get a 404. */
+  path?: string
   /** Replaces the default rule (a loopback peer, no forwarding headers, a loopback Host); only `true` lets a request in. */
   allow?: (req: IncomingMessage) => boolean | Promise<boolean>
   /** Default sites per map (`?limit` overrides, 1..1000). */
@@ -357,7 +359,12 @@ export interface DebugHandlesOptions {
   onError?: (error: unknown) => void
 }
 
-export type DebugHandlesHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => Promise<void>
+export interface DebugHandlesHandler {
+  /** node:http, Express 4/5 and connect. */
+  (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<void>
+  /** Koa (`app.use(handler)` or a @koa/router route) and Fastify routes (request, reply). */
+  (ctx: any, next?: any): Promise<unknown>
+}
 
 export declare const debugHandles: {
   (options?: DebugHandlesOptions): DebugHandlesHandler
@@ -399,11 +406,8 @@ export interface RegisterOpenTelemetryOptions {
  */
 export declare function registerOpenTelemetry(meter: unknown, options?: RegisterOpenTelemetryOptions): { names: string[], unregister(): void }
 
-/** debugHandles options plus where the route answers. */
-export interface MountOptions extends DebugHandlesOptions {
-  /** Default '/debug/handles'. */
-  path?: string
-}
+/** debugHandles options, `path` included. */
+export type MountOptions = DebugHandlesOptions
 
 /** Fastify plugin: `fastify.register(handleLedgerFastify, { path, prefix, ...debugHandles options })`. Encapsulated. */
 export declare function handleLedgerFastify(fastify: any, options?: MountOptions): Promise<void>

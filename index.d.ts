@@ -339,6 +339,8 @@ export interface LeakCheckOptions {
 export declare function leakCheck(fn: (iteration: number) => unknown, options?: LeakCheckOptions): Promise<Diff>
 
 export interface DebugHandlesOptions {
+  /** The path answered when the handler is mounted without one (default '/debug/handles'); other paths go on to next(), or get a 404. */
+  path?: string
   /** Replaces the default rule (a loopback peer, no forwarding headers, a loopback Host); only `true` lets a request in. */
   allow?: (req: IncomingMessage) => boolean | Promise<boolean>
   /** Default sites per map (`?limit` overrides, 1..1000). */
@@ -357,7 +359,12 @@ export interface DebugHandlesOptions {
   onError?: (error: unknown) => void
 }
 
-export type DebugHandlesHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => Promise<void>
+export interface DebugHandlesHandler {
+  /** node:http, Express 4/5 and connect. */
+  (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<void>
+  /** Koa (`app.use(handler)` or a @koa/router route) and Fastify routes (request, reply). */
+  (ctx: any, next?: any): Promise<unknown>
+}
 
 export declare const debugHandles: {
   (options?: DebugHandlesOptions): DebugHandlesHandler
@@ -399,11 +406,8 @@ export interface RegisterOpenTelemetryOptions {
  */
 export declare function registerOpenTelemetry(meter: unknown, options?: RegisterOpenTelemetryOptions): { names: string[], unregister(): void }
 
-/** debugHandles options plus where the route answers. */
-export interface MountOptions extends DebugHandlesOptions {
-  /** Default '/debug/handles'. */
-  path?: string
-}
+/** debugHandles options, `path` included. */
+export type MountOptions = DebugHandlesOptions
 
 /** Fastify plugin: `fastify.register(handleLedgerFastify, { path, prefix, ...debugHandles options })`. Encapsulated. */
 export declare function handleLedgerFastify(fastify: any, options?: MountOptions): Promise<void>
@@ -441,11 +445,15 @@ export interface SuspectMessage {
 export type WarningCode = 'HANDLE_LEDGER_EXPIRED' | 'HANDLE_LEDGER_CALLBACK_FAILED' | 'HANDLE_LEDGER_TICK_FAILED' | 'HANDLE_LEDGER_BAD_ENV'
 
 /**
- * Replaces `object[property]`, an existing Map, with a HandleMap holding its
- * entries (counted in `adopted`), and returns it.
+ * Replaces `object[property]`, an existing plain Map (not a subclass), with a
+ * HandleMap holding its entries (counted in `adopted`), and returns it.
  */
 export declare function instrument<K = any, V = any>(object: object, property: string | symbol, options?: HandleMapOptions<K, V>): HandleMap<K, V> & { readonly adopted: number }
-/** Puts the original Map back (with the entries held now) and closes the HandleMap. */
+/**
+ * Puts the original Map back (with the entries held now) and closes the
+ * HandleMap. If the library replaced its map meanwhile, that map is left in
+ * place and returned.
+ */
 export declare function uninstrument<K = any, V = any>(object: object, property: string | symbol): Map<K, V>
 /** Which frames are the app's: a predicate on the frame text, `{ ignore }` patterns, or null for the defaults. */
 export declare function setAppFrame(option: ((frame: string) => boolean) | { ignore: Array<string | RegExp> } | null): void

@@ -154,3 +154,113 @@ test('instrument(): bad input is a TypeError naming what was expected', () => {
   }
   assert.throws(() => instrument({ m: new Map() }, 'm', { nope: 1 }), TypeError)
 })
+
+// A library whose pending map is a Map subclass with methods of its own and an
+// overridden set(): swapping in a HandleMap would break its next call and
+// silently stop the override.
+class PendingMap extends Map {
+  constructor () {
+    super()
+    this.sets = 0
+  }
+
+  set (key, value) {
+    this.sets++
+    return super.set(key, value)
+  }
+
+  settle (key, value) {
+    const resolve = this.get(key)
+    this.delete(key)
+    resolve(value)
+  }
+}
+
+class SubclassClient {
+  constructor () { this.pending = new PendingMap() }
+  call (id) { return new Promise(resolve => this.pending.set(id, resolve)) }
+  answer (id, value) { this.pending.settle(id, value) }
+}
+
+test('instrument(): a Map subclass is refused, the library keeps its own map and works on', async () => {
+  const client = new SubclassClient()
+  const first = client.call(1)
+  const original = client.pending
+  assert.throws(() => instrument(client, 'pending', { name: 'instrument-subclass' }),
+    { name: 'TypeError', message: /^instrument\(\): SubclassClient\.pending is a PendingMap \(a Map subclass\), not a plain Map: .* cannot be swapped$/ })
+  assert.equal(client.pending, original)
+  assert.ok(!registry.report().maps.some(m => m.name === 'instrument-subclass'), 'no HandleMap was left registered')
+  const second = client.call(2)
+  client.answer(1, 'one')
+  client.answer(2, 'two')
+  assert.deepEqual(await Promise.all([first, second]), ['one', 'two'])
+  assert.equal(original.sets, 2, 'the override ran for every set')
+  assert.throws(() => uninstrument(client, 'pending'), /was not instrumented/)
+})
+
+test('instrument(): anything not exactly a Map is refused (a Proxy of a Map, another realm\'s Map, a null-prototype Map)', () => {
+  const vm = require('node:vm')
+  const bare = new Map()
+  Object.setPrototypeOf(bare, null)
+  for (const [value, message] of [
+    [new Proxy(new Map(), {}), /Object\.m must be a Map, got a Proxy/],
+    [vm.runInNewContext('new Map()'), /Object\.m is a Map of another realm, not a plain Map/],
+    [bare, /Object\.m is a Map with another prototype, not a plain Map/],
+    [null, /Object\.m must be a Map, got null/]
+  ]) {
+    const holder = { m: value }
+    assert.throws(() => instrument(holder, 'm'), { name: 'TypeError', message })
+    assert.equal(holder.m, value)
+  }
+})
+
+// A library that drops its pending map on a reset (or a reconnect) and starts a new one.
+class ResettingClient {
+  constructor () { this.pending = new Map() }
+  call (id) { this.pending.set(id, `request ${id}`) }
+  reset () { this.pending = new Map() }
+}
+
+test('uninstrument(): when the library replaced its map meanwhile, its new map stays', () => {
+  const client = new ResettingClient()
+  const original = client.pending
+  client.call(1)
+  const handleMap = instrument(client, 'pending', { name: 'instrument-reset' })
+  client.call(2)
+  client.reset()
+  client.call(3)
+  client.call(4)
+  const current = client.pending
+  assert.equal(uninstrument(client, 'pending'), current, 'returns what the property holds')
+  assert.equal(client.pending, current, 'the library\'s new map was not replaced')
+  assert.deepEqual([...client.pending], [[3, 'request 3'], [4, 'request 4']], 'its pending calls are all there')
+  assert.equal(original.size, 1, 'the stale original was left as it was')
+  assert.ok(!registry.report().maps.some(m => m.name === 'instrument-reset'), 'the HandleMap was closed')
+  assert.equal(handleMap.size, 2)
+  assert.throws(() => uninstrument(client, 'pending'), /was not instrumented/)
+})
+
+test('instrument(): getters and frozen properties are refused; a Proxy holder and a symbol property are swapped and back', () => {
+  const withGetter = { get m () { return new Map() } }
+  assert.throws(() => instrument(withGetter, 'm'), /not a writable data property/)
+  const frozen = Object.freeze({ m: new Map() })
+  assert.throws(() => instrument(frozen, 'm'), /not a writable data property/)
+
+  const target = { m: new Map([['a', 1]]) }
+  const proxy = new Proxy(target, {})
+  const original = target.m
+  const viaProxy = instrument(proxy, 'm', { name: 'instrument-proxy-holder' })
+  assert.equal(target.m, viaProxy)
+  viaProxy.set('b', 2)
+  assert.equal(uninstrument(proxy, 'm'), original)
+  assert.deepEqual([...target.m], [['a', 1], ['b', 2]])
+
+  const key = Symbol('pending')
+  const holder = { [key]: new Map([[1, 'x']]) }
+  const bySymbol = instrument(holder, key)
+  assert.equal(bySymbol.name, 'Object.Symbol(pending)')
+  assert.equal(holder[key], bySymbol)
+  bySymbol.delete(1)
+  assert.equal(uninstrument(holder, key).size, 0)
+  assert.ok(holder[key] instanceof Map && !(holder[key] instanceof HandleMap))
+})

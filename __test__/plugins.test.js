@@ -94,7 +94,7 @@ test('fastify 5: the default path and a bad option rejected at register', async 
   }
   const broken = Fastify()
   broken.register(handleLedgerFastify, { limt: 3 })
-  await assert.rejects(broken.ready(), { name: 'TypeError', message: /debugHandles has no option 'limt'/ })
+  await assert.rejects(broken.ready(), { name: 'TypeError', message: /handleLedgerFastify has no option 'limt'/ })
 })
 
 test('Koa 3: the middleware answers its path and passes everything else on', async () => {

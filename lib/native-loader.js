@@ -5,6 +5,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 
 const PACKAGE = 'handle-ledger'
+const { version: PACKAGE_VERSION } = require('../package.json')
 // A clone's `npm run build` writes its binary at the package root.
 const ROOT = path.join(__dirname, '..')
 const REPOSITORY = 'https://github.com/handle-ledger/handle-ledger'
@@ -58,30 +59,76 @@ function detectPlatform(platform = process.platform, arch = process.arch, linuxL
   return { key: `${platform}-${arch}`, description: `${platform} ${arch}` }
 }
 
-/** The places a binary for `key` may be, in the order they are tried. */
-function candidates(key, env = process.env) {
-  const list = []
-  if (env.HANDLE_LEDGER_NATIVE_PATH) list.push({ what: `HANDLE_LEDGER_NATIVE_PATH=${env.HANDLE_LEDGER_NATIVE_PATH}`, id: path.resolve(env.HANDLE_LEDGER_NATIVE_PATH) })
-  list.push({ what: `./${PACKAGE}.${key}.node`, id: path.join(ROOT, `${PACKAGE}.${key}.node`), localBuild: true })
-  list.push({ what: `${PACKAGE}-${key}`, id: `${PACKAGE}-${key}` })
-  return list
+// What the facade calls on the binding; something that loads without them is
+// another addon (or a JSON file), not this package's binary.
+const ENTRY_POINTS = ['NativeLedger', 'opCodes', 'internStack', 'describeSite', 'registryReport', 'registryTotals']
+
+/** The places a binary for `key` may be, in the order they are tried (HANDLE_LEDGER_NATIVE_PATH is tried alone). */
+function candidates(key) {
+  return [
+    { what: `./${PACKAGE}.${key}.node`, id: path.join(ROOT, `${PACKAGE}.${key}.node`), localBuild: true },
+    { what: `${PACKAGE}-${key}`, id: `${PACKAGE}-${key}` },
+  ]
 }
 
-function loadNative({ platform, load = require, env = process.env } = {}) {
+function loadNative({ platform, load = require, env = process.env, version = PACKAGE_VERSION } = {}) {
+  // Set, it is the only candidate: a binary checked this way must not
+  // quietly "pass" on the installed one because the path was wrong.
+  if (env.HANDLE_LEDGER_NATIVE_PATH) return loadNamedBinary(env.HANDLE_LEDGER_NATIVE_PATH, load, version)
   const detected = platform || detectPlatform()
   const failures = []
-  for (const candidate of candidates(detected.key, env)) {
+  for (const candidate of candidates(detected.key)) {
     if (candidate.localBuild && !fs.existsSync(candidate.id)) {
       failures.push({ what: candidate.what, reason: 'no such file (`npm run build` writes it in a clone)' })
       continue
     }
-    try {
-      return load(candidate.id)
-    } catch (error) {
-      failures.push({ what: candidate.what, reason: reason(error, candidate) })
-    }
+    const loaded = tryLoad(candidate, load, version)
+    if (loaded.binding !== undefined) return loaded.binding
+    failures.push({ what: candidate.what, reason: loaded.reason })
   }
   throw noBinaryError(detected, failures)
+}
+
+/** `{ binding }` when `candidate` loads and is this package's binding of `version`, else `{ reason }`. */
+function tryLoad(candidate, load, version) {
+  let binding
+  try {
+    binding = load(candidate.id)
+  } catch (error) {
+    return { reason: reason(error, candidate) }
+  }
+  const problem = bindingProblem(binding, version)
+  return problem === null ? { binding } : { reason: problem }
+}
+
+function loadNamedBinary(named, load, version) {
+  const candidate = { what: `HANDLE_LEDGER_NATIVE_PATH=${named}`, id: path.resolve(named) }
+  const loaded = tryLoad(candidate, load, version)
+  if (loaded.binding !== undefined) return loaded.binding
+  const error = new Error(`${PACKAGE}: HANDLE_LEDGER_NATIVE_PATH names ${candidate.id}, which does not load: ${loaded.reason}. ` +
+    `Point it at the ${PACKAGE}.<platform>.node that \`npm run build\` writes, or unset it to load the installed binary.`)
+  error.code = 'HANDLE_LEDGER_BAD_NATIVE_PATH'
+  error.path = candidate.id
+  throw error
+}
+
+/** Why `binding` is not this package's binding of `version`, or null when it is. */
+function bindingProblem(binding, version) {
+  if (binding === null || (typeof binding !== 'object' && typeof binding !== 'function')) {
+    return `it is not a ${PACKAGE} binding (it exports ${binding === null ? 'null' : typeof binding})`
+  }
+  let missing
+  let reported
+  try {
+    missing = ENTRY_POINTS.filter(name => typeof binding[name] !== 'function')
+    if (missing.length === 0) reported = typeof binding.bindingVersion === 'function' ? binding.bindingVersion() : undefined
+  } catch (error) {
+    return `it is not a ${PACKAGE} binding (reading its exports threw: ${String((error && error.message) || error).split('\n')[0]})`
+  }
+  if (missing.length > 0) return `it is not a ${PACKAGE} binding (it has no ${missing.join(', ')})`
+  if (reported === undefined) return `it is a ${PACKAGE} binding older than this package ${version} (it reports no version): rebuild it`
+  if (reported !== version) return `it is a ${PACKAGE} ${String(reported)} binding, and this package is ${version}: rebuild it (\`npm run build\`) or reinstall`
+  return null
 }
 
 function noBinaryError(detected, failures) {

@@ -463,6 +463,14 @@ pub fn op_codes() -> OpCodes {
     }
 }
 
+/// The package version this binary was built for (Cargo.toml's, kept equal
+/// to package.json's): the loader refuses a binary of another version, whose
+/// entry points may not match the facade's.
+#[napi]
+pub fn binding_version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
 /// Panics inside the guard, so tests can check that a native panic reaches JS
 /// as an Error with the panic text and a native backtrace (no input of the
 /// public API panics; this is the guard's end-to-end check). Only in builds

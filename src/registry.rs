@@ -121,14 +121,47 @@ impl NameTotals {
     }
 }
 
+/// The live maps by id, so a map leaves in O(1) (a close or a GC finalizer
+/// holds the registry lock: it must not walk every other map). Ids grow with
+/// registration, so sorting by id gives registration order back.
 #[derive(Default)]
 struct Registry {
-    maps: Vec<Arc<MapEntry>>,
+    maps: HashMap<u64, Arc<MapEntry>>,
     /// Totals of the maps that left, by name.
     retired: HashMap<String, NameTotals>,
+    /// Entries looked at by removals: the test of O(1) closing counts work, not time.
+    #[cfg(test)]
+    examined: std::cell::Cell<usize>,
 }
 
 impl Registry {
+    fn add(&mut self, entry: Arc<MapEntry>) {
+        self.maps.insert(entry.id, entry);
+    }
+
+    /// Takes map `id` out (nothing if it already left: `close()` and then
+    /// the finalizer both call this).
+    fn remove(&mut self, id: u64) {
+        if let Some(entry) = self.maps.remove(&id) {
+            #[cfg(test)]
+            self.examined.set(self.examined.get() + 1);
+            self.retire(&entry);
+        }
+    }
+
+    /// Takes out every map `owner` owns: once per thread exit, so a walk.
+    fn remove_owned_by(&mut self, owner: std::thread::ThreadId) {
+        let leaving: Vec<u64> = self
+            .maps
+            .values()
+            .filter(|entry| entry.owner == owner)
+            .map(|entry| entry.id)
+            .collect();
+        for id in leaving {
+            self.remove(id);
+        }
+    }
+
     /// Moves `entry`'s counters into the retired totals. Runs under the
     /// registry lock, so a reader sees a map either registered or retired,
     /// never both nor neither.
@@ -152,15 +185,16 @@ impl Registry {
         totals.closed_maps += 1;
     }
 
-    fn remove_where(&mut self, leaves: impl Fn(&MapEntry) -> bool) {
-        let (leaving, staying): (Vec<_>, Vec<_>) = std::mem::take(&mut self.maps)
-            .into_iter()
-            .partition(|e| leaves(e));
-        self.maps = staying;
-        for entry in &leaving {
-            self.retire(entry);
-        }
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.maps.len()
     }
+}
+
+/// `maps` in registration order (sorted outside the registry lock).
+fn in_registration_order(mut maps: Vec<Arc<MapEntry>>) -> Vec<Arc<MapEntry>> {
+    maps.sort_unstable_by_key(|entry| entry.id);
+    maps
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -173,24 +207,25 @@ pub fn register(info: MapInfo, ledger: Ledger) -> Arc<MapEntry> {
         ledger: Arc::new(DeferredLedger::new(ledger)),
         owner: std::thread::current().id(),
     });
-    REGISTRY.lock().maps.push(entry.clone());
+    REGISTRY.lock().add(entry.clone());
     entry
 }
 
 pub fn unregister(id: u64) {
-    REGISTRY.lock().remove_where(|entry| entry.id == id);
+    REGISTRY.lock().remove(id);
 }
 
 /// Forgets every map owned by the calling thread (its JS environment is going away).
 pub fn unregister_current_thread() {
     let owner = std::thread::current().id();
-    REGISTRY.lock().remove_where(|entry| entry.owner == owner);
+    REGISTRY.lock().remove_owned_by(owner);
 }
 
 /// The registered maps, in registration order. The list is copied so callers
 /// lock each ledger without holding the registry.
 pub fn maps() -> Vec<Arc<MapEntry>> {
-    REGISTRY.lock().maps.clone()
+    let copied: Vec<_> = REGISTRY.lock().maps.values().cloned().collect();
+    in_registration_order(copied)
 }
 
 /// Lifetime counters by map name (`only`: one name), live and closed maps
@@ -206,7 +241,7 @@ pub fn totals_by_name(only: Option<&str>) -> Vec<NameTotals> {
         .filter(|(name, _)| wanted(name))
         .map(|(name, totals)| (name.as_str(), totals.clone()))
         .collect();
-    for entry in registry.maps.iter().filter(|e| wanted(&e.info.name)) {
+    for entry in registry.maps.values().filter(|e| wanted(&e.info.name)) {
         let counts = entry.ledger.lock().counts();
         let totals = by_name
             .entry(entry.info.name.as_str())
@@ -315,5 +350,50 @@ mod tests {
         unregister(second.id);
         assert_eq!(totals_of(name).inserts, 145);
         assert!(totals_by_name(Some("registry-test-no-such-name")).is_empty());
+    }
+
+    fn unregistered_entry(name: &str) -> Arc<MapEntry> {
+        Arc::new(MapEntry {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            info: info(name),
+            ledger: Arc::new(DeferredLedger::new(Ledger::new(0, 0))),
+            owner: std::thread::current().id(),
+        })
+    }
+
+    // Closing a map (or its finalizer) holds the registry lock: it must not
+    // walk the other maps. A count of entries looked at, not a timing.
+    #[test]
+    fn closing_a_map_looks_at_that_map_only() {
+        let mut registry = Registry::default();
+        let entries: Vec<_> = (0..10_000)
+            .map(|_| unregistered_entry("registry-test-close"))
+            .collect();
+        for entry in &entries {
+            registry.add(entry.clone());
+        }
+        for entry in entries.iter().step_by(97) {
+            registry.examined.set(0);
+            registry.remove(entry.id);
+            assert_eq!(
+                registry.examined.get(),
+                1,
+                "entries looked at to close one map of {}",
+                registry.len()
+            );
+        }
+        let listed = in_registration_order(registry.maps.values().cloned().collect());
+        let left: Vec<u64> = listed.iter().map(|e| e.id).collect();
+        let expected: Vec<u64> = entries
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 97 != 0)
+            .map(|(_, e)| e.id)
+            .collect();
+        assert_eq!(left, expected, "the maps left, in registration order");
+        assert_eq!(
+            registry.retired["registry-test-close"].closed_maps,
+            entries.len().div_ceil(97) as u64
+        );
     }
 }

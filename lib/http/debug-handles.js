@@ -21,6 +21,8 @@ const { sharedHistory } = require('./history.js')
 const { loopbackOnly } = require('./guard.js')
 const { parseQuery, negotiateFormat, BadQuery, MAX_LIMIT } = require('./query.js')
 const { CONTENT_TYPES, PAGE_POLICY, boundData, renderWithin, renderer } = require('./render.js')
+const { DEFAULT_PATH, frameworkCall, ownPathHandler, refuseRequestAsOptions, checkPath } = require('./mount.js')
+const { checkOptionNames } = require('../shared/options.js')
 
 // Each pending ?seconds=N request holds a snapshot for up to a minute.
 const DEFAULT_MAX_DELTAS = 4
@@ -34,36 +36,36 @@ const MAX_LOGGED_ERRORS = 100
 
 // ---- options -----------------------------------------------------------
 
-const OPTIONS = ['allow', 'limit', 'maxBytes', 'sitesPerMap', 'oldest', 'includeKeys', 'maxDeltas', 'onError']
+const OPTIONS = new Set(['path', 'allow', 'limit', 'maxBytes', 'sitesPerMap', 'oldest', 'includeKeys', 'maxDeltas', 'onError'])
 
-function integerOption (name, value, min, max) {
+function integerOption (who, name, value, min, max) {
   if (!(Number.isInteger(value) && value >= min && value <= max)) {
-    throw new RangeError(`debugHandles option '${name}' must be an integer from ${min} to ${max}, got ${String(value)}`)
+    throw new RangeError(`${who} option '${name}' must be an integer from ${min} to ${max}, got ${String(value)}`)
   }
   return value
 }
 
-function functionOption (name, value) {
-  if (value !== undefined && typeof value !== 'function') throw new TypeError(`debugHandles option '${name}' must be a function`)
+function functionOption (who, name, value) {
+  if (value !== undefined && typeof value !== 'function') throw new TypeError(`${who} option '${name}' must be a function`)
   return value
 }
 
-function checkOptions (options = {}) {
-  if (options === null || typeof options !== 'object') throw new TypeError('debugHandles options must be an object')
-  for (const key of Object.keys(options)) {
-    if (!OPTIONS.includes(key)) throw new TypeError(`debugHandles has no option '${key}' (known: ${OPTIONS.join(', ')})`)
-  }
-  const { limit = DEFAULT_LIMIT, maxBytes = DEFAULT_MAX_BYTES, sitesPerMap = prometheus.DEFAULT_SITES_PER_MAP, oldest = 0, includeKeys = false, maxDeltas = DEFAULT_MAX_DELTAS } = options
-  if (typeof includeKeys !== 'boolean') throw new TypeError('debugHandles option \'includeKeys\' must be a boolean')
+/** The settings of a handler (debugHandles() or a framework mount, `who`), every bad option an error naming it. */
+function checkOptions (options, who) {
+  refuseRequestAsOptions(options, who)
+  options = checkOptionNames(options, who, OPTIONS)
+  const { path = DEFAULT_PATH, limit = DEFAULT_LIMIT, maxBytes = DEFAULT_MAX_BYTES, sitesPerMap = prometheus.DEFAULT_SITES_PER_MAP, oldest = 0, includeKeys = false, maxDeltas = DEFAULT_MAX_DELTAS } = options
+  if (typeof includeKeys !== 'boolean') throw new TypeError(`${who} option 'includeKeys' must be a boolean`)
   return {
-    allow: functionOption('allow', options.allow) || loopbackOnly,
-    limit: integerOption('limit', limit, 0, MAX_LIMIT),
-    maxBytes: integerOption('maxBytes', maxBytes, MIN_MAX_BYTES, MAX_MAX_BYTES),
-    sitesPerMap: prometheus.checkSitesPerMap(sitesPerMap, 'debugHandles option \'sitesPerMap\''),
-    oldest: integerOption('oldest', oldest, 0, MAX_OLDEST),
+    path: checkPath(path, who),
+    allow: functionOption(who, 'allow', options.allow) || loopbackOnly,
+    limit: integerOption(who, 'limit', limit, 0, MAX_LIMIT),
+    maxBytes: integerOption(who, 'maxBytes', maxBytes, MIN_MAX_BYTES, MAX_MAX_BYTES),
+    sitesPerMap: prometheus.checkSitesPerMap(sitesPerMap, `${who} option 'sitesPerMap'`),
+    oldest: integerOption(who, 'oldest', oldest, 0, MAX_OLDEST),
     includeKeys,
-    maxDeltas: integerOption('maxDeltas', maxDeltas, 1, MAX_MAX_DELTAS),
-    onError: functionOption('onError', options.onError) || logToStderr
+    maxDeltas: integerOption(who, 'maxDeltas', maxDeltas, 1, MAX_MAX_DELTAS),
+    onError: functionOption(who, 'onError', options.onError) || logToStderr
   }
 }
 
@@ -224,8 +226,38 @@ async function serve (req, res, settings, history, windows) {
 }
 
 /**
- * The /debug/handles handler: `(req, res) => Promise<void>` (the promise
- * never rejects). Options: `allow(req)` (default: loopback clients only),
+ * Answers every request it is given, `(req, res) => Promise<void>` (the
+ * promise never rejects): what the framework mounts route to.
+ */
+function createResponder (settings) {
+  const history = sharedHistory()
+  const logOnce = onceLogger(settings.onError)
+  const windows = new DeltaWindows(settings.maxDeltas)
+  return function respond (req, res) {
+    return serve(req, res, settings, history, windows).catch(error => answerInternalError(res, error, logOnce))
+  }
+}
+
+function notFound (path) {
+  return res => sendError(res, 404, `not found: this handler answers ${path}`)
+}
+
+// What a factory mounted without being called (`app.use(debugHandles)`)
+// answers with: the handler of no options, made once.
+let defaultHandler = null
+
+/** Runs `args` (a framework's call of a factory) through the default handler. */
+function answerAsDefault (args) {
+  if (defaultHandler === null) defaultHandler = debugHandles()
+  return defaultHandler(...args)
+}
+
+/**
+ * The /debug/handles handler: `(req, res[, next]) => Promise<void>` (the
+ * promise never rejects), for node:http, Express/connect, Koa (ctx, next) and
+ * Fastify routes. Mounted without a path, it answers `path` only (default
+ * /debug/handles) and passes other requests on (next(), or a 404); routed to
+ * by path, it answers what it gets. Options: `path`, `allow(req)` (default: loopback clients only),
  * `limit` (sites per map, default 20), `maxBytes` (response bound, default
  * 2 MiB), `sitesPerMap` (Prometheus site series per map, default 10),
  * `oldest` and `includeKeys` (the oldest entries of each map, their keys only
@@ -234,16 +266,13 @@ async function serve (req, res, settings, history, windows) {
  * per distinct error).
  */
 function debugHandles (options) {
-  const settings = checkOptions(options)
-  const history = sharedHistory()
-  const logOnce = onceLogger(settings.onError)
-  const windows = new DeltaWindows(settings.maxDeltas)
-  return function handleDebugHandles (req, res) {
-    return serve(req, res, settings, history, windows).catch(error => answerInternalError(res, error, logOnce))
-  }
+  // app.use(debugHandles), not called: the framework is calling the factory with a request.
+  if (frameworkCall(...arguments) !== null) return answerAsDefault(arguments)
+  const settings = checkOptions(options, 'debugHandles')
+  return ownPathHandler(createResponder(settings), settings.path, notFound(settings.path))
 }
 
 // For allow() rules that extend the default: `allow: req => debugHandles.loopbackOnly(req) || hasToken(req)`.
 debugHandles.loopbackOnly = loopbackOnly
 
-module.exports = { debugHandles, loopbackOnly }
+module.exports = { debugHandles, loopbackOnly, checkOptions, createResponder, answerAsDefault }

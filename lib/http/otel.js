@@ -11,6 +11,7 @@
 // of each name (bounded cardinality).
 
 const { registry } = require('../report/registry.js')
+const { checkOptionNames } = require('../shared/options.js')
 const { collectSamples, counterTotals, checkSitesPerMap, DEFAULT_SITES_PER_MAP } = require('./prometheus.js')
 
 const MAP_ATTRIBUTE = 'handle_ledger.map'
@@ -47,10 +48,7 @@ function checkAttributes (attributes) {
 }
 
 function checkOptions (options) {
-  if (options === null || typeof options !== 'object') throw new TypeError('registerOpenTelemetry options must be an object')
-  for (const key of Object.keys(options)) {
-    if (!OPTIONS.has(key)) throw new TypeError(`registerOpenTelemetry has no option '${key}' (known: ${[...OPTIONS].join(', ')})`)
-  }
+  checkOptionNames(options, 'registerOpenTelemetry', OPTIONS)
   const { map, sitesPerMap = DEFAULT_SITES_PER_MAP, attributes = {} } = options
   if (map !== undefined && typeof map !== 'string') throw new TypeError('registerOpenTelemetry option \'map\' must be a map name (string)')
   checkSitesPerMap(sitesPerMap, 'registerOpenTelemetry option \'sitesPerMap\'')

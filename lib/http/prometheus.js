@@ -13,6 +13,7 @@
 
 const native = require('../../binding.js')
 const { registry } = require('../report/registry.js')
+const { checkOptionNames } = require('../shared/options.js')
 
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 const DEFAULT_SITES_PER_MAP = 10
@@ -215,10 +216,7 @@ function registerMetrics (client, options = {}) {
   if (client === null || typeof client !== 'object' || typeof client.Gauge !== 'function' || typeof client.Counter !== 'function') {
     throw new TypeError('registerMetrics(client, options): client must be the prom-client module (require(\'prom-client\'))')
   }
-  if (options === null || typeof options !== 'object') throw new TypeError('registerMetrics options must be an object')
-  for (const key of Object.keys(options)) {
-    if (!HELPER_OPTIONS.has(key)) throw new TypeError(`registerMetrics has no option '${key}' (known: ${[...HELPER_OPTIONS].join(', ')})`)
-  }
+  checkOptionNames(options, 'registerMetrics', HELPER_OPTIONS)
   const { registry: target = client.register, sitesPerMap = DEFAULT_SITES_PER_MAP, map, prefix = '', labels = {} } = options
   checkSitesPerMap(sitesPerMap, 'registerMetrics option \'sitesPerMap\'')
   if (map !== undefined && typeof map !== 'string') throw new TypeError('registerMetrics option \'map\' must be a map name (string)')

@@ -4,6 +4,7 @@
 // library's lost cleanups show in reports with the app's own line
 // ("app.js:21 (via client.js:135 in a dependency)").
 
+const { types } = require('node:util')
 const { HandleMap } = require('./handle-map.js')
 
 // object -> Map(property -> { map, original }) for uninstrument().
@@ -44,9 +45,7 @@ function instrument (object, property, options = {}) {
   }
   const original = object[property]
   if (original instanceof HandleMap) throw new TypeError(`instrument(): ${describe(object, property)} is already a HandleMap`)
-  if (!(original instanceof Map)) {
-    throw new TypeError(`instrument(): ${describe(object, property)} must be a Map, got ${original === null ? 'null' : typeof original}`)
-  }
+  checkPlainMap(original, describe(object, property))
   const descriptor = findDescriptor(object, property)
   if (descriptor === undefined || !('value' in descriptor) || !descriptor.writable) {
     throw new TypeError(`instrument(): ${describe(object, property)} is not a writable data property; it cannot be swapped`)
@@ -73,18 +72,41 @@ function instrument (object, property, options = {}) {
 /**
  * Undoes `instrument()`: the original Map is put back holding the entries the
  * HandleMap holds now, and the HandleMap is closed. Returns the original Map.
+ * If the property no longer holds the HandleMap (the library replaced its
+ * map, on a reset or a reconnect), the library's new map is left in place:
+ * the HandleMap is closed and the property's current value returned.
  */
 function uninstrument (object, property) {
   const properties = object !== null && (typeof object === 'object' || typeof object === 'function') ? swapped.get(object) : undefined
   const swap = properties === undefined ? undefined : properties.get(property)
   if (swap === undefined) throw new TypeError(`uninstrument(): ${String(property)} was not instrumented on this object`)
   const { map, original } = swap
+  properties.delete(property)
+  const current = object[property]
+  if (current !== map) {
+    map.close()
+    return current
+  }
   original.clear()
   for (const [key, value] of map) original.set(key, value)
   object[property] = original
-  properties.delete(property)
   map.close()
   return original
+}
+
+// Only a plain Map can be swapped: a subclass's own methods (and overridden
+// set/delete) would be gone from the HandleMap put in its place, and a Proxy
+// or another realm's Map is not the object the library expects either.
+function checkPlainMap (value, what) {
+  if (!types.isMap(value)) {
+    const got = value === null ? 'null' : types.isProxy(value) ? 'a Proxy' : typeof value
+    throw new TypeError(`instrument(): ${what} must be a Map, got ${got}`)
+  }
+  const proto = Object.getPrototypeOf(value)
+  if (proto === Map.prototype) return
+  const name = proto !== null && typeof proto.constructor === 'function' ? proto.constructor.name : ''
+  const kind = name === 'Map' ? 'a Map of another realm' : name ? `a ${name} (a Map subclass)` : 'a Map with another prototype'
+  throw new TypeError(`instrument(): ${what} is ${kind}, not a plain Map: a HandleMap in its place would lose its own methods and overrides, so it cannot be swapped`)
 }
 
 function findDescriptor (object, property) {

@@ -2,6 +2,8 @@
 // Validation of HandleMap options: every bad value is a TypeError or
 // RangeError that names the option and says what was expected.
 
+const { checkOptionNames, describeValue: describe } = require('../shared/options.js')
+
 const MODES = ['auto', 'all', 'sampled', 'off']
 const KNOWN = new Set([
   'name', 'ttl', 'onExpire', 'callSites', 'sampleRate', 'stackDepth', 'maxSize',
@@ -21,14 +23,6 @@ const LONE_SURROGATE = /\p{Surrogate}/u
 let warnedAboutEnv = false
 let unnamed = 0
 
-function describe (value) {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '...' : value)
-  if (typeof value === 'symbol' || typeof value === 'bigint') return typeof value
-  if (typeof value === 'function') return 'a function'
-  if (value === null) return 'null'
-  if (typeof value === 'object') return 'an object'
-  return String(value)
-}
 
 function fail (ErrorClass, option, expected, value) {
   return new ErrorClass(`HandleMap option '${option}' must be ${expected}, got ${describe(value)}`)
@@ -68,13 +62,7 @@ function defaultStrict () {
 
 /** Checks `options` and fills in the defaults. */
 function normalize (options) {
-  if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`HandleMap options must be an object, got ${describe(options)}`)
-  }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new TypeError(`HandleMap has no option '${key}' (known: ${[...KNOWN].join(', ')})`)
-  }
+  options = checkOptionNames(options, 'HandleMap', KNOWN)
   const {
     name, ttl = 0, onExpire, callSites = defaultCallSites(), sampleRate = 64, stackDepth = 8, maxSize = Infinity,
     clock, strict = defaultStrict(), captureBudget = DEFAULT_CAPTURE_BUDGET, random = Math.random

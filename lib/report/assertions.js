@@ -7,14 +7,12 @@ const { setTimeout: sleep } = require('node:timers/promises')
 const { registry } = require('./registry.js')
 const { formatReport, clean, where } = require('../shared/format.js')
 const { HandleLeakError } = require('../shared/errors.js')
+const { checkOptionNames } = require('../shared/options.js')
 
 const KNOWN = new Set(['iterations', 'maps', 'settleMs', 'retries'])
 
-function leakCheckOptions (options = {}) {
-  if (options === null || typeof options !== 'object') throw new TypeError('leakCheck options must be an object')
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new TypeError(`leakCheck has no option '${key}' (known: ${[...KNOWN].join(', ')})`)
-  }
+function leakCheckOptions (options) {
+  options = checkOptionNames(options, 'leakCheck', KNOWN)
   const { iterations = 1, maps, settleMs = 100, retries = 5 } = options
   if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError('leakCheck option \'iterations\' must be an integer >= 1')
   if (!Number.isFinite(settleMs) || settleMs < 0) throw new RangeError('leakCheck option \'settleMs\' must be a number of ms >= 0')

@@ -1,14 +1,12 @@
 'use strict'
 // Validation of report options, shared by handleMap.report() and registry.report().
 
+const { checkOptionNames } = require('./options.js')
+
 const KNOWN = new Set(['map', 'limit', 'oldest', 'includeKeys', 'callers', 'outlierFactor', 'outlierFloorMs', 'expiryShare'])
 
 function reportOptions (options) {
-  if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') throw new TypeError('report options must be an object')
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new TypeError(`report has no option '${key}' (known: ${[...KNOWN].join(', ')})`)
-  }
+  options = checkOptionNames(options, 'report', KNOWN)
   const { map, limit = 20, oldest = 0, includeKeys = false } = options
   if (map !== undefined && typeof map !== 'string') throw new TypeError('report option \'map\' must be a map name (string)')
   if (limit !== Infinity && !(Number.isInteger(limit) && limit >= 0 && limit <= 2 ** 32 - 1)) {

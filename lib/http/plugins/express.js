@@ -5,17 +5,19 @@
 // Express: requests to `path` are answered, every other request is passed
 // on with next().
 
-const { debugHandles } = require('../debug-handles.js')
-const { splitMountOptions, pathOf } = require('./mount-options.js')
+const { checkOptions, createResponder, answerAsDefault } = require('../debug-handles.js')
+const { frameworkCall, pathOf } = require('../mount.js')
 
 function handleLedgerExpress (options) {
-  const { path, handlerOptions } = splitMountOptions(options, 'handleLedgerExpress')
-  const handler = debugHandles(handlerOptions)
+  // app.use(handleLedgerExpress), not called: Express calls it with (req, res, next).
+  if (frameworkCall(...arguments) !== null) return answerAsDefault(arguments)
+  const settings = checkOptions(options, 'handleLedgerExpress')
+  const respond = createResponder(settings)
   return function handleLedgerRouter (req, res, next) {
     // req.url is relative to the mount path under app.use('/prefix', ...).
-    if (pathOf(req.url || '/') !== path) return next()
+    if (pathOf(req.url || '/') !== settings.path) return next()
     // The handler answers every request it gets (405 for other methods, as on node:http).
-    handler(req, res).catch(next)
+    respond(req, res).catch(next)
   }
 }
 

@@ -8,21 +8,35 @@
 // checks the version and names the plugin in its errors, without depending
 // on fastify-plugin.
 
-const { debugHandles } = require('../debug-handles.js')
-const { splitMountOptions } = require('./mount-options.js')
+const { checkOptions, createResponder, answerAsDefault } = require('../debug-handles.js')
+const { frameworkCall } = require('../mount.js')
 
-async function handleLedgerFastify (fastify, options) {
+function isFastify (value) {
+  return value !== null && typeof value === 'object' && typeof value.route === 'function' && typeof value.register === 'function'
+}
+
+// Not an async function: a call that is not Fastify registering the plugin
+// throws where it is made, at mount time. Two parameters, so Fastify waits
+// on the returned promise (a third would make it pass `done`).
+function handleLedgerFastify (fastify, options) {
+  if (isFastify(fastify)) return registerRoute(fastify, options)
+  // fastify.get(path, handleLedgerFastify): a route handler, called with (request, reply).
+  if (frameworkCall(...arguments) !== null) return answerAsDefault(arguments)
+  throw new TypeError('handleLedgerFastify is a Fastify plugin: register it without calling it, fastify.register(handleLedgerFastify, { path, ...options })')
+}
+
+async function registerRoute (fastify, options) {
   // Fastify passes its own register options (prefix, logLevel...) along with ours.
   const { prefix, logLevel, logSerializers, ...own } = options || {}
-  const { path, handlerOptions } = splitMountOptions(own, 'handleLedgerFastify')
-  const handler = debugHandles(handlerOptions)
+  const settings = checkOptions(own, 'handleLedgerFastify')
+  const respond = createResponder(settings)
   fastify.route({
     method: ['GET', 'HEAD'],
-    url: path,
+    url: settings.path,
     // The handler writes the raw response (node's http.ServerResponse) itself.
     handler (request, reply) {
       reply.hijack()
-      return handler(request.raw, reply.raw)
+      return respond(request.raw, reply.raw)
     }
   })
 }

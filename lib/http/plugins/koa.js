@@ -3,16 +3,18 @@
 // Requests to `path` are answered from node's raw request and response
 // (ctx.respond = false); every other request goes on down the stack.
 
-const { debugHandles } = require('../debug-handles.js')
-const { splitMountOptions } = require('./mount-options.js')
+const { checkOptions, createResponder, answerAsDefault } = require('../debug-handles.js')
+const { frameworkCall } = require('../mount.js')
 
 function handleLedgerKoa (options) {
-  const { path, handlerOptions } = splitMountOptions(options, 'handleLedgerKoa')
-  const handler = debugHandles(handlerOptions)
+  // app.use(handleLedgerKoa), not called: Koa calls it with (ctx, next).
+  if (frameworkCall(...arguments) !== null) return answerAsDefault(arguments)
+  const settings = checkOptions(options, 'handleLedgerKoa')
+  const respond = createResponder(settings)
   return async function handleLedgerMiddleware (ctx, next) {
-    if (ctx.path !== path) return next()
+    if (ctx.path !== settings.path) return next()
     ctx.respond = false // the handler writes ctx.res itself
-    await handler(ctx.req, ctx.res)
+    await respond(ctx.req, ctx.res)
   }
 }
 

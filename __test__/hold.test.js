@@ -517,3 +517,45 @@ test('without Symbol.dispose a handle works through release(), and a later polyf
   assert.deepEqual(outcome.disposed, [false, false])
   assert.equal(outcome.nodeDisposed, false)
 })
+
+test('nested holds that overflow the stack leave no entry behind, in a fresh process (cold code), with and without a signal', () => {
+  const { spawnSync } = require('node:child_process')
+  const root = require('node:path').join(__dirname, '..')
+  for (const withSignal of [false, true]) {
+    for (const callSites of ['auto', 'off']) {
+      const child = spawnSync(process.execPath, ['-e', `
+        const { HandleMap } = require(${JSON.stringify(root)})
+        const map = new HandleMap({ name: 'nested-holds', strict: false, callSites: ${JSON.stringify(callSites)} })
+        const options = ${withSignal} ? { signal: new AbortController().signal } : undefined
+        let depth = 0
+        function nest () { const key = depth++; return map.hold(key, key, nest, options) }
+        let outcome
+        try { outcome = nest() } catch (error) { outcome = Promise.reject(error) }
+        outcome.then(() => 'fulfilled', error => error.constructor.name).then(how => setImmediate(() => console.log(JSON.stringify({ how, depth, left: map.size }))))
+      `], { encoding: 'utf8', timeout: 60_000 })
+      assert.equal(child.status, 0, child.stderr)
+      const { how, depth, left } = JSON.parse(child.stdout)
+      const where = `${withSignal ? 'with' : 'without'} a signal, '${callSites}'`
+      assert.equal(how, 'RangeError', where)
+      assert.ok(depth > 100, `${where}: the holds nested (${depth})`)
+      assert.equal(left, 0, `${where}: ${left} of ${depth} entries left behind`)
+    }
+  }
+})
+
+test('a signal-like object must be able to stop listening; whatever it does, the entry is removed', async () => {
+  const map = newMap({ name: 'hold-signal-like' })
+  const noRemove = { aborted: false, addEventListener () {} }
+  assert.throws(() => map.hold('a', 1, () => 1, { signal: noRemove }), /options\.signal must be an AbortSignal \(aborted, addEventListener, removeEventListener\)/)
+  assert.equal(map.has('a'), false, 'refused up front: nothing inserted')
+  const failure = new Error('addEventListener failed')
+  const throwingAdd = { aborted: false, addEventListener () { throw failure }, removeEventListener () {} }
+  await assert.rejects(map.hold('b', 2, () => 2, { signal: throwingAdd }), error => error === failure)
+  assert.equal(map.has('b'), false)
+  const throwingRemove = { aborted: false, addEventListener () {}, removeEventListener () { throw new Error('remove failed') } }
+  assert.equal(await map.hold('c', 3, value => value * 2, { signal: throwingRemove }), 6)
+  assert.equal(map.has('c'), false)
+  await assert.rejects(map.hold('d', 4, () => { throw failure }, { signal: throwingRemove }), error => error === failure)
+  assert.equal(map.has('d'), false)
+  assert.equal(map.report().live, 0)
+})

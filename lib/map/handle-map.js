@@ -146,6 +146,7 @@ class HandleMap {
       now: this.#now()
     })
     this.#handOver = new ExpiryHandOver(config, () => this.#native.id, () => this.#expiringSites())
+    this.#compileRemovalPath()
     this.#timer = this.#startTicking(config.flushInterval)
     liveMaps.add(this.#weakSelf)
     collected.register(this, { ledger: this.#native, log: this.#log, customClock: this.#clock !== null }, this.#weakSelf)
@@ -397,11 +398,16 @@ class HandleMap {
     return true
   }
 
+  static #insertHeld (map, key, value, below) {
+    return map.#insertNew(key, value, HELD, below)
+  }
+
+  static #releaseHeld (map, key, serial) {
+    return map.#release(key, serial)
+  }
+
   static {
-    held.useMapAccess(
-      (map, key, value, below) => map.#insertNew(key, value, HELD, below),
-      (map, key, serial) => map.#release(key, serial)
-    )
+    held.useMapAccess(HandleMap.#insertHeld, HandleMap.#releaseHeld)
   }
 
   // ---- the one insert and the one free ------------------------------------
@@ -499,6 +505,18 @@ class HandleMap {
       log[at + 1] = removeSite
       log[LENGTH] = at + 2
     }
+  }
+
+  // V8 compiles a function at its first call, and compiling needs stack: a
+  // hold() whose fn overflowed the stack would find its release path cold
+  // and fail to remove its entry. So the path runs once here, on the empty
+  // map (a removal of slot 0, undone at once: nothing is logged or kept).
+  #compileRemovalPath () {
+    HandleMap.#releaseHeld(this, undefined, 0)
+    this.#free(undefined, 0, 0)
+    this.#entries.length = 0
+    this.#freeSlot = -1
+    this.#log[LENGTH] = 0
   }
 
   #growSerials (slot) {

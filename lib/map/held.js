@@ -23,48 +23,52 @@ function useMapAccess (insert, release) {
 function holdUntilAborted (map, key, value, fn, signal, below) {
   if (signal.aborted) return Promise.reject(signal.reason)
   const serial = insertHeld(map, key, value, below)
-  let settle
-  const settled = new Promise((resolve, reject) => { settle = { resolve, reject } })
-  let done = false
-  const finish = (fulfilled, outcome) => {
-    if (done) return
-    done = true
-    // The entry first: a signal whose removeEventListener throws must not keep it.
-    let failure = null
-    try {
-      releaseHeld(map, key, serial)
-    } catch (error) {
-      failure = { error }
-    }
-    try {
-      signal.removeEventListener('abort', onAbort)
-    } catch {} // the hold is over either way
-    if (failure !== null) settle.reject(failure.error)
-    else if (fulfilled) settle.resolve(outcome)
-    else settle.reject(outcome)
-  }
-  const onAbort = () => finish(false, signal.reason)
+  const hold = { map, key, serial, signal, onAbort: null, settle: null, done: false }
+  const settled = new Promise((resolve, reject) => { hold.settle = { resolve, reject } })
+  hold.onAbort = () => finishHold(hold, false, signal.reason)
   try {
-    signal.addEventListener('abort', onAbort, { once: true })
+    signal.addEventListener('abort', hold.onAbort, { once: true })
   } catch (error) {
-    finish(false, error)
+    finishHold(hold, false, error)
     return settled
   }
   let result
   try {
     result = fn(value)
     if (!isThenable(result)) {
-      finish(true, result)
+      finishHold(hold, true, result)
       return settled
     }
   } catch (error) {
-    finish(false, error)
+    finishHold(hold, false, error)
     return settled
   }
   // Also after an abort: fn's late rejection is handled here, not unhandled.
-  Promise.resolve(result).then(outcome => finish(true, outcome), error => finish(false, error))
+  Promise.resolve(result).then(outcome => finishHold(hold, true, outcome), error => finishHold(hold, false, error))
   return settled
 }
+
+// Ends a hold once: removes the entry first (a signal whose
+// removeEventListener throws must not keep it), then settles.
+function finishHold (hold, fulfilled, outcome) {
+  if (hold.done) return
+  hold.done = true
+  let failure = null
+  try {
+    releaseHeld(hold.map, hold.key, hold.serial)
+  } catch (error) {
+    failure = { error }
+  }
+  try {
+    hold.signal.removeEventListener('abort', hold.onAbort)
+  } catch {} // the hold is over either way
+  if (failure !== null) hold.settle.reject(failure.error)
+  else if (fulfilled) hold.settle.resolve(outcome)
+  else hold.settle.reject(outcome)
+}
+// Compiled now: V8 compiles at the first call, and a hold whose fn overflowed
+// the stack must not need stack to compile its cleanup.
+finishHold({ done: true })
 
 /** A held entry: `release()` removes it once; `[Symbol.dispose]` is release(). */
 class HeldEntry {

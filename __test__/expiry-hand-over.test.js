@@ -180,3 +180,57 @@ test('a ledger that refuses a batch is rebuilt from the map: no entry lost, the 
   }
   void native
 })
+
+test('a warning about an entry whose insert was not sampled names the sites whose entries expire (estimated), never "(site not recorded)"', async () => {
+  const warnings = []
+  const onWarning = warning => { if (warning.name === 'HandleLeakWarning') warnings.push(warning) }
+  process.on('warning', onWarning)
+  const clock = { now: 10_000 }
+  let seed = 3
+  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647)
+  const map = new HandleMap({ name: uniqueName('unsampled'), ttl: 100, callSites: 'sampled', sampleRate: 20, random, strict: true, flushInterval: 60_000, clock: () => clock.now })
+  const leakyLine = lineOf(() => {})
+  function leakyInsert (i) { map.set(i, i) } // the line the warning must name
+  try {
+    for (let i = 0; i < 200; i++) leakyInsert(i)
+    clock.now += 200
+    assert.equal(map.purgeExpired(), 200)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.ok(warnings.length >= 2, `a warning for a sampled entry and one for the others (${warnings.length})`)
+    for (const warning of warnings) assert.doesNotMatch(`${warning.message}\n${warning.detail}`, /site not recorded/)
+    const unsampled = warnings.find(warning => warning.site === null)
+    assert.ok(unsampled !== undefined, 'one warning is about an entry whose insert was not sampled')
+    assert.match(unsampled.message, new RegExp(`inserted at ~leakyInsert \\(.*expiry-hand-over\\.test\\.js:${leakyLine + 1}:\\d+\\) \\(estimated: this insert was not sampled\\) expired`))
+    assert.match(unsampled.detail, /callSites: 'all'/)
+  } finally {
+    process.off('warning', onWarning)
+    map.close()
+  }
+})
+
+test('with no recorded site expiring yet, the warning says plainly that sampling missed it and how to record every insert', async () => {
+  const warnings = []
+  const onWarning = warning => { if (warning.name === 'HandleLeakWarning') warnings.push(warning) }
+  process.on('warning', onWarning)
+  const clock = { now: 10_000 }
+  const map = new HandleMap({ name: uniqueName('unsampled-alone'), ttl: 100, callSites: 'sampled', sampleRate: 1000, random: () => 0.999, strict: true, flushInterval: 60_000, clock: () => clock.now })
+  try {
+    map.set('only', 1)
+    clock.now += 200
+    assert.equal(map.purgeExpired(), 1)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(warnings.length, 1)
+    assert.match(warnings[0].message, /inserted at a site sampling did not record expired/)
+    assert.match(warnings[0].detail, /Set callSites: 'all' \(or HANDLE_LEDGER_CALLSITES=all\) to record every insert/)
+  } finally {
+    process.off('warning', onWarning)
+    map.close()
+  }
+})
+
+/** The line of the function `marker`'s definition (the caller's source line). */
+function lineOf (marker) {
+  const holder = {}
+  Error.captureStackTrace(holder, lineOf)
+  return Number(/:(\d+):\d+\)?$/.exec(holder.stack.split('\n')[1])[1])
+}

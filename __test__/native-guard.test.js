@@ -110,14 +110,14 @@ const MODULE_CASES = [
   ['registryReport', 'null', () => native.registryReport(null), 'error'],
   ['registryReport', '{ map: 1 }', () => native.registryReport({ map: 1 }), 'error'],
   ['registryReport', '{ limit: 2^40 }', () => native.registryReport({ limit: 2 ** 40 }), 'accepted'],
-  ['NativeLedger', 'ttl -1', () => new NativeLedger({ name: 'n', ttlMs: -1, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 }), 'error'],
-  ['NativeLedger', 'ttl NaN', () => new NativeLedger({ name: 'n', ttlMs: NaN, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 }), 'error'],
-  ['NativeLedger', 'callSites "xx"', () => new NativeLedger({ name: 'n', ttlMs: 0, callSites: 'xx', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 }), 'error'],
-  ['NativeLedger', 'name 5', () => new NativeLedger({ name: 5, ttlMs: 0, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 }), 'error'],
-  ['NativeLedger', 'now NaN', () => new NativeLedger({ name: 'n', ttlMs: 0, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: NaN }), 'error'],
+  ['NativeLedger', 'ttl -1', () => new NativeLedger({ name: 'n', ttlMs: -1, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, defaultClock: false, now: 0 }), 'error'],
+  ['NativeLedger', 'ttl NaN', () => new NativeLedger({ name: 'n', ttlMs: NaN, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, defaultClock: false, now: 0 }), 'error'],
+  ['NativeLedger', 'callSites "xx"', () => new NativeLedger({ name: 'n', ttlMs: 0, callSites: 'xx', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, defaultClock: false, now: 0 }), 'error'],
+  ['NativeLedger', 'name 5', () => new NativeLedger({ name: 5, ttlMs: 0, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, defaultClock: false, now: 0 }), 'error'],
+  ['NativeLedger', 'now NaN', () => new NativeLedger({ name: 'n', ttlMs: 0, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, defaultClock: false, now: NaN }), 'error'],
   ['NativeLedger', 'options not an object', () => new NativeLedger('n'), 'error'],
   ['NativeLedger', 'options missing fields', () => new NativeLedger({ name: 'n' }), 'error'],
-  ['NativeLedger', 'sampleRate -1, threadId -1 (wrap)', () => new NativeLedger({ name: 'n', ttlMs: 0, callSites: 'sampled', sampleRate: -1, threadId: -1, flushIntervalMs: 0, wallClock: false, now: 0 }), 'accepted']
+  ['NativeLedger', 'sampleRate -1, threadId -1 (wrap)', () => new NativeLedger({ name: 'n', ttlMs: 0, callSites: 'sampled', sampleRate: -1, threadId: -1, flushIntervalMs: 0, defaultClock: false, now: 0 }), 'accepted']
 ]
 
 test('the op codes come from the binding: distinct, below 1 << codeBits, and a log written with them reads back as written', () => {
@@ -125,7 +125,7 @@ test('the op codes come from the binding: distinct, below 1 << codeBits, and a l
   assert.equal(new Set(codes).size, codes.length)
   for (const code of codes) assert.ok(Number.isInteger(code) && code > 0 && code < 1 << CODE_BITS, `code ${code}`)
   assert.equal(CODE_BITS, 3, 'lib/handle-map.js shifts slots by a literal 3')
-  const ledger = new NativeLedger({ name: `op-codes-${process.pid}`, ttlMs: 1_000, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 })
+  const ledger = new NativeLedger({ name: `op-codes-${process.pid}`, ttlMs: 1_000, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, defaultClock: false, now: 0 })
   const site = native.internStack(['opCodes test (op-codes.js:1:1)'])
   const now = 2 ** 33 + 5 // a TIME word carries the high bits too
   const log = [
@@ -211,7 +211,7 @@ test('a native panic becomes a JS Error carrying the panic text and the native b
   const binding = require('../binding.js')
   assert.equal(typeof binding.panicForTesting, 'function', 'a release build has no panicForTesting: build with `npm run build:test`')
   const now = Date.now()
-  const ledger = new NativeLedger({ name: `panic-${process.pid}`, ttlMs: 100, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now })
+  const ledger = new NativeLedger({ name: `panic-${process.pid}`, ttlMs: 100, callSites: 'all', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, defaultClock: false, now })
   ledger.drain(new Int32Array([op(0, INSERT), 0]), 2, now, 0, false)
   assert.throws(() => binding.panicForTesting('deliberate panic 1234'), error => {
     assert.ok(error instanceof Error)
@@ -244,7 +244,7 @@ test('exhausted capacity: a slot number that asks for gigabytes is an error, not
   // A slot far past the end is refused before anything is allocated.
   const result = runChild(`
     const { NativeLedger } = require('./binding.js')
-    const ledger = new NativeLedger({ name: 'huge-slot', ttlMs: 100, callSites: 'off', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 })
+    const ledger = new NativeLedger({ name: 'huge-slot', ttlMs: 100, callSites: 'off', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, defaultClock: false, now: 0 })
     const slot = (1 << 29) - 1
     try {
       ledger.drain(new Int32Array([(slot << 3) | 1, 0]), 2, 0, -1, false) // INSERT
@@ -267,7 +267,7 @@ test('exhausted capacity: slots that grow the ledger 64 K at a time towards 2^29
   // ledger's and the expiry schedule's arrays grow until memory runs out.
   const result = runChild(`
     const { NativeLedger } = require('./binding.js')
-    const ledger = new NativeLedger({ name: 'stepping-slots', ttlMs: 100, callSites: 'off', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now: 0 })
+    const ledger = new NativeLedger({ name: 'stepping-slots', ttlMs: 100, callSites: 'off', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, defaultClock: false, now: 0 })
     const words = []
     for (let slot = 0; slot < (1 << 29); slot += 1 << 16) words.push((slot << 3) | 1, 0)
     try {

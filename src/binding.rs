@@ -88,9 +88,10 @@ pub struct LedgerOptions {
     /// `worker_threads.threadId` of the owning thread.
     pub thread_id: u32,
     pub flush_interval_ms: u32,
-    /// True when the map has the default (monotonic) clock: reports read
-    /// from other threads then age its entries at the owner's time now.
-    pub wall_clock: bool,
+    /// True when the map has the default (monotonic) clock, not a custom
+    /// one: reports read from other threads then age its entries at the
+    /// owner's time now.
+    pub default_clock: bool,
     /// The map's clock at creation, in ms.
     pub now: f64,
 }
@@ -123,7 +124,7 @@ impl NativeLedger {
                 call_sites: options.call_sites.into(),
                 sample_rate: options.sample_rate.max(1),
                 flush_interval_ms: options.flush_interval_ms,
-                clock_anchor: options.wall_clock.then(|| ClockAnchor::new(now)),
+                clock_anchor: options.default_clock.then(|| ClockAnchor::new(now)),
             };
             let entry = registry::register(info, Ledger::new(ttl_ms, now));
             Ok(NativeLedger { entry })

@@ -58,9 +58,7 @@ pub(crate) struct Expiry {
 }
 
 impl Expiry {
-    /// `_now` is not needed (the queue keeps no clock of its own); the
-    /// ledger still passes its clock.
-    pub(crate) fn new(ttl_ms: u64, _now: u64) -> Self {
+    pub(crate) fn new(ttl_ms: u64) -> Self {
         Expiry {
             ttl_ms,
             generations: Vec::new(),
@@ -290,7 +288,7 @@ mod tests {
 
     #[test]
     fn entries_expire_with_their_generation_in_order() {
-        let mut expiry = Expiry::new(100, 0);
+        let mut expiry = Expiry::new(100);
         for slot in [4, 2, 9] {
             expiry.schedule(slot, 10);
         }
@@ -307,7 +305,7 @@ mod tests {
 
     #[test]
     fn cancel_and_refresh_leave_no_stale_expiry() {
-        let mut expiry = Expiry::new(100, 0);
+        let mut expiry = Expiry::new(100);
         expiry.schedule(1, 0);
         expiry.schedule(2, 0);
         expiry.cancel(1);
@@ -325,7 +323,7 @@ mod tests {
 
     #[test]
     fn an_older_stamp_joins_the_newest_generation_and_is_late_not_early() {
-        let mut expiry = Expiry::new(100, 0);
+        let mut expiry = Expiry::new(100);
         expiry.schedule(1, 50);
         expiry.schedule(2, 10);
         assert_eq!(expiry.deadline(2), Some(150));
@@ -336,7 +334,7 @@ mod tests {
 
     #[test]
     fn compaction_keeps_members_once_and_in_order() {
-        let mut expiry = Expiry::new(1_000, 0);
+        let mut expiry = Expiry::new(1_000);
         for slot in 0..200 {
             expiry.schedule(slot, 5);
         }
@@ -352,7 +350,7 @@ mod tests {
 
     #[test]
     fn an_empty_generation_leaves_the_queue() {
-        let mut expiry = Expiry::new(100, 0);
+        let mut expiry = Expiry::new(100);
         expiry.schedule(1, 0);
         expiry.cancel(1);
         assert!(expiry.is_empty());
@@ -365,7 +363,7 @@ mod tests {
 
     #[test]
     fn an_empty_generation_behind_the_front_neither_blocks_nor_expires_anything() {
-        let mut expiry = Expiry::new(100, 0);
+        let mut expiry = Expiry::new(100);
         expiry.schedule(1, 0);
         expiry.schedule(2, 10);
         expiry.schedule(3, 20);
@@ -386,7 +384,7 @@ mod tests {
 
     #[test]
     fn a_clock_that_goes_back_never_makes_deadlines_decrease() {
-        let mut expiry = Expiry::new(100, 0);
+        let mut expiry = Expiry::new(100);
         expiry.schedule(1, 50);
         expiry.schedule(2, 60);
         expiry.cancel(2); // the newest generation is empty but stays queued
@@ -411,7 +409,7 @@ mod tests {
     fn a_deadline_far_past_the_last_advance_is_never_early() {
         // A custom clock's jump, or a long gap between ticks: a queue has no
         // reach (a timer wheel kept 32-bit offsets and had to park these).
-        let mut expiry = Expiry::new(5, 1_000);
+        let mut expiry = Expiry::new(5);
         let stamp = 1_000 + (1 << 32);
         expiry.schedule(1, stamp);
         expiry.schedule(2, stamp + 1);
@@ -434,7 +432,7 @@ mod tests {
 
     #[test]
     fn generation_ids_count_from_zero_again_before_the_sentinels() {
-        let mut expiry = Expiry::new(100, 0);
+        let mut expiry = Expiry::new(100);
         expiry.first_id = MARK - 3;
         for stamp in 0..6 {
             expiry.schedule(stamp as u32, stamp);

@@ -240,7 +240,7 @@ impl Ledger {
             site_links: SlotMap::default(),
             recorded: Vec::new(),
             oldest_slot: NIL,
-            expiry: (ttl_ms > 0).then(|| Expiry::new(ttl_ms, now)),
+            expiry: (ttl_ms > 0).then(|| Expiry::new(ttl_ms)),
             old_inserts: SlotMap::default(),
             swept_at: now,
             last_serial: 0,

@@ -5,7 +5,7 @@
 //! operations, or on each tick), so a `set` or `delete` never crosses into
 //! native code itself. The first word of an operation is `slot << 3 | code`.
 //! These constants are the only definition of the codes: the binding exports
-//! them (`opCodes()`) and `lib/handle-map.js` reads them from there at load.
+//! them (`opCodes()`) and `lib/map/op-codes.js` reads them from there at load.
 
 pub const CODE_BITS: u32 = 3;
 pub const INSERT: u32 = 1; // [slot|1, site]

@@ -102,7 +102,7 @@ fn expiry_random_traffic_expires_exactly_once_never_early() {
             _ => rng.below(1_000),
         };
         let ttl = [1, 64, 70, 4_096, 300_000, 20_000_000][(seed % 6) as usize];
-        let mut expiry = Expiry::new(ttl, now);
+        let mut expiry = Expiry::new(ttl);
         let mut model = BTreeMap::new();
         for step in 0..4_000 {
             match rng.below(10) {
@@ -178,7 +178,7 @@ fn expiry_soak_traffic_expires_exactly_once_never_early() {
         let mut rng = Rng::new(seed);
         let ttl = 200;
         let mut now: u64 = 1_700_000_000_000 + rng.below(1 << 16);
-        let mut expiry = Expiry::new(ttl, now);
+        let mut expiry = Expiry::new(ttl);
         let mut model: BTreeMap<u32, u64> = BTreeMap::new();
         let mut free: Vec<u32> = Vec::new();
         let mut next_slot = 0u32;
@@ -589,7 +589,7 @@ fn expiry_does_not_panic_near_the_end_of_time() {
         u64::MAX,
     ] {
         let in_domain = now <= 1 << 52;
-        let mut expiry = Expiry::new(100, now);
+        let mut expiry = Expiry::new(100);
         expiry.schedule(0, now);
         let mut out = Vec::new();
         expiry.advance(now, &mut out);

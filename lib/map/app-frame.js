@@ -73,7 +73,7 @@ function appFrameOfStack (id, stack) {
 // The native report names stacks by id; their frames are made into strings
 // once per thread (callsite.describe) and shared, frozen, by every report.
 function resolve (row) {
-  const stack = callsite.describe(row.stackId).stack
+  const stack = callsite.describeStack(row.stackId).stack
   row.stack = stack
   const { appFrame, inDependency } = appFrameOfStack(row.stackId, stack)
   row.appFrame = appFrame

@@ -93,7 +93,7 @@ function internFrames (frames) {
 }
 
 /** `{ site, stack }` of a stack id; `{ site: null, stack: [] }` for 0. */
-function describe (id) {
+function describeStack (id) {
   let description = descriptions.get(id)
   if (description === undefined) {
     const found = id === 0 ? null : native.describeSite(id)
@@ -106,4 +106,4 @@ function describe (id) {
   return description
 }
 
-module.exports = { siteOf, describe }
+module.exports = { siteOf, describeStack }

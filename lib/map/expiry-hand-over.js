@@ -116,7 +116,7 @@ function recordedSite (site) {
 
 // A queued entry as onExpire and the channel receive it.
 function describeEntry ({ key, value, siteId, ageMs, held }) {
-  const { site, stack } = callsite.describe(siteId)
+  const { site, stack } = callsite.describeStack(siteId)
   const { appFrame, inDependency } = appFrameOf(stack)
   return { key, value, ageMs, site, stack, held, appFrame, inDependency }
 }

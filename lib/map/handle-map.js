@@ -14,7 +14,8 @@
 const { threadId } = require('node:worker_threads')
 const { inspect } = require('node:util')
 const native = require('../../binding.js')
-const { normalize, describe } = require('./options.js')
+const { normalize } = require('./options.js')
+const { describeValue } = require('../shared/options.js')
 const callsite = require('./callsite.js')
 const { Sampler } = require('./sampler.js')
 const { annotateMaps } = require('./app-frame.js')
@@ -142,7 +143,7 @@ class HandleMap {
       sampleRate: config.sampleRate,
       threadId,
       flushIntervalMs: config.flushInterval,
-      wallClock: this.#clock === null,
+      defaultClock: this.#clock === null,
       now: this.#now()
     })
     this.#handOver = new ExpiryHandOver(config, () => this.#native.id, () => this.#expiringSites())
@@ -238,7 +239,7 @@ class HandleMap {
     const found = this.#native.entryInfo(handle & SLOT, this.#now())
     if (found === null) return undefined
     const [insertedAt, ageMs, expiresInMs, site] = found
-    const { site: siteText, stack } = callsite.describe(site)
+    const { site: siteText, stack } = callsite.describeStack(site)
     return {
       // For display: the wall-clock time, unless the map has its own clock.
       insertedAt: this.#clock === null ? Date.now() - ageMs : insertedAt,
@@ -583,7 +584,7 @@ class HandleMap {
     if (this.#clock === null) return monotonicNow()
     const now = this.#clock()
     if (typeof now !== 'number' || !(now >= 0 && now <= MAX_CLOCK_MS)) {
-      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a number of ms from 0 to 2^52, got ${describe(now)}`)
+      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a number of ms from 0 to 2^52, got ${describeValue(now)}`)
     }
     return now
   }
@@ -716,7 +717,7 @@ class HandleMap {
       if (entries.length >= count) break
       const found = this.#native.entryInfo(handle & SLOT, now)
       if (found === null) continue
-      const { site } = callsite.describe(found[3])
+      const { site } = callsite.describeStack(found[3])
       const entry = { ageMs: found[1], site }
       if (includeKeys) entry.key = keyText(key)
       entries.push(entry)

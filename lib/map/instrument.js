@@ -20,7 +20,7 @@ const adopt = new Function('map', 'entries', `return function adopted () {
 }
 //# sourceURL=handle-ledger/adopted-entries-insert-site-unknown`)
 
-function describe (object, property) {
+function describeProperty (object, property) {
   const owner = object.constructor && typeof object.constructor.name === 'string' ? object.constructor.name : 'object'
   return `${owner}.${String(property)}`
 }
@@ -44,13 +44,13 @@ function instrument (object, property, options = {}) {
     throw new TypeError('instrument(object, property, options): options must be an object of HandleMap options')
   }
   const original = object[property]
-  if (original instanceof HandleMap) throw new TypeError(`instrument(): ${describe(object, property)} is already a HandleMap`)
-  checkPlainMap(original, describe(object, property))
+  if (original instanceof HandleMap) throw new TypeError(`instrument(): ${describeProperty(object, property)} is already a HandleMap`)
+  checkPlainMap(original, describeProperty(object, property))
   const descriptor = findDescriptor(object, property)
   if (descriptor === undefined || !('value' in descriptor) || !descriptor.writable) {
-    throw new TypeError(`instrument(): ${describe(object, property)} is not a writable data property; it cannot be swapped`)
+    throw new TypeError(`instrument(): ${describeProperty(object, property)} is not a writable data property; it cannot be swapped`)
   }
-  const map = new HandleMap({ name: describe(object, property), stackDepth: 16, ...options })
+  const map = new HandleMap({ name: describeProperty(object, property), stackDepth: 16, ...options })
   let adopted
   try {
     adopted = adopt(map, [...original.entries()])()

@@ -2,7 +2,7 @@
 // Validation of HandleMap options: every bad value is a TypeError or
 // RangeError that names the option and says what was expected.
 
-const { checkOptionNames, describeValue: describe } = require('../shared/options.js')
+const { checkOptionNames, describeValue } = require('../shared/options.js')
 
 const MODES = ['auto', 'all', 'sampled', 'off']
 const KNOWN = new Set([
@@ -11,7 +11,7 @@ const KNOWN = new Set([
 ])
 // 'auto' spends at most this share of the thread's time capturing call sites.
 const DEFAULT_CAPTURE_BUDGET = 0.01
-// 24.8 days, as setTimeout: the expiry wheel keeps deadlines as 32-bit offsets.
+// 24.8 days, as setTimeout's longest delay.
 const MAX_TTL_MS = 2 ** 31 - 1
 const MAX_NAME_LENGTH = 200
 // Control characters would corrupt the text report, log lines and metric labels.
@@ -25,7 +25,7 @@ let unnamed = 0
 
 
 function fail (ErrorClass, option, expected, value) {
-  return new ErrorClass(`HandleMap option '${option}' must be ${expected}, got ${describe(value)}`)
+  return new ErrorClass(`HandleMap option '${option}' must be ${expected}, got ${describeValue(value)}`)
 }
 
 function finiteNumber (option, value, min, max, expected) {
@@ -116,4 +116,4 @@ function captureShare (value) {
   if (!(value > 0 && value <= 1)) throw fail(RangeError, 'captureBudget', expected, value)
 }
 
-module.exports = { normalize, describe }
+module.exports = { normalize }

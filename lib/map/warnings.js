@@ -2,7 +2,7 @@
 // The warnings a map emits (process.emitWarning): a callback's or a tick's
 // failure must never escape the timer that ran it, so it is reported instead.
 
-const { describe } = require('./options.js')
+const { describeValue } = require('../shared/options.js')
 
 /** Emits a HandleLedgerWarning about map `name`. */
 function warn (name, message, code, detail, cause) {
@@ -20,7 +20,7 @@ function describeThrown (error) {
   try {
     if ((typeof error === 'object' && error !== null) || typeof error === 'function') {
       const message = error.message
-      if (typeof message !== 'string') return `${describe(error)} without a message`
+      if (typeof message !== 'string') return `${describeValue(error)} without a message`
       return message.length > 500 ? `${message.slice(0, 500)}...` : message
     }
     return typeof error === 'symbol' ? 'a symbol' : String(error)

@@ -98,12 +98,28 @@ function diffSites (now, before, durationMs) {
     .sort((a, b) => b.liveDelta - a.liveDelta || b.insertsDelta - a.insertsDelta)
 }
 
-function compactSite (site) {
-  return pick(site, [...SITE_IDENTITY, ...FIGURES])
+// Classes, not literals filled field by field: V8 sizes a class's objects to
+// the fields its constructor stores, so each compact object keeps its fields
+// inline (a literal grown past four fields gets a second allocation, and a
+// pending ?seconds=N holds thousands of these).
+const COMPACT_SITE_FIELDS = [...SITE_IDENTITY, ...FIGURES]
+const COMPACT_MAP_FIELDS = [...MAP_IDENTITY, ...FIGURES]
+
+class CompactSite {
+  constructor (site) {
+    for (const field of COMPACT_SITE_FIELDS) this[field] = site[field]
+  }
+}
+
+class CompactMap {
+  constructor (map) {
+    for (const field of COMPACT_MAP_FIELDS) this[field] = map[field]
+    this.sites = map.sites.map(site => new CompactSite(site))
+  }
 }
 
 function compactMap (map) {
-  return { ...pick(map, [...MAP_IDENTITY, ...FIGURES]), sites: map.sites.map(compactSite) }
+  return new CompactMap(map)
 }
 
 /**

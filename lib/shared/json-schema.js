@@ -34,18 +34,18 @@ function hasType (value, type) {
   }
 }
 
-/** How a value is named in a message: its type, or a short number. */
+/** How a value is named in a message: a number as itself, anything else by its type (never its text). */
 function shown (value) {
   if (typeof value === 'number') return String(value)
   const type = typeOf(value)
-  return type === 'object' || type === 'array' || type === 'null' ? TYPE_NAMES[type] : `${TYPE_NAMES[type] || `a ${type}`}`
+  return TYPE_NAMES[type] || `a ${type}`
 }
 
+// maps[0].sites[1]; a key that is not an identifier JSON-quoted (escapes and all).
 function childPath (path, key) {
   if (typeof key === 'number') return `${path}[${key}]`
-  const name = /^[A-Za-z_$][\w$]*$/.test(key) ? key : null
-  if (name === null) return `${path}[${JSON.stringify(key)}]`
-  return path === '' ? name : `${path}.${name}`
+  if (!/^[A-Za-z_$][\w$]*$/.test(key)) return `${path}[${JSON.stringify(key)}]`
+  return path === '' ? key : `${path}.${key}`
 }
 
 function problem (path, Kind, text, expected) {

@@ -188,7 +188,16 @@ export interface MapReport extends LedgerCounts {
   oldestEntries?: OldestEntry[]
 }
 
-export interface RegistryReport {
+/** What /debug/handles adds to a report or diff it had to bound in size. */
+export interface ResponseBounds {
+  /** Sites (or oldest entries) were left out. */
+  truncated?: boolean
+  /** Maps left out. */
+  mapsOmitted?: number
+}
+
+/** The saved form of every report, snapshot and diff is described by `handle-ledger/report.schema.json`. */
+export interface RegistryReport extends ResponseBounds {
   kind: 'report'
   schemaVersion: 2
   pid: number
@@ -209,6 +218,9 @@ export interface Snapshot {
 export interface SiteDiff {
   site: string
   stack: string[]
+  /** As SiteReport's; absent for a site of a closed map. */
+  appFrame?: string | null
+  inDependency?: boolean
   live: number
   liveDelta: number
   insertsDelta: number
@@ -239,9 +251,11 @@ export interface MapDiff {
   estimated: boolean
   closed?: boolean
   sites: SiteDiff[]
+  /** Sites /debug/handles left out. */
+  sitesOmitted?: number
 }
 
-export interface Diff {
+export interface Diff extends ResponseBounds {
   kind: 'diff'
   schemaVersion: number
   from: number

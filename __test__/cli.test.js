@@ -110,8 +110,8 @@ test('bad files: one line on stderr and exit code 2', () => {
   assertOneLineError(cli('show', path.join(dir, 'garbage.json')), /garbage\.json is not JSON \(/)
   assertOneLineError(cli('show', save('other.json', { hello: 'world' })), /not a handle-ledger report, snapshot or diff/)
   assertOneLineError(cli('show', save('future.json', { ...newer, schemaVersion: 3 })), /schemaVersion 3 is not one this handle-ledger reads \(1 to 2\)/)
-  assertOneLineError(cli('show', save('nameless.json', { ...newer, maps: [{ live: 1 }] })), /maps\[0\] has no name/)
-  assertOneLineError(cli('show', save('sites.json', { ...newer, maps: [{ ...newer.maps[0], sites: 'many' }] })), /'sites' that is not a list/)
+  assertOneLineError(cli('show', save('nameless.json', { ...newer, maps: [{ live: 1 }] })), /nameless\.json: maps\[0\] has no 'id'$/m)
+  assertOneLineError(cli('show', save('sites.json', { ...newer, maps: [{ ...newer.maps[0], sites: 'many' }] })), /sites\.json: maps\[0\]\.sites must be an array, got a string$/m)
   assertOneLineError(cli('diff', olderFile, save('d.json', registry.diff(older, newer))), /already a diff/)
   assertOneLineError(cli('diff', olderFile, path.join(dir)), /cannot read .*: EISDIR/)
 })
@@ -125,6 +125,52 @@ test('usage errors exit 2 with the usage; --help exits 0', () => {
   const help = cli('--help')
   assert.equal(help.status, 0)
   assert.match(help.stdout, /^usage: handle-ledger show FILE/)
+})
+
+test('--fail-on-suspect: the output as usual, then exit 1 and one line when a site is suspect; exit 0 when none is', () => {
+  const leaking = new HandleMap({ name: 'cli-gate-leak', callSites: 'all' })
+  maps.push(leaking)
+  for (let i = 0; i < 3; i++) leakyRequest(leaking, i)
+  const before = save('gate-older.json', registry.snapshot({ map: 'cli-gate-leak' }))
+  for (let i = 3; i < 5; i++) leakyRequest(leaking, i)
+  const after = save('gate-newer.json', registry.snapshot({ map: 'cli-gate-leak' }))
+  const suspect = save('gate-report.json', registry.report({ map: 'cli-gate-leak' }))
+  const out = path.join(dir, 'gate.html')
+  for (const extra of [[], ['--json'], ['--html', out]]) {
+    const result = cli('show', suspect, ...extra, '--fail-on-suspect')
+    assert.equal(result.status, 1, `${extra.join(' ')}: ${result.stderr}`)
+    assert.equal(result.stderr, `handle-ledger: 1 suspect site in ${suspect}\n`)
+    assert.ok(result.stdout.length > 0, 'the output is written first')
+  }
+  assert.equal(cli('show', suspect).status, 0, 'without the flag a suspect site is no failure')
+  const grown = cli('diff', before, after, '--fail-on-suspect')
+  assert.equal(grown.status, 1, grown.stderr)
+  assert.equal(grown.stderr, `handle-ledger: 1 suspect site in the diff of ${before} and ${after}\n`)
+  assert.match(grown.stdout, /^cli-gate-leak {2}live=5 \(\+2\)/m)
+  assert.equal(cli('diff', olderFile, newerFile, '--fail-on-suspect').status, 0, 'a diff with no suspect site passes')
+
+  const balanced = new HandleMap({ name: 'cli-balanced', callSites: 'all' })
+  maps.push(balanced)
+  for (let i = 0; i < 3; i++) { balanced.set(i, {}); balanced.delete(i) }
+  const clean = cli('show', save('balanced.json', registry.report({ map: 'cli-balanced' })), '--fail-on-suspect')
+  assert.equal(clean.status, 0, clean.stderr)
+  assert.equal(clean.stderr, '')
+  assert.match(clean.stdout, /^cli-balanced {2}live=0 {2}inserts=3 {2}removes=3/m)
+})
+
+test('--help documents --fail-on-suspect, the schema check and the exit codes', () => {
+  const help = cli('--help').stdout
+  assert.match(help, /--fail-on-suspect +exit 1 when a site is suspect/)
+  assert.match(help, /handle-ledger\/report\.schema\.json/)
+  assert.match(help, /Exit codes: 0 done; 1 suspect sites \(with --fail-on-suspect\); 2 a bad file\n *or usage/)
+})
+
+test('an internal error (here: stdout throws) is exit code 3 with the stack, never 1, which --fail-on-suspect means', () => {
+  const preload = path.join(dir, 'stdout-throws.js')
+  fs.writeFileSync(preload, "process.stdout.write = () => { throw new Error('stdout is gone') }\n")
+  const result = spawnSync(process.execPath, ['--require', preload, CLI, 'show', reportFile], { encoding: 'utf8', cwd: dir })
+  assert.equal(result.status, 3, result.stderr)
+  assert.match(result.stderr, /^handle-ledger: internal error \(please report it\): Error: stdout is gone\n {4}at /)
 })
 
 test('a snapshot carries schemaVersion 2 and, reloaded from JSON, diffs with registry.diff()', () => {

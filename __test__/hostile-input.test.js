@@ -669,6 +669,103 @@ test(`hostile input: ${ROWS.length} cases, each a clear error or accepted, and n
   }
 })
 
+// ---- the CLI: hostile saved files ----------------------------------------------------
+// A saved report is untrusted input: whatever a file holds, `handle-ledger show`
+// prints one line on stderr (no control character in it, no stack trace),
+// writes nothing (no page for --html) and exits 2. Each row changes one field
+// of a real report (a site with remove sites, a lifetime, two callers) the
+// way a hostile or corrupt file did.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const CLI = path.join(__dirname, '..', require('../package.json').bin['handle-ledger'])
+const ESC = '\u001b[2J\u001b[H'
+const SCRIPT = '<script>window.__pwned = 1</script>'
+
+function savedReport () {
+  const map = new HandleMap({ name: `hostile-cli-${process.pid}`, callSites: 'all', strict: false })
+  try {
+    const insert = key => map.set(key, {})
+    function firstCaller (i) { insert(`a${i}`) }
+    function secondCaller (i) { insert(`b${i}`); map.delete(`b${i}`) }
+    for (let i = 0; i < 3; i++) { firstCaller(i); secondCaller(i) }
+    return JSON.parse(JSON.stringify(registry.report({ map: map.name, limit: 1 })))
+  } finally {
+    map.close()
+  }
+}
+
+const CLI_ROWS = []
+const cliRow = (input, change, message, args = []) => CLI_ROWS.push({ input, change, message, args })
+const site = doc => doc.maps[0].sites[0]
+// Crashes: a stack trace and exit 1 before.
+cliRow('removedAt: {}', doc => { site(doc).removedAt = {} }, /maps\[0\]\.sites\[0\]\.removedAt must be an array, got an object$/)
+cliRow('a null caller', doc => { site(doc).callers[1] = null }, /maps\[0\]\.sites\[0\]\.callers\[1\] must be an object, got null$/)
+cliRow('at: 1e20, --html', doc => { doc.at = 1e20 }, /: at must be <= 8640000000000000, got 100000000000000000000$/, ['--html'])
+cliRow('a map\'s at: -1, --html', doc => { doc.maps[0].at = -1 }, /maps\[0\]\.at must be >= 0, got -1$/, ['--html'])
+// Terminal escapes: printed raw before.
+cliRow('threadId: an escape', doc => { doc.maps[0].threadId = `${ESC}forged line` }, /maps\[0\]\.threadId must be an integer, got a string$/)
+cliRow('callSites: an escape', doc => { doc.maps[0].callSites = ESC }, /maps\[0\]\.callSites must be one of "auto", "all", "sampled", "off"$/)
+cliRow('a site\'s live: an escape', doc => { site(doc).live = ESC }, /sites\[0\]\.live must be an integer, got a string$/)
+cliRow('a site\'s inserts: 1.5', doc => { site(doc).inserts = 1.5 }, /sites\[0\]\.inserts must be an integer, got 1\.5$/)
+cliRow('removedAt[0].count: an escape', doc => { site(doc).removedAt[0].count = ESC }, /removedAt\[0\]\.count must be an integer, got a string$/)
+cliRow('a map name with an escape', doc => { doc.maps[0].name = `a${ESC}b` }, /maps\[0\]\.name has characters outside/)
+cliRow('a field named with an escape', doc => { site(doc)[ESC] = 1 }, /sites\[0\] has an unknown field "\\u001b\[2J\\u001b\[H"$/)
+// Markup where the page wrote numbers raw: a script ran in Chromium before.
+cliRow('a site\'s inserts: <script>, --html', doc => { site(doc).inserts = SCRIPT }, /sites\[0\]\.inserts must be an integer, got a string$/, ['--html'])
+cliRow('a site\'s removes: <script>, --html', doc => { site(doc).removes = SCRIPT }, /sites\[0\]\.removes must be an integer/, ['--html'])
+cliRow('a site\'s expired: <script>, --html', doc => { site(doc).expired = SCRIPT }, /sites\[0\]\.expired must be an integer/, ['--html'])
+cliRow('a map\'s overwrites: <script>, --html', doc => { doc.maps[0].overwrites = SCRIPT }, /maps\[0\]\.overwrites must be an integer/, ['--html'])
+cliRow('a map\'s threadId: markup, --html', doc => { doc.maps[0].threadId = '<img src=x onerror="window.__pwned = 2">' }, /maps\[0\]\.threadId must be an integer/, ['--html'])
+cliRow('lifetime.count: an onmouseover attribute, --html', doc => { site(doc).lifetime = { ...site(doc).lifetime, count: '1" onmouseover="window.__pwned = 3' } }, /sites\[0\]\.lifetime\.count must be an integer, got a string$/, ['--html'])
+cliRow('a caller row\'s live: <script>, --html', doc => { site(doc).callers[0].live = SCRIPT }, /callers\[0\]\.live must be an integer/, ['--html'])
+cliRow('otherCallers.callers: <script>, --html', doc => { site(doc).otherCallers = { callers: SCRIPT, live: 0, inserts: 0, removes: 0, expired: 0, suspect: false } }, /otherCallers\.callers must be an integer/, ['--html'])
+cliRow('sitesOmitted: <script>, --html', doc => { doc.maps[0].sitesOmitted = SCRIPT }, /maps\[0\]\.sitesOmitted must be an integer/, ['--html'])
+cliRow('an oldest entry\'s ageMs: <script>, --html', doc => { doc.maps[0].oldestEntries = [{ ageMs: SCRIPT, site: null }] }, /oldestEntries\[0\]\.ageMs must be a number/, ['--html'])
+// A "__proto__" key (harmless before, as JSON.parse makes it an own field) is
+// an unknown field; a schemaVersion this version does not read was refused
+// before and still is.
+cliRow('a "__proto__" field in the document', doc => JSON.stringify(doc).replace(/^\{/, '{"__proto__":{"kind":"diff","maps":[]},'), /the document has an unknown field "__proto__"$/)
+cliRow('a "__proto__" field in a site', doc => JSON.stringify(doc).replace('"site":', '"__proto__":{"suspect":true},"site":'), /sites\[0\] has an unknown field "__proto__"$/)
+for (const version of [3, '2', 0, 1.5, null]) {
+  cliRow(`schemaVersion ${JSON.stringify(version)}`, doc => { doc.schemaVersion = version }, new RegExp(`schemaVersion ${JSON.stringify(version).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not one this handle-ledger reads \\(1 to 2\\); upgrade handle-ledger$`))
+}
+cliRow('kind "profile"', doc => { doc.kind = 'profile' }, /kind must be one of "report", "snapshot"$/)
+
+test(`the CLI and hostile saved files: ${CLI_ROWS.length} cases, each one line on stderr and exit code 2`, async t => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'handle-ledger-hostile-cli-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const base = savedReport()
+  assert.equal(site(base).callers.length, 2, 'the base report has two caller rows')
+  assert.ok(site(base).lifetime && site(base).removedAt.length > 0 && base.maps[0].sitesOmitted === 0)
+  const clean = spawnSync(CLI, ['show', saveInto(dir, 'base.json', JSON.stringify(base))], { encoding: 'utf8' })
+  assert.equal(clean.status, 0, `the unchanged report renders: ${clean.stderr}`)
+  for (const [i, r] of CLI_ROWS.entries()) {
+    await t.test(`handle-ledger show: ${r.input}`, () => {
+      const doc = structuredClone(base)
+      const changed = r.change(doc)
+      const file = saveInto(dir, `row-${i}.json`, typeof changed === 'string' ? changed : JSON.stringify(doc))
+      const page = path.join(dir, `row-${i}.html`)
+      const args = r.args.includes('--html') ? ['--html', page] : []
+      const result = spawnSync(CLI, ['show', file, ...args], { encoding: 'utf8' })
+      assert.equal(result.error, undefined, String(result.error))
+      assert.equal(result.status, 2, `exit code; stderr: ${result.stderr}`)
+      assert.equal(result.stdout, '')
+      assert.match(result.stderr, /^handle-ledger: [^\n]+\n$/, 'one line')
+      assert.doesNotMatch(result.stderr.slice(0, -1), /[\u0000-\u001f\u007f-\u009f]/, 'no control character') // eslint-disable-line no-control-regex
+      assert.match(result.stderr.trimEnd(), r.message)
+      assert.ok(result.stderr.startsWith(`handle-ledger: ${file}: `), 'names the file')
+      assert.equal(fs.existsSync(page), false, 'no page written')
+    })
+  }
+})
+
+function saveInto (dir, name, text) {
+  const file = path.join(dir, name)
+  fs.writeFileSync(file, text)
+  return file
+}
+
 // ---- the process survives hostile input on the timer path ------------------------------
 
 function child (source) {

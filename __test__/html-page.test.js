@@ -207,3 +207,85 @@ test('the sampler starts when the first handler is created, never at require tim
   assert.ok(Date.now() - started < 12_000, 'the process exits by itself: the sampler timer is unref\'d')
   assert.deepEqual(JSON.parse(child.stdout), { atRequire: 'not started', running: true, same: true, intervalMs: 5000, capacity: 120 })
 })
+
+// ---- pages written to a file (handle-ledger show --html) ------------------------
+
+const CLI = path.join(__dirname, '..', require('../package.json').bin['handle-ledger'])
+const { registry } = require('..')
+const { renderReportPage, renderDiffPage } = require('../lib/http/html.js')
+
+/** One payload for text and attribute contexts: a script element, or an attribute that breaks out of its quotes. */
+const payload = where => `1" onmouseover="window.__pwned = '${where}'" x="<script>window.__pwned = '${where}'</script>`
+
+/** `value` with every number and boolean below `maps` (the fields the page wrote raw) replaced by a payload naming it. */
+function poisoned (value, where = 'maps') {
+  if (Array.isArray(value)) return value.map((item, i) => poisoned(item, `${where}[${i}]`))
+  if (value === null || typeof value !== 'object') return typeof value === 'number' || typeof value === 'boolean' ? payload(where) : value
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, poisoned(item, `${where}.${key}`)]))
+}
+
+/** The page at `file` in Chromium: `window.__pwned` after hovering every element, and what markup it has. */
+async function openWrittenPage (file) {
+  const page = await browser.newPage()
+  try {
+    const requests = []
+    page.on('request', request => requests.push(request.url()))
+    await page.goto(require('node:url').pathToFileURL(file).href)
+    return await page.evaluate(() => {
+      for (const element of document.querySelectorAll('*')) element.dispatchEvent(new MouseEvent('mouseover', { bubbles: true }))
+      const handlers = [...document.querySelectorAll('*')].flatMap(element => element.getAttributeNames().filter(name => name.startsWith('on')))
+      return { pwned: window.__pwned, scripts: document.querySelectorAll('script').length, handlers, text: document.body.textContent }
+    }).then(seen => ({ ...seen, requests }))
+  } finally {
+    await page.close()
+  }
+}
+
+test('a page rendered from a file that skipped the schema check runs nothing: every field escaped, in text and attributes (Chromium)', async () => {
+  const orders = maps[0]
+  const report = JSON.parse(JSON.stringify(registry.report({ map: 'html-orders', oldest: 2, includeKeys: true })))
+  // Caller rows and "other callers" show only for a site with several callers.
+  for (const site of report.maps[0].sites) {
+    site.callers = [site.callers[0], site.callers[0]]
+    site.otherCallers = { callers: 3, live: 1, inserts: 2, removes: 1, expired: 0, suspect: true }
+  }
+  const hostile = { ...report, maps: poisoned(report.maps) }
+  const newer = registry.snapshot({ map: 'html-orders' })
+  leakyInsert(orders, 'one-more')
+  const diff = JSON.parse(JSON.stringify(registry.diff(newer, registry.snapshot({ map: 'html-orders' }))))
+  const hostileDiff = { ...diff, maps: poisoned(diff.maps) }
+  assert.ok(hostile.maps[0].sites[0].lifetime || hostile.maps[0].sites[1].lifetime, 'a lifetime cell (a title attribute) is in the page')
+  for (const [name, html] of [['report', renderReportPage(hostile)], ['diff', renderDiffPage(hostileDiff)]]) {
+    const file = path.join(tmp, `poisoned-${name}.html`)
+    fs.writeFileSync(file, html)
+    const seen = await openWrittenPage(file)
+    assert.equal(seen.pwned, undefined, `${name}: a script ran`)
+    assert.equal(seen.scripts, 0, `${name}: a script element`)
+    assert.deepEqual(seen.handlers, [], `${name}: event handler attributes`)
+    assert.ok(seen.text.includes("<script>window.__pwned = 'maps[0].live'</script>"), `${name}: the field shown as text`)
+    assert.equal(seen.requests.length, 1, `${name}: nothing fetched`)
+  }
+})
+
+test('the page handle-ledger show --html writes carries a Content-Security-Policy: markup that slipped past escaping does not run (Chromium)', async () => {
+  const saved = path.join(tmp, 'saved-report.json')
+  fs.writeFileSync(saved, JSON.stringify(registry.report()))
+  const out = path.join(tmp, 'written.html')
+  const result = spawnSync(CLI, ['show', saved, '--html', out], { encoding: 'utf8' })
+  assert.equal(result.status, 0, result.stderr)
+  const written = fs.readFileSync(out, 'utf8')
+  const seen = await openWrittenPage(out)
+  assert.equal(seen.pwned, undefined)
+  assert.ok(seen.text.includes(EVIL_NAME), 'the hostile map name shown as text')
+  // Markup injected as if escaping had missed a field: the policy stops it.
+  const injected = '<script>window.__pwned = 9</script><img src="x" onerror="window.__pwned = 10"><div onmouseover="window.__pwned = 11">hover</div>'
+  const withInjection = path.join(tmp, 'written-injected.html')
+  fs.writeFileSync(withInjection, written.replace('<body>', `<body>${injected}`))
+  const blocked = await openWrittenPage(withInjection)
+  assert.equal(blocked.scripts, 1, 'the injected script is in the page')
+  assert.equal(blocked.pwned, undefined, 'the policy kept it from running')
+  // The control: without the policy the same injection runs, so the check above can fail.
+  const withoutPolicy = path.join(tmp, 'written-no-policy.html')
+  fs.writeFileSync(withoutPolicy, written.replace(/<meta http-equiv="Content-Security-Policy"[^>]*>/, '').replace('<body>', `<body>${injected}`))
+  assert.notEqual((await openWrittenPage(withoutPolicy)).pwned, undefined)
+})

@@ -92,7 +92,7 @@ test.before(() => { release = packForRelease() })
 
 test('the main tarball carries the JS, the types and the loader but no binary', () => {
   const files = tarballFiles(release.main)
-  for (const file of ['package.json', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'lib/map/handle-map.js', 'lib/report/registry.js', 'lib/http/debug-handles.js', 'lib/http/plugins/express.js', 'lib/shared/format.js', 'lib/native-loader.js', 'LICENSE', 'README.md', 'CHANGELOG.md']) {
+  for (const file of ['package.json', 'index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'lib/map/handle-map.js', 'lib/report/registry.js', 'lib/http/debug-handles.js', 'lib/http/plugins/express.js', 'lib/shared/format.js', 'lib/native-loader.js', 'report.schema.json', 'LICENSE', 'README.md', 'CHANGELOG.md']) {
     assert.ok(files.includes(file), `${file} is in the main tarball: ${files.join(', ')}`)
   }
   assert.deepEqual(files.filter(file => file.endsWith('.node')), [])
@@ -119,11 +119,11 @@ test('installed from the two tarballs with no Rust and no network, it finds a le
   assert.equal(site.removes, 0)
 })
 
-test('import from the installed package: one instance with require(), every export named, lib/ closed', () => {
+test('import from the installed package: one instance with require(), every export named, lib/ closed, the report schema exported', () => {
   const app = path.join(work, 'app')
   fs.copyFileSync(path.join(__dirname, 'packaging', 'esm.mjs'), path.join(app, 'esm.mjs'))
   const result = JSON.parse(run(process.execPath, ['esm.mjs'], { cwd: app, env: { ...process.env, PATH: noRustPath } }))
-  assert.deepEqual(result, { missingNames: [], sameDefault: true, size: 1, deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED' })
+  assert.deepEqual(result, { missingNames: [], sameDefault: true, size: 1, deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED', schemaTitle: require('../report.schema.json').title })
 })
 
 test('without its binary package, require() names the platform, the supported ones and how to build from source', () => {

@@ -1,5 +1,6 @@
 // The ESM entry of the installed package: the same module instance as
-// require(), every CommonJS export importable by name, lib/ closed.
+// require(), every CommonJS export importable by name, lib/ closed, the
+// report schema exported.
 import { createRequire } from 'node:module'
 import * as esm from 'handle-ledger'
 import ledger, { HandleMap } from 'handle-ledger'
@@ -19,4 +20,5 @@ process.stdout.write(JSON.stringify({
   sameDefault: ledger === cjs,
   size: map.size,
   deepImport,
+  schemaTitle: require('handle-ledger/report.schema.json').title,
 }))

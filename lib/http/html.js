@@ -5,8 +5,12 @@
 // live count with suspects marked; a site's stack opens on click
 // (<details>, so the page needs no JavaScript at all).
 //
-// Map names, site strings, stacks, reasons and keys are user data: every one
-// of them goes through escapeHtml(), in text and in attributes alike.
+// Every field of a report goes through escapeHtml(), in text and in
+// attributes alike: names, sites, stacks, reasons and keys are user data, and
+// the CLI renders saved files that anyone may have written (it checks them
+// against the schema first; escaping does not rely on that). The document
+// carries its Content-Security-Policy, so a page written to a file is as
+// inert as the route's, should markup ever slip past escaping.
 
 const { seconds: duration, signed, shortSite, callerName, where } = require('../shared/format.js')
 
@@ -58,8 +62,14 @@ function navigation (query) {
     `<a href="${link(query, { format: 'prometheus' })}">prometheus</a></nav>`
 }
 
+// The page has no script and loads nothing: a policy that forbids both.
+// A <meta> policy cannot say frame-ancestors; the route adds it in its header.
+const DOCUMENT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+const PAGE_POLICY = `${DOCUMENT_POLICY}; frame-ancestors 'none'`
+
 function htmlDocument (title, body) {
   return '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">' +
+    `<meta http-equiv="Content-Security-Policy" content="${escapeHtml(DOCUMENT_POLICY)}">` +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +
     `<title>${escapeHtml(title)}</title><style>${STYLE}</style></head>\n<body>\n${body}\n</body></html>\n`
 }
@@ -153,12 +163,12 @@ function stackDetails (site) {
 
 function lifetimeCell (lifetime) {
   if (!lifetime) return '<td class="lifetime muted">-</td>'
-  return `<td class="lifetime" title="age at removal of ${lifetime.count} entries">p50 ${duration(lifetime.p50Ms)} · p99 ${duration(lifetime.p99Ms)} · max ${duration(lifetime.maxMs)}</td>`
+  return `<td class="lifetime" title="age at removal of ${escapeHtml(lifetime.count)} entries">p50 ${escapeHtml(duration(lifetime.p50Ms))} · p99 ${escapeHtml(duration(lifetime.p99Ms))} · max ${escapeHtml(duration(lifetime.maxMs))}</td>`
 }
 
 function figureCells (row, approx) {
-  return `<td class="num live">${approx}${row.live}</td><td class="num">${approx}${row.inserts}</td>` +
-    `<td class="num">${approx}${row.removes}</td><td class="num">${approx}${row.expired}</td>`
+  return `<td class="num live">${approx}${escapeHtml(row.live)}</td><td class="num">${approx}${escapeHtml(row.inserts)}</td>` +
+    `<td class="num">${approx}${escapeHtml(row.removes)}</td><td class="num">${approx}${escapeHtml(row.expired)}</td>`
 }
 
 function siteRow (site) {
@@ -167,7 +177,7 @@ function siteRow (site) {
   const reason = site.suspect && site.reason ? `<div class="reason">${escapeHtml(site.reason)}</div>` : ''
   return `<tr class="site${site.suspect ? ' suspect' : ''}" data-suspect="${site.suspect ? 'true' : 'false'}">` +
     `<td class="status">${status}</td>${figureCells(site, approx)}` +
-    `<td class="num">${duration(site.oldestAgeMs)}</td>${lifetimeCell(site.lifetime)}<td>${stackDetails(site)}${reason}</td></tr>` +
+    `<td class="num">${escapeHtml(duration(site.oldestAgeMs))}</td>${lifetimeCell(site.lifetime)}<td>${stackDetails(site)}${reason}</td></tr>` +
     callerRows(site, approx)
 }
 
@@ -180,13 +190,13 @@ function callerRows (site, approx) {
     const reason = caller.suspect && caller.reason ? `<div class="reason">${escapeHtml(caller.reason)}</div>` : ''
     return `<tr class="caller${caller.suspect ? ' suspect' : ''}" data-suspect="${caller.suspect ? 'true' : 'false'}">` +
       `<td class="status">${caller.suspect ? '&#9888; caller' : '<span class="muted">caller</span>'}</td>${figureCells(caller, approx)}` +
-      `<td class="num">${duration(caller.oldestAgeMs)}</td>${lifetimeCell(caller.lifetime)}` +
+      `<td class="num">${escapeHtml(duration(caller.oldestAgeMs))}</td>${lifetimeCell(caller.lifetime)}` +
       `<td><details class="stack"><summary class="site-text">from ${escapeHtml(callerName(caller))}</summary>` +
       `<pre class="frames">${escapeHtml(stack)}</pre></details>${reason}</td></tr>`
   })
   const other = site.otherCallers
   if (other) {
-    rows.push(`<tr class="caller other${other.suspect ? ' suspect' : ''}"><td class="status muted">${other.callers} more</td>${figureCells(other, approx)}` +
+    rows.push(`<tr class="caller other${other.suspect ? ' suspect' : ''}"><td class="status muted">${escapeHtml(other.callers)} more</td>${figureCells(other, approx)}` +
       '<td class="num">-</td><td class="lifetime muted">-</td><td class="muted">other callers</td></tr>')
   }
   return rows.join('')
@@ -199,7 +209,7 @@ function siteTable (map) {
   }
   const head = '<tr><th>status</th><th class="num">live</th><th class="num">inserts</th><th class="num">removes</th>' +
     '<th class="num">expired</th><th class="num">oldest</th><th>lifetime</th><th>insert site (click for the stack)</th></tr>'
-  const omitted = map.sitesOmitted > 0 ? `<p class="muted">${map.sitesOmitted} more sites not shown</p>` : ''
+  const omitted = map.sitesOmitted > 0 ? `<p class="muted">${escapeHtml(map.sitesOmitted)} more sites not shown</p>` : ''
   return `<table class="sites"><thead>${head}</thead><tbody>${map.sites.map(siteRow).join('')}</tbody></table>${omitted}`
 }
 
@@ -207,7 +217,7 @@ function oldestEntries (map) {
   const entries = map.oldestEntries || []
   if (entries.length === 0) return ''
   const withKeys = entries.some(entry => entry.key !== undefined)
-  const rows = entries.map(entry => `<tr><td class="num">${duration(entry.ageMs)}</td>` +
+  const rows = entries.map(entry => `<tr><td class="num">${escapeHtml(duration(entry.ageMs))}</td>` +
     `<td class="site-text">${escapeHtml(shortSite(entry.site))}</td>` +
     (withKeys ? `<td class="key"><code>${escapeHtml(entry.key === undefined ? '' : entry.key)}</code></td>` : '') + '</tr>').join('')
   return `<details class="oldest"><summary>${entries.length} oldest entries</summary><table><thead><tr><th class="num">age</th><th>inserted at</th>` +
@@ -218,20 +228,20 @@ function badges (map) {
   const suspects = map.sites.filter(site => site.suspect).length
   const list = []
   if (suspects > 0) list.push(`<span class="badge suspect">${suspects} suspect site${suspects === 1 ? '' : 's'}</span>`)
-  if (map.threadId) list.push(`<span class="badge plain">thread ${map.threadId}</span>`)
+  if (map.threadId) list.push(`<span class="badge plain">thread ${escapeHtml(map.threadId)}</span>`)
   if (map.callSites && (map.estimated || (map.callSites !== 'all' && map.callSites !== 'auto'))) list.push(`<span class="badge plain">call sites ${escapeHtml(map.callSites)}${map.estimated ? ', estimated' : ''}</span>`)
   return list.join(' ')
 }
 
 function mapSection (map, history, at) {
   const suspects = map.sites.some(site => site.suspect)
-  const stats = `<span>inserts ${map.inserts}</span><span>removes ${map.removes}</span><span>expired ${map.expired}</span>` +
-    `<span>overwrites ${map.overwrites}</span><span>oldest ${duration(map.oldestAgeMs)}</span>` +
-    `<span>ttl ${map.ttlMs > 0 ? duration(map.ttlMs) : 'none'}</span>`
+  const stats = `<span>inserts ${escapeHtml(map.inserts)}</span><span>removes ${escapeHtml(map.removes)}</span><span>expired ${escapeHtml(map.expired)}</span>` +
+    `<span>overwrites ${escapeHtml(map.overwrites)}</span><span>oldest ${escapeHtml(duration(map.oldestAgeMs))}</span>` +
+    `<span>ttl ${map.ttlMs > 0 ? escapeHtml(duration(map.ttlMs)) : 'none'}</span>`
   return `<section class="map${suspects ? ' has-suspects' : ''}" id="map-${escapeHtml(map.id)}" data-map-id="${escapeHtml(map.id)}">` +
     '<div class="map-head"><div>' +
     `<h2><span class="map-name">${escapeHtml(map.name)}</span> ${badges(map)}</h2>` +
-    `<div class="live-count">${map.live} <span class="muted" style="font-size:14px;font-weight:400">live</span></div>` +
+    `<div class="live-count">${escapeHtml(map.live)} <span class="muted" style="font-size:14px;font-weight:400">live</span></div>` +
     `<div class="stats muted">${stats}</div></div>${chart(pointsOf(history, map, at), history === null ? [] : history.activity(map.id))}</div>` +
     `${siteTable(map)}${oldestEntries(map)}</section>`
 }
@@ -240,8 +250,8 @@ function summaryTable (maps) {
   if (maps.length === 0) return '<p class="muted">No handle maps are registered in this process.</p>'
   const rows = maps.map(map => {
     const suspects = map.sites.filter(site => site.suspect).length
-    return `<tr><td><a href="#map-${escapeHtml(map.id)}">${escapeHtml(map.name)}</a></td><td class="num">${map.live}</td>` +
-      `<td class="num">${duration(map.oldestAgeMs)}</td><td>${suspects > 0 ? `<span class="badge suspect">${suspects}</span>` : ''}</td></tr>`
+    return `<tr><td><a href="#map-${escapeHtml(map.id)}">${escapeHtml(map.name)}</a></td><td class="num">${escapeHtml(map.live)}</td>` +
+      `<td class="num">${escapeHtml(duration(map.oldestAgeMs))}</td><td>${suspects > 0 ? `<span class="badge suspect">${suspects}</span>` : ''}</td></tr>`
   }).join('')
   return `<table class="summary"><thead><tr><th>map</th><th class="num">live</th><th class="num">oldest</th><th>suspect sites</th></tr></thead><tbody>${rows}</tbody></table>`
 }
@@ -264,9 +274,9 @@ function renderReportPage (report, { history = null, query = {} } = {}) {
 function diffRow (site) {
   return `<tr class="site${site.suspect ? ' suspect' : ''}" data-suspect="${site.suspect ? 'true' : 'false'}">` +
     `<td class="status">${site.suspect ? '&#9888; suspect' : site.held ? '<span class="muted">held</span>' : ''}</td>` +
-    `<td class="num live-delta">${signed(site.liveDelta)}</td><td class="num">${signed(site.insertsDelta)}</td>` +
-    `<td class="num">${signed(site.removesDelta)}</td><td class="num">${signed(site.expiredDelta)}</td>` +
-    `<td class="num">${site.live}</td><td>${stackDetails(site)}` +
+    `<td class="num live-delta">${escapeHtml(signed(site.liveDelta))}</td><td class="num">${escapeHtml(signed(site.insertsDelta))}</td>` +
+    `<td class="num">${escapeHtml(signed(site.removesDelta))}</td><td class="num">${escapeHtml(signed(site.expiredDelta))}</td>` +
+    `<td class="num">${escapeHtml(site.live)}</td><td>${stackDetails(site)}` +
     `${site.suspect && site.reason ? `<div class="reason">${escapeHtml(site.reason)}</div>` : ''}</td></tr>`
 }
 
@@ -276,12 +286,12 @@ function diffSection (map) {
   const table = map.sites.length === 0
     ? '<p class="muted">no site changed</p>'
     : `<table class="sites"><thead>${head}</thead><tbody>${map.sites.map(diffRow).join('')}</tbody></table>`
-  const omitted = map.sitesOmitted > 0 ? `<p class="muted">${map.sitesOmitted} more sites not shown</p>` : ''
+  const omitted = map.sitesOmitted > 0 ? `<p class="muted">${escapeHtml(map.sitesOmitted)} more sites not shown</p>` : ''
   return `<section class="map" id="map-${escapeHtml(map.id)}" data-map-id="${escapeHtml(map.id)}">` +
     `<h2><span class="map-name">${escapeHtml(map.name)}</span>${map.closed ? ' <span class="badge plain">closed</span>' : ''}</h2>` +
-    `<div class="live-count">${map.live} <span class="muted" style="font-size:14px;font-weight:400">live (${signed(map.liveDelta)})</span></div>` +
-    `<div class="stats muted"><span>inserts ${signed(map.insertsDelta)}</span><span>removes ${signed(map.removesDelta)}</span>` +
-    `<span>expired ${signed(map.expiredDelta)}</span></div>${table}${omitted}</section>`
+    `<div class="live-count">${escapeHtml(map.live)} <span class="muted" style="font-size:14px;font-weight:400">live (${escapeHtml(signed(map.liveDelta))})</span></div>` +
+    `<div class="stats muted"><span>inserts ${escapeHtml(signed(map.insertsDelta))}</span><span>removes ${escapeHtml(signed(map.removesDelta))}</span>` +
+    `<span>expired ${escapeHtml(signed(map.expiredDelta))}</span></div>${table}${omitted}</section>`
 }
 
 /** The page for `registry.diff()` output: what grew, by map and by site. */
@@ -293,4 +303,4 @@ function renderDiffPage (diff, { query = {} } = {}) {
   return htmlDocument('handle-ledger /debug/handles diff', body)
 }
 
-module.exports = { renderReportPage, renderDiffPage, escapeHtml, chart }
+module.exports = { renderReportPage, renderDiffPage, escapeHtml, chart, PAGE_POLICY }

@@ -4,7 +4,7 @@
 // and rendered as JSON, text, HTML or Prometheus metrics.
 
 const { formatReport } = require('../shared/format.js')
-const { renderReportPage, renderDiffPage } = require('./html.js')
+const { renderReportPage, renderDiffPage, PAGE_POLICY } = require('./html.js')
 const prometheus = require('./prometheus.js')
 
 // One site, frame or key in a response: beyond this it is truncated, so a
@@ -19,9 +19,6 @@ const CONTENT_TYPES = {
   html: 'text/html; charset=utf-8',
   prometheus: prometheus.CONTENT_TYPE
 }
-// The page has no script and loads nothing: a policy that forbids both makes
-// any markup that slipped past escaping inert.
-const PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // ---- bounding the response ---------------------------------------------
 

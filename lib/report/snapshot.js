@@ -3,8 +3,16 @@
 // per site, sorted by growth (as Python's tracemalloc Snapshot.compare_to).
 
 const { seconds } = require('../shared/format.js')
+const { DIFF_FIGURES: FIGURES, fieldsOf } = require('./report-schema.js')
 
-const FIGURES = ['live', 'inserts', 'removes', 'expired']
+// What a site's diff copies from the newer snapshot's site: the fields the
+// schema gives both, except the verdict, which the diff makes anew.
+const RECOMPUTED = new Set(['suspect', 'reason', 'held'])
+const CARRIED_SITE_FIELDS = fieldsOf('siteDiff').filter(field => fieldsOf('siteReport').includes(field) && !RECOMPUTED.has(field))
+// What diff() reads of an older site and map besides the figures: what pairs
+// them with the newer ones (compactSnapshot keeps only these).
+const SITE_IDENTITY = ['site', 'held']
+const MAP_IDENTITY = ['id', 'name', 'threadId', 'estimated']
 // The version of the saved JSON (reports, snapshots, diffs): a reader that
 // finds a newer one refuses it rather than misreading it. Files without the
 // field come from before it existed (version 1: same fields).
@@ -23,6 +31,12 @@ class Snapshot {
   diff (older) {
     return diff(older, this)
   }
+}
+
+function pick (object, fields) {
+  const out = {}
+  for (const field of fields) out[field] = object[field]
+  return out
 }
 
 function deltas (now, before) {
@@ -75,7 +89,7 @@ function diffSites (now, before, durationMs) {
     const growth = growthReason(site, previous, durationMs)
     const suspect = Boolean(site.suspect) || growth !== null
     const reason = site.suspect ? site.reason : growth
-    return { site: site.site, stack: site.stack, appFrame: site.appFrame, inDependency: site.inDependency, live: site.live, ...deltas(site, previous), suspect, reason, growth: growth !== null, held: Boolean(site.held) }
+    return { ...pick(site, CARRIED_SITE_FIELDS), ...deltas(site, previous), suspect, reason, growth: growth !== null, held: Boolean(site.held) }
   })
   // Sites gone from the newer snapshot (their map was closed): everything left.
   for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack || [], live: 0, ...deltas(null, gone), suspect: false, reason: null, growth: false, held: Boolean(gone.held) })
@@ -84,22 +98,28 @@ function diffSites (now, before, durationMs) {
     .sort((a, b) => b.liveDelta - a.liveDelta || b.insertsDelta - a.insertsDelta)
 }
 
-function compactSite (site) {
-  return { site: site.site, held: site.held, live: site.live, inserts: site.inserts, removes: site.removes, expired: site.expired }
+// Classes, not literals filled field by field: V8 sizes a class's objects to
+// the fields its constructor stores, so each compact object keeps its fields
+// inline (a literal grown past four fields gets a second allocation, and a
+// pending ?seconds=N holds thousands of these).
+const COMPACT_SITE_FIELDS = [...SITE_IDENTITY, ...FIGURES]
+const COMPACT_MAP_FIELDS = [...MAP_IDENTITY, ...FIGURES]
+
+class CompactSite {
+  constructor (site) {
+    for (const field of COMPACT_SITE_FIELDS) this[field] = site[field]
+  }
+}
+
+class CompactMap {
+  constructor (map) {
+    for (const field of COMPACT_MAP_FIELDS) this[field] = map[field]
+    this.sites = map.sites.map(site => new CompactSite(site))
+  }
 }
 
 function compactMap (map) {
-  return {
-    id: map.id,
-    name: map.name,
-    threadId: map.threadId,
-    estimated: map.estimated,
-    live: map.live,
-    inserts: map.inserts,
-    removes: map.removes,
-    expired: map.expired,
-    sites: map.sites.map(compactSite)
-  }
+  return new CompactMap(map)
 }
 
 /**

@@ -185,6 +185,8 @@ export interface MapReport extends LedgerCounts {
   at: number
   sites: SiteReport[]
   sitesOmitted: number
+  /** Present when the ledger was rebuilt from the map's own entries (a hand-over that did not finish): per-site figures count from `at`; the map's totals carry on. */
+  reset?: { count: number, at: number }
   oldestEntries?: OldestEntry[]
 }
 

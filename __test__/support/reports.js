@@ -14,6 +14,7 @@ const { Worker } = require('node:worker_threads')
 const { once } = require('node:events')
 const { HandleMap, registry, instrument, uninstrument, debugHandles } = require('../..')
 const { listen } = require('./http.js')
+const { internals } = require('../../lib/map/internals.js')
 
 const saved = value => JSON.parse(JSON.stringify(value))
 
@@ -86,6 +87,18 @@ function held (maps) {
   maps.push(map)
   map.acquire('pending-call', {})
   map.hold('finished-call', {}, () => {})
+}
+
+// A ledger that refused a batch and was rebuilt from the map: its report has `reset`.
+function rebuilt (maps) {
+  const { map, clock } = clockedMap('contract-rebuilt')
+  maps.push(map)
+  map.set('a', 1)
+  map.set('b', 2)
+  map.report()
+  internals.nativeLedger(map).drain(new Int32Array([0 << 3 | 2]), 1, clock.now, -1, false) // frees slot 0 behind the map's back
+  map.delete('a')
+  map.report()
 }
 
 function sampled (maps) {
@@ -170,6 +183,7 @@ async function realReports () {
     sharedHelper(maps)
     manySites(maps)
     held(maps)
+    rebuilt(maps)
     sampled(maps)
     maps.push(instrumented(maps, cleanups))
     await workerMap(cleanups)

@@ -16,8 +16,8 @@ const path = require('node:path')
 
 const ROOT = path.resolve(process.argv[2] || path.join(__dirname, '..'))
 const MODES = process.argv.slice(3).length > 0 ? process.argv.slice(3) : ['Map', 'off', 'auto', 'hold off', 'hold auto']
-const LOW = 20_000
-const HIGH = 120_000
+const LOW = 50_000
+const HIGH = 250_000
 
 // One child run: `cycles` cycles of `mode` after the same warm-up.
 const CHILD = `
@@ -46,7 +46,7 @@ for (let i = 0; i < cycles; i++) cycle(map, key++)
 function instructions (mode, cycles) {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'callgrind-')), 'out')
   const run = spawnSync('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}`,
-    process.execPath, '--single-threaded-gc', '-e', CHILD, ROOT, mode, String(cycles)], { encoding: 'utf8' })
+    process.execPath, '--single-threaded', '-e', CHILD, ROOT, mode, String(cycles)], { encoding: 'utf8' })
   if (run.status !== 0) throw new Error(`valgrind failed (${run.status}): ${run.stderr.slice(-2000)}`)
   const summary = fs.readFileSync(out, 'utf8').match(/^summary: (\d+)/m) || fs.readFileSync(out, 'utf8').match(/^totals: (\d+)/m)
   return Number(summary[1])

@@ -445,6 +445,8 @@ pub struct OpCodes {
     pub touch: u32,
     pub clear: u32,
     pub time: u32,
+    /// Set in a TIME word whose time came from the coarse clock.
+    pub time_coarse: u32,
     /// Set in an INSERT's site word when `hold()`/`acquire()` inserted the entry.
     pub held_site: u32,
 }
@@ -460,6 +462,7 @@ pub fn op_codes() -> OpCodes {
         touch: oplog::TOUCH,
         clear: oplog::CLEAR,
         time: oplog::TIME,
+        time_coarse: oplog::TIME_COARSE,
         held_site: oplog::HELD_SITE,
     }
 }

@@ -287,7 +287,7 @@ impl Ledger {
         fresh.advance_clock(self.now);
         let mut tally = Tally::default();
         for &(inserted, entry) in &known {
-            fresh.insert(entry.slot, entry.site, inserted, &mut tally)?;
+            fresh.insert(entry.slot, entry.site, inserted, inserted, &mut tally)?;
             fresh.slots[entry.slot as usize].serial = entry.serial;
         }
         fresh.settle(tally);
@@ -350,21 +350,27 @@ impl Ledger {
         applied
     }
 
+    /// `now` is the batch's time: no operation in it happened later. An
+    /// operation is dated by the TIME word before it (or `now`), and its TTL
+    /// runs from that date, or from `now` when the date came from the coarse
+    /// clock, which may lag (`oplog::TIME_COARSE`).
     fn apply_ops(&mut self, words: &[i32], now: u64, tally: &mut Tally) -> Result<(), LedgerError> {
         let mut stamp = now;
+        let mut due_from = now;
         oplog::apply_each(
             words,
             #[inline(always)]
             |op| match op {
-                Op::Time { ms } => {
+                Op::Time { ms, coarse } => {
                     stamp = ms;
+                    due_from = if coarse { ms.max(now) } else { ms };
                     self.advance_clock(ms);
                     Ok(())
                 }
-                Op::Insert { slot, site } => self.insert(slot, site, stamp, tally),
+                Op::Insert { slot, site } => self.insert(slot, site, stamp, due_from, tally),
                 Op::Remove { slot, site } => self.remove(slot, site, stamp, tally),
-                Op::Overwrite { slot } => self.refresh(slot, stamp, true),
-                Op::Touch { slot } => self.refresh(slot, stamp, false),
+                Op::Overwrite { slot } => self.refresh(slot, due_from, true),
+                Op::Touch { slot } => self.refresh(slot, due_from, false),
                 Op::Clear { site } => {
                     // clear() reads the live counts: bring them up to date.
                     self.settle(std::mem::take(tally));
@@ -577,12 +583,14 @@ impl Ledger {
         self.swept_at = now;
     }
 
+    /// `stamp` dates the entry; its TTL runs from `due_from`.
     #[inline(always)]
     fn insert(
         &mut self,
         slot: u32,
         site: u32,
         stamp: u64,
+        due_from: u64,
         tally: &mut Tally,
     ) -> Result<(), LedgerError> {
         let at = slot as usize;
@@ -610,7 +618,7 @@ impl Ledger {
         if let Some(expiry) = self.expiry.as_mut() {
             // A free slot is never scheduled (release and expiry unschedule
             // it): nothing to cancel first.
-            expiry.schedule_unscheduled(slot, stamp);
+            expiry.schedule_unscheduled(slot, due_from);
         }
         Ok(())
     }

@@ -15,6 +15,11 @@ pub const OVERWRITE: u32 = 4; // [slot|4]
 pub const TOUCH: u32 = 5; // [slot|5]
 pub const CLEAR: u32 = 6; // [6, clear site]
 pub const TIME: u32 = 7; // [7, low 32 bits, high bits] of the clock in ms
+/// Set in a TIME word (above the code) when the time came from the coarse
+/// clock (`ticker.rs`): it may lag the operations it stamps when that
+/// thread was not scheduled, so it dates entries (ages, lifetimes) but their
+/// deadlines start no earlier than the batch's own time: never early.
+pub const TIME_COARSE: u32 = 1 << CODE_BITS;
 /// Set in an INSERT's site word when `hold()`/`acquire()` inserted the entry
 /// (handle-ledger removes it itself when the call ends). Site ids stay below
 /// 2^20, so the bit never collides with one.
@@ -27,7 +32,7 @@ pub enum Op {
     Overwrite { slot: u32 },
     Touch { slot: u32 },
     Clear { site: u32 },
-    Time { ms: u64 },
+    Time { ms: u64, coarse: bool },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,7 +109,8 @@ impl Decoder<'_> {
             }
             TIME => {
                 let ms = u64::from(self.operand(1)?) | (u64::from(self.operand(2)?) << 32);
-                Ok(self.pass(3, visit, Op::Time { ms }))
+                let coarse = word & TIME_COARSE != 0;
+                Ok(self.pass(3, visit, Op::Time { ms, coarse }))
             }
             _ => Err(self.error("unknown operation code")),
         }
@@ -178,6 +184,9 @@ mod tests {
             TIME as i32,
             -1,
             1,
+            (TIME | TIME_COARSE) as i32,
+            5,
+            0,
         ];
         let ops: Vec<Op> = decode(&words).map(Result::unwrap).collect();
         assert_eq!(
@@ -190,7 +199,12 @@ mod tests {
                 Op::Remove { slot: 6, site: 0 },
                 Op::Clear { site: 0 },
                 Op::Time {
-                    ms: (1 << 32) | 0xffff_ffff
+                    ms: (1 << 32) | 0xffff_ffff,
+                    coarse: false
+                },
+                Op::Time {
+                    ms: 5,
+                    coarse: true
                 },
             ]
         );

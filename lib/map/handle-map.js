@@ -35,7 +35,7 @@ const { HandleLeakError } = require('../shared/errors.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`
 // (op-codes.js reads them from the binding and checks the shift of 3).
-const { INSERT, REMOVE, REMOVE_AT, OVERWRITE, TOUCH, CLEAR, TIME, HELD_SITE } = require('./op-codes.js')
+const { INSERT, REMOVE, REMOVE_AT, OVERWRITE, TOUCH, CLEAR, TIME, TIME_COARSE, HELD_SITE } = require('./op-codes.js')
 const LOG_WORDS = 8192
 // The log's length is kept in its own last word, so a map collected without
 // close() can still be drained by its finalizer.
@@ -557,14 +557,18 @@ class HandleMap {
   // Writes a TIME word when the stamp moved: maps with a custom clock read it
   // at every operation (so do the others while performance.now is replaced);
   // others take it from the coarse clock's `tick`, which moves about once a
-  // millisecond (lib/map/clock.js).
+  // millisecond (lib/map/clock.js). A coarse time may lag when the clock's
+  // thread was not scheduled, so its TIME word says so: the ledger then dates
+  // the entry by it but starts its TTL no earlier than the drain.
   #stamp (tick) {
     let now
+    let code = TIME
     if (this.#clock !== null || clockReplaced()) {
       now = this.#now()
     } else {
       this.#lastTick = tick
       now = msAtTick(tick)
+      code = TIME | TIME_COARSE
     }
     // Rounded up: the entry's deadline is never before its true one.
     const stamp = Math.ceil(now)
@@ -572,7 +576,7 @@ class HandleMap {
     this.#lastStamp = stamp
     const log = this.#log
     const at = log[LENGTH]
-    log[at] = TIME
+    log[at] = code
     log[at + 1] = stamp % 0x100000000 | 0
     log[at + 2] = Math.floor(stamp / 0x100000000)
     log[LENGTH] = at + 3

@@ -47,14 +47,14 @@ function verdictSeconds (result) {
 }
 
 function falseSuspects (result) {
-  const lines = result.falseSuspects.map(suspect => `${suspect.line} (${seconds(suspect.seconds)})`)
+  const lines = result.falseSuspects.map(suspect => `${suspect.line} (${suspect.seconds.toFixed(1)}-${seconds(suspect.lastSeconds)}, ${suspect.polls} poll${suspect.polls === 1 ? '' : 's'})`)
   return lines.length === 0 ? '0' : `${lines.length}: ${lines.join(', ')}`
 }
 
 function render (results, { quick }) {
   const row = cells => `| ${cells.join(' | ')} |`
   const lines = [SECTION_START, '## The leak zoo (`npm run bench:zoo`)', '']
-  lines.push(`Written on ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} x ${os.cpus()[0].model.trim()}, Node ${process.version}${quick ? ' (--quick)' : ''}. Each service is a real HTTP server on loopback with a HandleMap at the library's defaults, its upstream on loopback too, and an open-loop load of a few hundred requests per second at most; each runs in a process of its own, two at a time. \`registry.report()\` is polled every 100 ms; a suspect row names a line (a caller row's label, else the line the text report shows for it); "seconds to verdict" is from the first request to the first report from which on every report named the line a developer fixes (marked \`// zoo:fix\` in \`__test__/support/zoo/shapes/\`) as suspect, to the end of the run (a report that named it earlier and then cleared it is in brackets). A false suspect is any other line a report named as suspect, at any poll.`, '')
+  lines.push(`Written on ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} x ${os.cpus()[0].model.trim()}, Node ${process.version}${quick ? ' (--quick)' : ''}. Each service is a real HTTP server on loopback with a HandleMap at the library's defaults, its upstream on loopback too, and an open-loop load of a few hundred requests per second at most; each runs in a process of its own, two at a time. \`registry.report()\` is polled every 100 ms; a suspect row names a line (a caller row's label, else the line the text report shows for it); "seconds to verdict" is from the first request to the first report from which on every report named the line a developer fixes (marked \`// zoo:fix\` in \`__test__/support/zoo/shapes/\`) as suspect, to the end of the run (in parentheses: when a report named it earlier, then cleared it). A false suspect is any other line a report named as suspect, at any poll (from the first to the last second it was named, and in how many polls).`, '')
   lines.push(row(['shape', 'kind', 'line to fix', 'flagged', 'seconds to verdict', 'false suspects', 'site p99 by design', 'site p99 in the report', 'run']))
   lines.push(row(['---', '---', '---', '---', '---:', '---', '---:', '---:', '---:']))
   for (const result of results) {

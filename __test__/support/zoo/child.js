@@ -38,8 +38,13 @@ async function observe (name, seconds) {
     if (fixRow && seen.firstNamed === null) seen.firstNamed = seen.named
     for (const row of rows) {
       if (seen.firstSuspect === null) seen.firstSuspect = { seconds: at, line: row.line }
-      if (row.line !== fixLine && !seen.falseSuspects.has(row.line)) {
-        seen.falseSuspects.set(row.line, { line: row.line, frame: row.frame, seconds: at, reason: row.reason })
+      if (row.line === fixLine) continue
+      const suspect = seen.falseSuspects.get(row.line)
+      if (suspect === undefined) {
+        seen.falseSuspects.set(row.line, { line: row.line, frame: row.frame, seconds: at, lastSeconds: at, polls: 1, reason: row.reason })
+      } else if (suspect.lastSeconds !== at) {
+        suspect.lastSeconds = at
+        suspect.polls++
       }
     }
   }

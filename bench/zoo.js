@@ -51,7 +51,7 @@ function falseSuspects (result) {
   return lines.length === 0 ? '0' : `${lines.length}: ${lines.join(', ')}`
 }
 
-function render (results, { quick }) {
+function render (results, { quick, load }) {
   const row = cells => `| ${cells.join(' | ')} |`
   const lines = [SECTION_START, '## The leak zoo (`npm run bench:zoo`)', '']
   lines.push(`Written on ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} x ${os.cpus()[0].model.trim()}, Node ${process.version}${quick ? ' (--quick)' : ''}. Each service is a real HTTP server on loopback with a HandleMap at the library's defaults, its upstream on loopback too, and an open-loop load of a few hundred requests per second at most; each runs in a process of its own, two at a time. \`registry.report()\` is polled every 100 ms; a suspect row names a line (a caller row's label, else the line the text report shows for it); "seconds to verdict" is from the first request to the first report from which on every report named the line a developer fixes (marked \`// zoo:fix\` in \`__test__/support/zoo/shapes/\`) as suspect, to the end of the run (in parentheses: when a report named it earlier, then cleared it). A false suspect is any other line a report named as suspect, at any poll (from the first to the last second it was named, and in how many polls).`, '')
@@ -60,7 +60,7 @@ function render (results, { quick }) {
   for (const result of results) {
     lines.push(row([result.what, result.kind, result.fixLine ?? '-', flagged(result), verdictSeconds(result), falseSuspects(result), `${result.designP99Ms} ms`, `${result.siteP99Ms} ms`, `${result.seconds} s`]))
   }
-  lines.push('', ...summary(results), SECTION_END)
+  lines.push('', ...summary(results), '', `Load average when the run began: ${load.map(value => value.toFixed(1)).join(' / ')} (1 / 5 / 15 min) on ${os.cpus().length} cores. Verdict times are ages of entries and do not stretch much with load; the first polls of a run, taken while the first calls are still out, are where a loaded machine moves the startup rows.`, SECTION_END)
   return lines.join('\n')
 }
 
@@ -76,7 +76,7 @@ function summary (results) {
   return [
     `- Recall: ${found.length} of ${leaks.length} leaks flagged at the line to fix (goal: all).`,
     `- False suspects: ${falseTotal} (${controls.filter(result => result.falseSuspects.length > 0).length} of ${controls.length} controls flagged; goal: 0).`,
-    `- Median time to verdict where the site's p99 is under ${FAST_SITE_P99_MS} ms (${fast.length} leaks, a miss counts as never): ${Number.isFinite(fastMedian) ? `${fastMedian.toFixed(1)} s` : 'never (missed)'} (goal: under 3 s).`
+    `- Median time to verdict where the site's p99 is under ${FAST_SITE_P99_MS} ms (${fast.length} leaks, a miss counts as never): ${fastMedian === null ? '-' : Number.isFinite(fastMedian) ? `${fastMedian.toFixed(1)} s` : 'never (missed)'} (goal: under 3 s).`
   ]
 }
 
@@ -99,13 +99,14 @@ async function main () {
   for (const name of names) if (!SHAPES.includes(name)) throw new Error(`no zoo shape ${name}; shapes: ${SHAPES.join(', ')}`)
   const parallel = Number(argument('--parallel', 2))
   const secondsOf = shape => (quick ? shape.seconds.test : shape.seconds.bench)
+  const load = os.loadavg()
   console.log(`bench:zoo: ${names.length} services, ${parallel} at a time`)
   const results = await runZoo(names, {
     parallel,
     secondsOf,
     onResult: result => console.log(`  ${result.shape}: ${flagged(result)}${result.verdict ? ` after ${seconds(result.verdict.seconds)}` : ''}; false suspects ${falseSuspects(result)}`)
   })
-  const markdown = render(results, { quick })
+  const markdown = render(results, { quick, load })
   console.log('\n' + markdown)
   if (!quick && !only) writeSection(markdown)
 }

@@ -30,12 +30,19 @@ function drive ({ url, seconds, rate, path, maxInFlight = 1_000, drainMs = 35_00
     const t = (performance.now() - started) / 1000
     inFlight++
     counts.sent++
+    let ended = false
+    const end = outcome => {
+      if (ended) return
+      ended = true
+      counts[outcome]++
+      inFlight--
+    }
     const req = http.get(url + path(counts.sent, t), { agent }, res => {
       res.resume()
-      res.on('end', () => { counts.answered++; inFlight-- })
-      res.on('error', () => { counts.failed++; inFlight-- })
+      res.on('end', () => end('answered'))
+      res.on('error', () => end('failed'))
     })
-    req.on('error', () => { counts.failed++; inFlight-- })
+    req.on('error', () => end('failed'))
   }
 
   return new Promise(resolve => {

@@ -1,12 +1,12 @@
 'use strict'
 // A HandleMap never diverges from Map (and from a model of
-// TTL expiry under a fake clock). Runs the differential fuzzer (bench/fuzz.js)
+// TTL expiry under a fake clock). Runs the differential fuzzer (support/fuzz.js; `npm run fuzz` for longer runs)
 // on fixed seeds, so a failure replays, and checks the fuzzer itself finds
 // and minimises planted bugs. Longer runs: npm run fuzz -- --seconds N.
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { fuzz, runCase } = require('../bench/fuzz.js')
+const { fuzz, runCase } = require('./support/fuzz.js')
 const { HandleMap } = require('..')
 
 const SEEDS = [1, 2, 3, 20261127]

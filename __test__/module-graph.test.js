@@ -118,3 +118,15 @@ test('lib/shared is a leaf: its modules require nothing of the package outside l
     assert.deepEqual(relativeRequires(file).filter(target => !target.startsWith(shared)).map(short), [], `${short(file)} requires`)
   }
 })
+
+test('bin/ is a top layer: no cycle through it, and nothing in lib/ requires it', () => {
+  const BIN = path.join(ROOT, 'bin')
+  const binFiles = jsFiles(BIN)
+  assert.ok(binFiles.length > 0)
+  const withBin = new Map(graph)
+  for (const file of binFiles) withBin.set(file, relativeRequires(file).filter(target => target.startsWith(LIB + path.sep) || target.startsWith(BIN + path.sep)))
+  assert.ok(withBin.get(path.join(BIN, 'handle-ledger.js')).some(target => target.startsWith(LIB + path.sep)), 'the CLI reads lib/')
+  assert.deepEqual(cycles(withBin).map(cycle => cycle.map(short).join(' -> ')), [])
+  const intoBin = [...graph].filter(([, targets]) => targets.some(target => target.startsWith(BIN + path.sep))).map(([file]) => short(file))
+  assert.deepEqual(intoBin, [])
+})

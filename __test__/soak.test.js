@@ -1,5 +1,5 @@
 'use strict'
-// Soak: memory stays flat. Runs bench/soak.js at its short
+// Soak: memory stays flat. Runs the soak (support/soak.js, also `npm run soak`) at its short
 // CI length (SOAK_SECONDS, default 50 s measured after a 10 s warm-up): a
 // HandleMap at full speed (set/get/has/delete, 1% left to a 200 ms TTL,
 // reports every second, short-lived maps created and dropped), failing when
@@ -10,7 +10,7 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { soak, judgeMemory, slope } = require('../bench/soak.js')
+const { soak, judgeMemory, slope } = require('./support/soak.js')
 
 const SECONDS = Number(process.env.SOAK_SECONDS) || 50
 const MB = 1024 * 1024

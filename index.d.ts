@@ -1,7 +1,6 @@
 // Type definitions for handle-ledger (hand-written; the napi-generated
 // binding.d.ts describes the internal native module only).
 
-import type { IncomingMessage, ServerResponse } from 'node:http'
 
 declare global {
   // TypeScript 5.6 added MapIterator, the type Map's keys()/values()/entries()
@@ -354,86 +353,6 @@ export interface LeakCheckOptions {
 
 export declare function leakCheck(fn: (iteration: number) => unknown, options?: LeakCheckOptions): Promise<Diff>
 
-export interface DebugHandlesOptions {
-  /** The path answered when the handler is mounted without one (default '/debug/handles'); other paths go on to next(), or get a 404. */
-  path?: string
-  /** Replaces the default rule (a loopback peer, no forwarding headers, a loopback Host); only `true` lets a request in. */
-  allow?: (req: IncomingMessage) => boolean | Promise<boolean>
-  /** Default sites per map (`?limit` overrides, 1..1000). */
-  limit?: number
-  /** Bound on a response body, bytes (default 2 MiB). */
-  maxBytes?: number
-  /** Site series per map in the Prometheus format (default 10, at most 100). */
-  sitesPerMap?: number
-  /** Include the n oldest live entries of this thread's maps. */
-  oldest?: number
-  /** Show those entries' keys (values are never shown). */
-  includeKeys?: boolean
-  /** `?seconds=N` requests waiting at once (1..1000, default 4); one more gets 429 with Retry-After. */
-  maxDeltas?: number
-  /** Called once per distinct error message that produced a 500. */
-  onError?: (error: unknown) => void
-}
-
-export interface DebugHandlesHandler {
-  /** node:http, Express 4/5 and connect. */
-  (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void): Promise<void>
-  /** Koa (`app.use(handler)` or a @koa/router route) and Fastify routes (request, reply). */
-  (ctx: any, next?: any): Promise<unknown>
-}
-
-export declare const debugHandles: {
-  (options?: DebugHandlesOptions): DebugHandlesHandler
-  /** The default guard (loopback peer, no forwarding headers, loopback Host), for an `allow` rule that extends it. */
-  loopbackOnly(req: IncomingMessage): boolean
-}
-
-export interface RegisterMetricsOptions {
-  /** A prom-client Registry (default: the client's global registry). */
-  registry?: unknown
-  sitesPerMap?: number
-  /** Only this map name. */
-  map?: string
-  /** Prepended to every metric name, as in prom-client's collectDefaultMetrics. */
-  prefix?: string
-  /** Constant labels on every series, as in collectDefaultMetrics (not 'map' or 'site'). */
-  labels?: Record<string, string | number>
-}
-
-/**
- * Registers handle-ledger's metrics with a prom-client registry, for servers that already expose /metrics.
- * Counters keep the totals of closed maps of the same name: they never go down.
- */
-export declare function registerMetrics(client: unknown, options?: RegisterMetricsOptions): { names: string[], unregister(): void }
-
-export interface RegisterOpenTelemetryOptions {
-  /** Only this map name. */
-  map?: string
-  /** Per-site series per map name (default 10, at most 100). */
-  sitesPerMap?: number
-  /** Constant attributes on every data point. */
-  attributes?: Record<string, string | number | boolean>
-}
-
-/**
- * Registers observable instruments on an OpenTelemetry Meter (from @opentelemetry/api, an optional
- * peer dependency): handle_ledger.inserts/removes/expired (counters, closed maps included),
- * handle_ledger.live, handle_ledger.oldest_age (s) and handle_ledger.site.live (gauges).
- */
-export declare function registerOpenTelemetry(meter: unknown, options?: RegisterOpenTelemetryOptions): { names: string[], unregister(): void }
-
-/** debugHandles options, `path` included. */
-export type MountOptions = DebugHandlesOptions
-
-/** Fastify plugin: `fastify.register(handleLedgerFastify, { path, prefix, ...debugHandles options })`. Encapsulated. */
-export declare function handleLedgerFastify(fastify: any, options?: MountOptions): Promise<void>
-
-/** Koa middleware: `app.use(handleLedgerKoa(options))`; other paths go on to `next()`. */
-export declare function handleLedgerKoa(options?: MountOptions): (ctx: any, next: () => Promise<unknown>) => Promise<unknown>
-
-/** Express (4 and 5) / connect router: `app.use(handleLedgerExpress(options))`; other paths go on to `next()`. */
-export declare function handleLedgerExpress(options?: MountOptions): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void
-
 /** Message of the diagnostics channel 'handle-ledger:expire': one per expired entry. */
 export interface ExpireMessage<K = unknown, V = unknown> {
   map: string
@@ -458,7 +377,7 @@ export interface SuspectMessage {
 }
 
 /** The `code` of handle-ledger's process warnings (for 'warning' handlers and Node 21+'s --disable-warning). */
-export type WarningCode = 'HANDLE_LEDGER_EXPIRED' | 'HANDLE_LEDGER_CALLBACK_FAILED' | 'HANDLE_LEDGER_TICK_FAILED' | 'HANDLE_LEDGER_BAD_ENV'
+export type WarningCode = 'HANDLE_LEDGER_EXPIRED' | 'HANDLE_LEDGER_CALLBACK_FAILED' | 'HANDLE_LEDGER_TICK_FAILED' | 'HANDLE_LEDGER_RESYNC' | 'HANDLE_LEDGER_BAD_ENV'
 
 /**
  * Replaces `object[property]`, an existing plain Map (not a subclass), with a

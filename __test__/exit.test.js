@@ -16,7 +16,8 @@ const DEADLINE_MS = 30_000 // a hang detector: the children need well under a se
 const TTL = 10 * 60_000
 
 const PRELUDE = `
-  const { HandleMap, registry, debugHandles, leakCheck } = require(${JSON.stringify(ROOT)})
+  const { HandleMap, registry, leakCheck } = require(${JSON.stringify(ROOT)})
+  const { debugHandles } = require(${JSON.stringify(ROOT + '/http.js')})
   const http = require('node:http')
   const TTL = ${TTL}
   function fill (map, n) { for (let i = 0; i < n; i++) map.set('k' + i, { i }); return map }

@@ -23,7 +23,8 @@ const assert = require('node:assert/strict')
 const util = require('node:util')
 const { spawnSync } = require('node:child_process')
 const path = require('node:path')
-const { HandleMap, registry, formatReport, HandleLeakError, leakCheck, debugHandles } = require('..')
+const { HandleMap, registry, formatReport, HandleLeakError, leakCheck } = require('..')
+const { debugHandles } = require('../http.js')
 const { callNearStackEdge } = require('./support/stack-edge.js')
 
 class Boom extends Error {}

@@ -14,7 +14,8 @@ const http = require('node:http')
 const { once } = require('node:events')
 const { spawnSync } = require('node:child_process')
 const { chromium } = require('playwright-core')
-const { HandleMap, debugHandles } = require('..')
+const { HandleMap } = require('..')
+const { debugHandles } = require('../http.js')
 const { LiveHistory, existingHistory } = require('../lib/http/history.js')
 
 const CHROMIUM = {
@@ -194,7 +195,7 @@ test('the sampler starts when the first handler is created, never at require tim
   const root = path.join(__dirname, '..')
   const script = `
     const history = require(${JSON.stringify(path.join(root, 'lib/http/history.js'))})
-    const { debugHandles } = require(${JSON.stringify(root)})
+    const { debugHandles } = require(${JSON.stringify(root + '/http.js')})
     const atRequire = history.existingHistory() === null ? 'not started' : 'started'
     debugHandles()
     const shared = history.existingHistory()

@@ -14,7 +14,8 @@ const express5 = require('express')
 const Fastify = require('fastify')
 const Koa = require('koa')
 const Router = require('@koa/router')
-const { HandleMap, debugHandles, handleLedgerExpress, handleLedgerKoa, handleLedgerFastify } = require('..')
+const { HandleMap } = require('..')
+const { debugHandles, handleLedgerExpress, handleLedgerKoa, handleLedgerFastify } = require('../http.js')
 const { listen } = require('./support/http.js')
 
 const MAP = 'mount-mistakes'

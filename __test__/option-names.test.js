@@ -9,7 +9,9 @@ const fs = require('node:fs')
 const path = require('node:path')
 const promClient = require('prom-client')
 const { metrics } = require('@opentelemetry/api')
-const { HandleMap, registry, leakCheck, debugHandles, registerMetrics, registerOpenTelemetry, handleLedgerExpress, handleLedgerKoa } = require('..')
+const { HandleMap, registry, leakCheck } = require('..')
+const { debugHandles, handleLedgerExpress, handleLedgerKoa } = require('../http.js')
+const { registerMetrics, registerOpenTelemetry } = require('../metrics.js')
 
 const ENTRY_POINTS = [
   ['HandleMap', options => new HandleMap(options)],

@@ -10,7 +10,7 @@ const assert = require('node:assert/strict')
 const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 const { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality, DataPointType } = require('@opentelemetry/sdk-metrics')
-const { registerOpenTelemetry } = require('..')
+const { registerOpenTelemetry } = require('../metrics.js')
 const { newMap } = require('./support/maps.js')
 
 function leakyA (map, key) { map.set(key, 'a') }

@@ -123,7 +123,18 @@ test('import from the installed package: one instance with require(), every expo
   const app = path.join(work, 'app')
   fs.copyFileSync(path.join(__dirname, 'packaging', 'esm.mjs'), path.join(app, 'esm.mjs'))
   const result = JSON.parse(run(process.execPath, ['esm.mjs'], { cwd: app, env: { ...process.env, PATH: noRustPath } }))
-  assert.deepEqual(result, { missingNames: [], sameDefault: true, size: 1, deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED', schemaTitle: require('../report.schema.json').title })
+  assert.deepEqual(result, {
+    missingNames: [],
+    exported: {
+      root: ['HandleLeakError', 'HandleMap', 'formatReport', 'instrument', 'leakCheck', 'registry', 'setAppFrame', 'uninstrument'],
+      http: ['debugHandles', 'handleLedgerExpress', 'handleLedgerFastify', 'handleLedgerKoa'],
+      metrics: ['registerMetrics', 'registerOpenTelemetry']
+    },
+    sameDefault: true,
+    size: 1,
+    deepImport: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
+    schemaTitle: require('../report.schema.json').title
+  })
 })
 
 test('without its binary package, require() names the platform, the supported ones and how to build from source', () => {

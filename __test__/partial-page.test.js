@@ -12,7 +12,7 @@ const path = require('node:path')
 const http = require('node:http')
 const { once } = require('node:events')
 const { chromium } = require('playwright-core')
-const { debugHandles } = require('..')
+const { debugHandles } = require('../http.js')
 const { newMap } = require('./support/maps.js')
 const { simulatePartialLeak } = require('../scripts/partial-leak-scene.js')
 

@@ -14,7 +14,8 @@ const express4 = require('express4')
 const express5 = require('express')
 const Fastify = require('fastify')
 const Koa = require('koa')
-const { HandleMap, handleLedgerFastify, handleLedgerKoa, handleLedgerExpress } = require('..')
+const { HandleMap } = require('..')
+const { handleLedgerFastify, handleLedgerKoa, handleLedgerExpress } = require('../http.js')
 
 const MAP = 'plugins-jobs'
 const map = new HandleMap({ name: MAP, callSites: 'all' })

@@ -9,7 +9,9 @@
 // This file is also the workers' script (see the end of the file).
 
 const { isMainThread, workerData, parentPort, Worker } = require('node:worker_threads')
-const { HandleMap, registry, debugHandles, registerMetrics } = require('..')
+const { HandleMap, registry } = require('..')
+const { debugHandles } = require('../http.js')
+const { registerMetrics } = require('../metrics.js')
 
 if (isMainThread) mainThread()
 else workerThread()

@@ -12,7 +12,8 @@ const vm = require('node:vm')
 const path = require('node:path')
 const { once } = require('node:events')
 const { monitorEventLoopDelay } = require('node:perf_hooks')
-const { HandleMap, registry, debugHandles } = require('..')
+const { HandleMap, registry } = require('..')
+const { debugHandles } = require('../http.js')
 
 const [mapCount = 5000, requestCount = 200, seconds = 5] = process.argv.slice(2).map(Number)
 

@@ -12,7 +12,8 @@
 
 const { Worker } = require('node:worker_threads')
 const { once } = require('node:events')
-const { HandleMap, registry, instrument, uninstrument, debugHandles } = require('../..')
+const { HandleMap, registry, instrument, uninstrument } = require('../..')
+const { debugHandles } = require('../../http.js')
 const { listen } = require('./http.js')
 const { internals } = require('../../lib/map/internals.js')
 

@@ -1,4 +1,5 @@
-import { HandleMap, registry, formatReport, leakCheck, debugHandles, type MapReport } from 'handle-ledger'
+import { HandleMap, registry, formatReport, leakCheck, type MapReport } from 'handle-ledger'
+import { debugHandles } from 'handle-ledger/http'
 
 const typed: Map<string, { id: number }> = new HandleMap<string, { id: number }>({ name: 'types', ttl: 1000 })
 typed.set('a', { id: 1 })

@@ -6,7 +6,7 @@
 //   node examples/status-service/app.js [--regression | --partial-regression] [--held]    (STATUS_TTL_MS=250 for a short TTL)
 
 const express = require('express')
-const { debugHandles } = require('../../')
+const { debugHandles } = require('../../http.js')
 const { startServices } = require('./services.js')
 const { createCore, regressionRequested, heldRequested, DEFAULT_TTL_MS } = require('./core.js')
 

@@ -303,4 +303,4 @@ function renderDiffPage (diff, { query = {} } = {}) {
   return htmlDocument('handle-ledger /debug/handles diff', body)
 }
 
-module.exports = { renderReportPage, renderDiffPage, escapeHtml, chart, PAGE_POLICY }
+module.exports = { renderReportPage, renderDiffPage, PAGE_POLICY }

@@ -88,4 +88,4 @@ function registerOpenTelemetry (meter, options = {}) {
   }
 }
 
-module.exports = { registerOpenTelemetry, INSTRUMENTS, MAP_ATTRIBUTE, SITE_ATTRIBUTE }
+module.exports = { registerOpenTelemetry }

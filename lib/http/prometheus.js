@@ -272,7 +272,5 @@ module.exports = {
   escapeLabelValue,
   checkSitesPerMap,
   CONTENT_TYPE,
-  DEFAULT_SITES_PER_MAP,
-  MAX_SITES_PER_MAP,
-  FAMILIES
+  DEFAULT_SITES_PER_MAP
 }

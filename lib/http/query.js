@@ -81,4 +81,4 @@ function negotiateFormat (accept) {
   return chosen
 }
 
-module.exports = { parseQuery, negotiateFormat, BadQuery, FORMATS, MAX_LIMIT }
+module.exports = { parseQuery, negotiateFormat, BadQuery, MAX_LIMIT }

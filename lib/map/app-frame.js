@@ -91,4 +91,4 @@ function annotateMaps (maps) {
   return maps
 }
 
-module.exports = { setAppFrame, appFrameOf, annotateMaps, defaultAppFrame }
+module.exports = { setAppFrame, appFrameOf, annotateMaps }

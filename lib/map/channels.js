@@ -57,4 +57,4 @@ function publishSuspect (map, site) {
   })
 }
 
-module.exports = { expireChannel, suspectChannel, publishExpired, publishSuspects }
+module.exports = { expireChannel, publishExpired, publishSuspects }

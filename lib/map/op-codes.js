@@ -9,4 +9,4 @@ const native = require('../../binding.js')
 const { codeBits: CODE_BITS, insert: INSERT, remove: REMOVE, removeAt: REMOVE_AT, overwrite: OVERWRITE, touch: TOUCH, clear: CLEAR, time: TIME, timeCoarse: TIME_COARSE, heldSite: HELD_SITE } = native.opCodes()
 if (CODE_BITS !== 3) throw new Error(`handle-ledger: the binding's op log shifts slots by ${CODE_BITS} bits, this facade by 3 (mismatched builds)`)
 
-module.exports = { CODE_BITS, INSERT, REMOVE, REMOVE_AT, OVERWRITE, TOUCH, CLEAR, TIME, TIME_COARSE, HELD_SITE }
+module.exports = { INSERT, REMOVE, REMOVE_AT, OVERWRITE, TOUCH, CLEAR, TIME, TIME_COARSE, HELD_SITE }

@@ -41,4 +41,4 @@ const registry = {
   diff
 }
 
-module.exports = { registry, SCHEMA_VERSION }
+module.exports = { registry }

@@ -2,11 +2,16 @@
 // The application's own line in a stack: the first frame outside
 // handle-ledger, node_modules and Node's internals. When a map belongs to a
 // library (a client's pending-request map swapped for a HandleMap), the insert
-// site is the library's line and the app line that caused it is deeper down;
-// every rendering shows both ("app.js:21 (via socket.js:236 in a dependency)").
+// site is the library's line and the app line that caused it is deeper down.
+//
+// And each caller's label: the frame that tells a stack apart from the other
+// stacks through the same site (pprof's "focus"), so two callers of one
+// helper read "getOrder (routes/orders.js:4:29)" and "getUser (...)", not
+// "new Promise (<anonymous>)" twice.
 
 const path = require('node:path')
 const callsite = require('./callsite.js')
+const { reasonOfRow } = require('../shared/verdicts.js')
 
 // Every file of handle-ledger's lib/, whatever its layer folder.
 const PACKAGE_LIB = path.join(__dirname, '..', path.sep)
@@ -15,8 +20,9 @@ const NODE_MODULES = `${path.sep}node_modules${path.sep}`
 function defaultAppFrame (frame) {
   return !frame.includes(NODE_MODULES) && !frame.includes('/node_modules/') &&
     !frame.includes(PACKAGE_LIB) && !/(^|\()(node:|internal\/)/.test(frame) && !frame.includes('<native>') &&
-    // Built-ins with no script of their own: "new Promise (<anonymous>)", "Array.map (<anonymous>)".
-    !frame.endsWith('(<anonymous>)')
+    // Built-ins with no script of their own: "new Promise (<anonymous>)", "Array.map (<anonymous>)",
+    // and the async frames of combinators ("async Promise.all (index 0)").
+    !frame.endsWith('(<anonymous>)') && !/\(index \d+\)$/.test(frame)
 }
 
 let isAppFrame = defaultAppFrame
@@ -60,6 +66,39 @@ function appFrameOf (stack) {
   return { appFrame, inDependency: !isAppFrame(stack[0]) }
 }
 
+function isFrameText (frame) {
+  return typeof frame === 'string'
+}
+
+/**
+ * The frame that names `stack` among `siblings` (other stacks through the
+ * same site, innermost frame first): the first app frame at or below the
+ * frame where it parts from the sibling it shares the most frames with.
+ * Without an app frame there, the parting frame itself; without siblings,
+ * the first app frame below the site.
+ */
+function callerLabel (stack, siblings = []) {
+  if (!Array.isArray(stack) || stack.length === 0 || !stack.every(isFrameText)) return null
+  let parting = 1
+  for (const other of siblings) {
+    if (other === stack || !Array.isArray(other)) continue
+    let shared = 0
+    while (shared < stack.length && shared < other.length && stack[shared] === other[shared]) shared++
+    if (shared === stack.length && shared === other.length) continue // the same stack
+    parting = Math.max(parting, shared)
+  }
+  for (let i = parting; i < stack.length; i++) if (isAppFrame(stack[i])) return stack[i]
+  if (parting < stack.length && parting > 1) return stack[parting]
+  for (let i = 1; i < stack.length; i++) if (isAppFrame(stack[i])) return stack[i]
+  return stack[1] ?? stack[0]
+}
+
+/** A stack's label among the stacks this thread has seen through its site (warnings, diffs). */
+function labelOf (stack) {
+  if (!Array.isArray(stack) || stack.length === 0) return null
+  return callerLabel(stack, callsite.stacksAt(stack[0]))
+}
+
 function appFrameOfStack (id, stack) {
   let found = byStack.get(id)
   if (found === undefined) {
@@ -80,15 +119,28 @@ function resolve (row) {
   row.inDependency = inDependency
 }
 
-/** Adds `stack`, `appFrame` and `inDependency` to every site and caller of map reports. */
+/**
+ * Adds `stack`, `appFrame`, `inDependency`, `label` and `reason` (the
+ * verdict in words) to every site and caller of map reports. A caller's
+ * label tells it from the site's other callers (those listed and those this
+ * thread has seen); a site's is its first caller's (the suspect one).
+ */
 function annotateMaps (maps) {
   for (const map of maps) {
     for (const site of map.sites || []) {
-      for (const caller of site.callers || []) resolve(caller)
+      const callers = site.callers || []
+      for (const caller of callers) resolve(caller)
       resolve(site)
+      const siblings = [...callers.map(caller => caller.stack), ...callsite.stacksAt(site.site)]
+      for (const caller of callers) {
+        caller.label = callerLabel(caller.stack, siblings)
+        caller.reason = reasonOfRow(caller)
+      }
+      site.label = callerLabel(site.stack, siblings)
+      site.reason = reasonOfRow(site, site.label)
     }
   }
   return maps
 }
 
-module.exports = { setAppFrame, appFrameOf, annotateMaps, defaultAppFrame }
+module.exports = { setAppFrame, appFrameOf, annotateMaps, defaultAppFrame, callerLabel, labelOf }

@@ -5,7 +5,8 @@
 
 const { setTimeout: sleep } = require('node:timers/promises')
 const { registry } = require('./registry.js')
-const { formatReport, clean, where } = require('../shared/format.js')
+const { formatReport, clean, insertedAt } = require('../shared/format.js')
+const { reasonOfRow } = require('../shared/verdicts.js')
 const { HandleLeakError } = require('../shared/errors.js')
 
 const KNOWN = new Set(['iterations', 'maps', 'settleMs', 'retries'])
@@ -38,7 +39,10 @@ function describeGrowth (map) {
   const approx = map.estimated ? '~' : ''
   const sites = map.sites.filter(site => site.liveDelta > 0)
   if (sites.length === 0) return [`${clean(map.name)}: +${map.liveDelta} live`]
-  return sites.map(site => `${clean(map.name)}: ${approx}+${site.liveDelta} live at ${clean(where(site.site, site.appFrame, site.inDependency))}${site.suspect && site.reason ? ` (${clean(site.reason)})` : ''}`)
+  return sites.map(site => {
+    const reason = site.suspect ? reasonOfRow(site, site.label) : null
+    return `${clean(map.name)}: ${approx}+${site.liveDelta} live at ${clean(insertedAt(site.site, site))}${reason ? ` (${clean(reason)})` : ''}`
+  })
 }
 
 /**

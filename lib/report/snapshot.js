@@ -2,12 +2,14 @@
 // Snapshots of the registry and what changed between two of them, per map and
 // per site, sorted by growth (as Python's tracemalloc Snapshot.compare_to).
 
-const { seconds } = require('../shared/format.js')
+const { RULES, reasonOfRow } = require('../shared/verdicts.js')
 
 const FIGURES = ['live', 'inserts', 'removes', 'expired']
 // The version of the saved JSON (reports, snapshots, diffs): a reader that
 // finds a newer one refuses it rather than misreading it. Files without the
 // field come from before it existed (version 1: same fields).
+// Sites and callers gained `verdict` and `label` within version 2 (fields
+// added; a reader of version 2 that knows neither reads `reason`).
 const SCHEMA_VERSION = 2
 
 class Snapshot {
@@ -47,9 +49,9 @@ const MIN_OLDEST_MS = 1000
  * while its entries went on being removed, and whose oldest entry has lived
  * through the whole window and past the site's normal lifetime. A ramp in load
  * grows live too, but its entries stay young; a map of long sessions has a
- * long normal lifetime. Returns the reason, or null.
+ * long normal lifetime. Returns the verdict, or null.
  */
-function growthReason (site, previous, durationMs) {
+function growthVerdict (site, previous, durationMs) {
   if (!previous || site.held || !(durationMs > 0)) return null
   const grown = site.live - previous.live
   const removed = site.removes - previous.removes
@@ -61,8 +63,18 @@ function growthReason (site, previous, durationMs) {
   if (!lifetime || lifetime.count < MIN_LIFETIMES) return null
   const normal = lifetime.p99Ms
   if (oldest <= Math.max(OUTLIER_FACTOR * normal, MIN_OLDEST_MS)) return null
-  const approx = site.estimated ? '~' : ''
-  return `live grew by ${approx}${grown} (${approx}${previous.live} -> ${approx}${site.live}) in ${seconds(durationMs)} while ${approx}${removed} were removed; the oldest has lived ${seconds(oldest)}, through the whole window; entries of this site are normally removed within ${seconds(normal)} (p99)`
+  return {
+    rule: RULES.GROWTH,
+    scope: 'site',
+    grown,
+    from: previous.live,
+    to: site.live,
+    windowMs: durationMs,
+    removed,
+    oldestMs: oldest,
+    p99Ms: normal,
+    estimated: Boolean(site.estimated)
+  }
 }
 
 function diffSites (now, before, durationMs) {
@@ -72,13 +84,16 @@ function diffSites (now, before, durationMs) {
   const sites = (now ? now.sites : []).map(site => {
     const previous = older.get(keyOf(site))
     older.delete(keyOf(site))
-    const growth = growthReason(site, previous, durationMs)
+    const growth = growthVerdict(site, previous, durationMs)
     const suspect = Boolean(site.suspect) || growth !== null
-    const reason = site.suspect ? site.reason : growth
-    return { site: site.site, stack: site.stack, appFrame: site.appFrame, inDependency: site.inDependency, live: site.live, ...deltas(site, previous), suspect, reason, growth: growth !== null, held: Boolean(site.held) }
+    const verdict = site.suspect ? (site.verdict ?? null) : growth
+    const row = { site: site.site, stack: site.stack, appFrame: site.appFrame, inDependency: site.inDependency, label: site.label ?? null, live: site.live, ...deltas(site, previous), suspect, verdict, reason: null, growth: growth !== null, held: Boolean(site.held) }
+    // A saved snapshot of a version that wrote no verdicts keeps its words.
+    row.reason = suspect ? reasonOfRow(verdict === null ? site : row, row.label) : null
+    return row
   })
   // Sites gone from the newer snapshot (their map was closed): everything left.
-  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack || [], live: 0, ...deltas(null, gone), suspect: false, reason: null, growth: false, held: Boolean(gone.held) })
+  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack || [], label: null, live: 0, ...deltas(null, gone), suspect: false, verdict: null, reason: null, growth: false, held: Boolean(gone.held) })
   return sites
     .filter(site => FIGURES.some(figure => site[`${figure}Delta`] !== 0))
     .sort((a, b) => b.liveDelta - a.liveDelta || b.insertsDelta - a.insertsDelta)

@@ -66,6 +66,10 @@ function appFrameOf (stack) {
   return { appFrame, inDependency: !isAppFrame(stack[0]) }
 }
 
+function sameFrames (a, b) {
+  return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((frame, i) => frame === b[i])
+}
+
 function isFrameText (frame) {
   return typeof frame === 'string'
 }
@@ -93,10 +97,16 @@ function callerLabel (stack, siblings = []) {
   return stack[1] ?? stack[0]
 }
 
-/** A stack's label among the stacks this thread has seen through its site (warnings, diffs). */
+/**
+ * A stack's label among the stacks this thread has seen through its site
+ * (an expired entry's warning): null when no other stack went through it
+ * and the site is the app's own line (the site then names it).
+ */
 function labelOf (stack) {
   if (!Array.isArray(stack) || stack.length === 0) return null
-  return callerLabel(stack, callsite.stacksAt(stack[0]))
+  const siblings = callsite.stacksAt(stack[0])
+  const parted = siblings.some(other => !sameFrames(other, stack))
+  return parted || !isAppFrame(stack[0]) ? callerLabel(stack, siblings) : null
 }
 
 function appFrameOfStack (id, stack) {
@@ -120,10 +130,23 @@ function resolve (row) {
 }
 
 /**
+ * The caller a whole site's row may name (where one line stands for the
+ * site: diffs, leakCheck): its suspect caller when its verdict is a
+ * caller's; the one app line that reaches a dependency's line. Never one caller of
+ * several that are alike: that would credit the others' entries to it.
+ */
+function siteLabel (site, siblings) {
+  if (site.verdict && site.verdict.scope === 'caller') return callerLabel(site.stack, siblings)
+  if (!site.inDependency || site.appFrame === null) return null
+  const alone = siblings.every(stack => appFrameOf(stack).appFrame === site.appFrame)
+  return alone ? site.appFrame : null
+}
+
+/**
  * Adds `stack`, `appFrame`, `inDependency`, `label` and `reason` (the
  * verdict in words) to every site and caller of map reports. A caller's
  * label tells it from the site's other callers (those listed and those this
- * thread has seen); a site's is its first caller's (the suspect one).
+ * thread has seen); a site's, see siteLabel().
  */
 function annotateMaps (maps) {
   for (const map of maps) {
@@ -136,7 +159,7 @@ function annotateMaps (maps) {
         caller.label = callerLabel(caller.stack, siblings)
         caller.reason = reasonOfRow(caller)
       }
-      site.label = callerLabel(site.stack, siblings)
+      site.label = siteLabel(site, siblings)
       site.reason = reasonOfRow(site, site.label)
     }
   }

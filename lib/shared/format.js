@@ -78,11 +78,15 @@ function counts (row, approx) {
     `${row.expired ? `, ${approx}${row.expired} expired` : ''})`
 }
 
-/** How many callers a report lists for a site (its rows and the "other callers" row), or null for none. */
+/**
+ * How many app callers (distinct app lines) a report lists for a site,
+ * counting each caller past the listed ones as one; null for none listed.
+ */
 function callerCount (site) {
-  const listed = Array.isArray(site.callers) ? site.callers.length : 0
+  const listed = Array.isArray(site.callers) ? site.callers : []
+  const lines = new Set(listed.map(caller => caller.appFrame ?? caller.label))
   const other = site.otherCallers ? site.otherCallers.callers : 0
-  return listed + other > 0 ? listed + other : null
+  return lines.size + other > 0 ? lines.size + other : null
 }
 
 /** A site row's line: the site itself (with the count of app callers when it lies in a dependency). */

@@ -10,7 +10,7 @@ const path = require('node:path')
 const vm = require('node:vm')
 const { once } = require('node:events')
 const { HandleMap, leakCheck, HandleLeakError } = require('..')
-const { appFrameOf, callerLabel } = require('../lib/map/app-frame.js')
+const { appFrameOf, callerLabel, callerLabels } = require('../lib/map/app-frame.js')
 const { where, insertedAt } = require('../lib/shared/format.js')
 
 // A "library" whose code lives under node_modules: its insert is its own line.
@@ -67,7 +67,7 @@ test('appFrameOf and where: defaults, built-ins and node internals are not the a
   assert.equal(insertedAt('s (/srv/a.js:1:1)', { label: 'getOrder (/srv/o.js:4:29)' }), 's (/srv/a.js:1:1) from getOrder (/srv/o.js:4:29)')
 })
 
-test('callerLabel: the first app frame where a stack parts from its siblings', () => {
+test('callerLabel: the first app frame where a stack parts from its siblings; callerLabels tells alike callers apart', () => {
   const site = '<anonymous> (/srv/rpc.js:3:15)'
   const through = (...below) => [site, 'new Promise (<anonymous>)', 'call (/srv/rpc.js:2:10)', ...below]
   const order = through('getOrder (/srv/routes/orders.js:4:29)', 'handle (/srv/node_modules/express/lib/router/layer.js:95:5)')
@@ -79,13 +79,23 @@ test('callerLabel: the first app frame where a stack parts from its siblings', (
   // Parting in built-ins, async wrappers and dependencies: the next app frame.
   const viaMap = through('Array.map (<anonymous>)', 'async Promise.all (index 0)', 'handle (/srv/node_modules/x/y.js:1:1)', 'batch (/srv/batch.js:9:3)')
   assert.equal(callerLabel(viaMap, [order, viaMap]), 'batch (/srv/batch.js:9:3)')
-  // Two callers that part deeper than the helper's caller: the frame where they part.
+  // One function reached from two routes: alone it reads as the function;
+  // among the site's callers, with the route where the two part.
   const fromA = through('getOrder (/srv/routes/orders.js:4:29)', 'routeA (/srv/app.js:10:1)')
   const fromB = through('getOrder (/srv/routes/orders.js:4:29)', 'routeB (/srv/app.js:20:1)')
-  assert.equal(callerLabel(fromA, [fromA, fromB, user]), 'routeA (/srv/app.js:10:1)')
+  assert.equal(callerLabel(fromA, [fromA, fromB, user]), 'getOrder (/srv/routes/orders.js:4:29)')
+  assert.deepEqual(callerLabels([fromA, fromB, user]), [
+    'getOrder (/srv/routes/orders.js:4:29) via routeA (/srv/app.js:10:1)',
+    'getOrder (/srv/routes/orders.js:4:29) via routeB (/srv/app.js:20:1)',
+    'getUser (/srv/routes/users.js:7:9)'
+  ])
   // Stacks that part only in non-app frames: the parting frame itself.
   const timer = [site, 'tick (node:internal/timers:5:1)']
   const socket = [site, 'onData (node:net:7:1)']
   assert.equal(callerLabel(timer, [timer, socket]), 'tick (node:internal/timers:5:1)')
+  // The same caller reached through other internals reads the same.
+  const later = through('getOrder (/srv/routes/orders.js:4:29)', 'processTicksAndRejections (node:internal/process/task_queues:95:5)')
+  assert.equal(callerLabel(order, [order, later, user]), 'getOrder (/srv/routes/orders.js:4:29)')
+  assert.equal(callerLabel(order, [order, later]), 'getOrder (/srv/routes/orders.js:4:29)')
   assert.equal(callerLabel([], []), null)
 })

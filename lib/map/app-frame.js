@@ -74,27 +74,65 @@ function isFrameText (frame) {
   return typeof frame === 'string'
 }
 
+/** How far two lists agree from their start. */
+function sharedLength (a, b) {
+  let shared = 0
+  while (shared < a.length && shared < b.length && a[shared] === b[shared]) shared++
+  return shared
+}
+
+function firstAppFrame (stack, from) {
+  for (let i = from; i < stack.length; i++) if (isAppFrame(stack[i])) return stack[i]
+  return null
+}
+
+// The app frame nearest above `before`, below the site.
+function lastAppFrame (stack, before) {
+  for (let i = Math.min(before, stack.length) - 1; i >= 1; i--) if (isAppFrame(stack[i])) return stack[i]
+  return null
+}
+
+/** Where `stack` first parts from any of `siblings` (1 when it parts from none). */
+function partingOf (stack, siblings) {
+  let parting = stack.length
+  for (const other of siblings) {
+    if (other === stack || !Array.isArray(other) || sameFrames(other, stack)) continue
+    parting = Math.min(parting, Math.max(1, sharedLength(stack, other)))
+  }
+  return parting === stack.length ? 1 : parting
+}
+
 /**
  * The frame that names `stack` among `siblings` (other stacks through the
  * same site, innermost frame first): the first app frame at or below the
- * frame where it parts from the sibling it shares the most frames with.
- * Without an app frame there, the parting frame itself; without siblings,
- * the first app frame below the site.
+ * first frame where it parts from any sibling (built-ins such as "new
+ * Promise", async combinators, Node's internals and dependencies are
+ * skipped); when the stacks part only outside the app's code, the app frame
+ * nearest above that point; without any app frame, the frame where it parts.
  */
 function callerLabel (stack, siblings = []) {
   if (!Array.isArray(stack) || stack.length === 0 || !stack.every(isFrameText)) return null
-  let parting = 1
-  for (const other of siblings) {
-    if (other === stack || !Array.isArray(other)) continue
-    let shared = 0
-    while (shared < stack.length && shared < other.length && stack[shared] === other[shared]) shared++
-    if (shared === stack.length && shared === other.length) continue // the same stack
-    parting = Math.max(parting, shared)
-  }
-  for (let i = parting; i < stack.length; i++) if (isAppFrame(stack[i])) return stack[i]
-  if (parting < stack.length && parting > 1) return stack[parting]
-  for (let i = 1; i < stack.length; i++) if (isAppFrame(stack[i])) return stack[i]
-  return stack[1] ?? stack[0]
+  const parting = partingOf(stack, siblings)
+  return firstAppFrame(stack, parting) ?? lastAppFrame(stack, parting) ?? stack[parting] ?? stack[1] ?? stack[0]
+}
+
+/**
+ * Labels of a site's listed callers (`stacks`), told apart from each other
+ * and from `others` (more stacks through the site): callerLabel(), and
+ * where two callers would read alike (one function reached from two
+ * routes), "label via <the app frame where those two part>".
+ */
+function callerLabels (stacks, others = []) {
+  const all = [...stacks, ...others]
+  const labels = stacks.map(stack => callerLabel(stack, all))
+  return labels.map((label, i) => {
+    const alike = stacks.filter((other, j) => j !== i && labels[j] === label && !sameFrames(other, stacks[i]))
+    if (label === null || alike.length === 0) return label
+    const stack = stacks[i]
+    const parting = Math.max(...alike.map(other => sharedLength(stack, other)))
+    const deeper = firstAppFrame(stack, parting) ?? stack[parting]
+    return deeper && deeper !== label ? `${label} via ${deeper}` : label
+  })
 }
 
 /**
@@ -136,7 +174,7 @@ function resolve (row) {
  * several that are alike: that would credit the others' entries to it.
  */
 function siteLabel (site, siblings) {
-  if (site.verdict && site.verdict.scope === 'caller') return callerLabel(site.stack, siblings)
+  if (site.verdict && site.verdict.scope === 'caller') return site.callers?.[0]?.label ?? callerLabel(site.stack, siblings)
   if (!site.inDependency || site.appFrame === null) return null
   const alone = siblings.every(stack => appFrameOf(stack).appFrame === site.appFrame)
   return alone ? site.appFrame : null
@@ -154,11 +192,13 @@ function annotateMaps (maps) {
       const callers = site.callers || []
       for (const caller of callers) resolve(caller)
       resolve(site)
-      const siblings = [...callers.map(caller => caller.stack), ...callsite.stacksAt(site.site)]
-      for (const caller of callers) {
-        caller.label = callerLabel(caller.stack, siblings)
+      const known = callsite.stacksAt(site.site)
+      const labels = callerLabels(callers.map(caller => caller.stack), known)
+      callers.forEach((caller, i) => {
+        caller.label = labels[i]
         caller.reason = reasonOfRow(caller)
-      }
+      })
+      const siblings = [...callers.map(caller => caller.stack), ...known]
       site.label = siteLabel(site, siblings)
       site.reason = reasonOfRow(site, site.label)
     }
@@ -166,4 +206,4 @@ function annotateMaps (maps) {
   return maps
 }
 
-module.exports = { setAppFrame, appFrameOf, annotateMaps, defaultAppFrame, callerLabel, labelOf }
+module.exports = { setAppFrame, appFrameOf, annotateMaps, defaultAppFrame, callerLabel, callerLabels, labelOf }

@@ -85,9 +85,9 @@ export interface ReportOptions {
   includeKeys?: boolean
   /** Caller rows per site, default 16; the rest are summed in `otherCallers`. */
   callers?: number
-  /** Live entries older than this many times the site's p99 lifetime are outliers (default 10)... */
+  /** Live entries are judged at this many times their p99 lifetime (default 5)... */
   outlierFactor?: number
-  /** ...and older than this (ms, default 10000) and than any lifetime seen. */
+  /** ...and never younger than this (ms, default 1000). */
   outlierFloorMs?: number
   /** A site that removes and lets at least this share of its entries expire is suspect (default 0.01). */
   expiryShare?: number
@@ -101,6 +101,38 @@ export interface LifetimeReport {
   maxMs: number
 }
 
+/** The figures one outlier test weighed (counts are entries seen, not weighted estimates). */
+export interface VerdictEvidence {
+  /** Compared with the caller's (or site's) own removed entries, or with the site's other callers. */
+  versus: 'own-history' | 'other-callers'
+  /** The age judged at: max(outlierFloorMs, outlierFactor x p99), at least the longest lifetime against own history, at most the TTL against other callers. */
+  olderThanMs: number
+  /** Reference entries whose fate at that age is known, and how many outlived it. */
+  reference: number
+  referenceBeyond: number
+  /** The reference's removed entries: how many, p99, p99.9 and max lifetime (ms). */
+  lifetimes: number
+  p99Ms: number
+  p999Ms: number
+  maxMs: number
+  /** Judged entries whose fate at that age is known, and how many outlived it. */
+  entries: number
+  beyond: number
+  /** How many of `entries` the reference makes likely to outlive it: entries x (referenceBeyond + 1) / (reference + 1). */
+  expected: number
+  /** The chance of `beyond` or more if the judged entries were like the reference (Fisher's exact test). */
+  chance: number
+  /** The verdict's threshold on `chance` (1e-6). */
+  bound: number
+}
+
+/** Why a site or caller is suspect: the rule and the figures it weighed (docs/partial-leaks.md). */
+export type Verdict =
+  | { rule: 'never-removed', scope: 'site' | 'caller', live: number, expired: number, oldestMs: number | null, estimated: boolean, evidence: VerdictEvidence | null }
+  | { rule: 'outliers', scope: 'site' | 'caller', count: number, more: boolean, oldestMs: number | null, estimated: boolean, evidence: VerdictEvidence }
+  | { rule: 'expiry-share', scope: 'site' | 'caller', expired: number, removed: number, share: number, estimated: boolean }
+  | { rule: 'growth', scope: 'site', grown: number, from: number, to: number, windowMs: number, removed: number, oldestMs: number, p99Ms: number, estimated: boolean }
+
 /** One distinct stack through a site. */
 export interface CallerReport {
   stackId: number
@@ -112,7 +144,11 @@ export interface CallerReport {
   oldestAgeMs: number | null
   lifetime: LifetimeReport | null
   suspect: boolean
+  verdict: Verdict | null
+  /** The verdict in words. */
   reason: string | null
+  /** The frame that tells this caller from the site's other callers (the app's own code). */
+  label: string | null
   appFrame: string | null
   inDependency: boolean
 }
@@ -151,7 +187,12 @@ export interface SiteReport extends LedgerCounts {
   removedAt: RemoveSiteReport[]
   /** Never removed, a caller never removing, outliers or expiry share (docs/partial-leaks.md). */
   suspect: boolean
+  /** The site's verdict: its suspect caller's, or the site's own. */
+  verdict: Verdict | null
+  /** The verdict in words (a caller's verdict names the caller by its label). */
   reason: string | null
+  /** The first caller's label (see CallerReport.label). */
+  label: string | null
   /** Weighted estimates from sampled inserts ('sampled' mode). */
   estimated: boolean
   lifetime: LifetimeReport | null
@@ -228,11 +269,15 @@ export interface SiteDiff {
   removesDelta: number
   expiredDelta: number
   suspect: boolean
+  /** The newer snapshot's verdict, or the growth rule's. */
+  verdict: Verdict | null
   reason: string | null
+  /** The site's first caller's label. */
+  label: string | null
   /**
    * The growth rule: live grew over the window while removes went on, and the
    * oldest entry lived through the whole window and past 10x the site's p99
-   * lifetime (and 1 s). Sets `suspect`; the reason is the report's own when it
+   * lifetime (and 1 s). Sets `suspect`; the verdict is the report's own when it
    * already flagged the site.
    */
   growth: boolean

@@ -351,12 +351,12 @@ test('?seconds=N answers with what changed during those N seconds', async () => 
 
     duringTheWindow(() => leakyInsert(growing, 'text-window'))
     const text = await get(`${base}&format=text`)
-    assert.match(text.body, /^handle-ledger diff over \d+(\.\d)?m?s/)
+    assert.match(text.body, /^handle-ledger diff over \d+(\.\d)? m?s/)
     assert.match(text.body, /\+1 live \(\+1 in, 0 out\).*leakyInsert/)
 
     duringTheWindow(() => leakyInsert(growing, 'page-window'))
     const page = await get(`${base}&format=html`)
-    assert.match(page.body, /what changed over \d+(\.\d)?m?s/)
+    assert.match(page.body, /what changed over \d+(\.\d)? m?s/)
     assert.match(page.body, /<td class="num live-delta">\+1<\/td>/)
   } finally {
     await server.close()

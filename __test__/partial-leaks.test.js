@@ -136,14 +136,20 @@ test('a shared helper with one leaking route: that route is a flagged caller, th
     assert.equal(clean.reason, null)
     assert.deepEqual([leaking.live, leaking.inserts, leaking.removes], [40, 40, 0])
     assert.deepEqual([clean.live, clean.inserts, clean.removes], [0, 80, 80])
-    assert.match(leaking.reason, /^never removed from this caller: 40 live, oldest [\d.]+ m?s; entries of this site are normally removed within [\d.]+ m?s \(p99\)$/)
-    assert.equal(site.reason, leaking.reason)
+    assert.match(leaking.reason, /^never removed from this caller: 40 live, oldest [\d.]+ m?s; the site's other callers' 80 removed entries all ended within [\d.]+ m?s, and none of their 80 outlived [\d.]+ m?s \(chance 1 in [\d.e]+ if this caller were like them\)$/)
+    assert.deepEqual([leaking.verdict.rule, leaking.verdict.scope, leaking.verdict.evidence.versus], ['never-removed', 'caller', 'other-callers'])
+    assert.ok(leaking.verdict.evidence.chance <= 1e-6, leaking.reason)
+    // The label is the route's line (where the two stacks part), not the helper's.
+    assert.ok(leaking.label.includes(lineOf('// orders route')), leaking.label)
+    assert.ok(clean.label.includes(lineOf('// users route')), clean.label)
+    // The site's reason names the caller.
+    assert.equal(site.reason, leaking.reason.replace('from this caller', `from caller ${leaking.label}`))
     assert.ok(site.stack[1].includes(lineOf('// orders route')), 'the site shows the leaking caller\'s stack')
     assert.equal(clean.lifetime.count, 80)
     assert.ok(clean.lifetime.p50Ms <= clean.lifetime.p99Ms && clean.lifetime.p99Ms <= clean.lifetime.maxMs)
     const text = formatReport(map)
-    assert.match(text, /never removed from this caller: 40 live/)
-    const callerLines = text.split('\n').filter(line => line.includes('caller '))
+    assert.match(text, /never removed from caller .*partial-leaks\.test\.js:\d+:\d+\): 40 live/)
+    const callerLines = text.split('\n').filter(line => line.startsWith('       caller '))
     assert.equal(callerLines.length, 2, text)
     assert.ok(callerLines[0].includes(lineOf('// orders route')) && callerLines[0].endsWith('SUSPECT'), text)
     assert.ok(callerLines[1].includes(lineOf('// users route')) && !callerLines[1].includes('SUSPECT'), text)
@@ -155,7 +161,7 @@ test('a shared helper with one leaking route: that route is a flagged caller, th
 
 test('a cleanup lost on failed calls only: outliers before the TTL, expiry share after it', async () => {
   const upstream = await upstreamServer()
-  const calls = newMap({ name: 'partial-fraction', callSites: 'all', ttl: 8_000, clock: Date.now })
+  const calls = newMap({ name: 'partial-fraction', callSites: 'all', ttl: 15_000, clock: Date.now })
   const app = newApp()
   app.get('/quote/:n', async (req, res) => {
     // One call in 20 fails upstream.
@@ -169,32 +175,38 @@ test('a cleanup lost on failed calls only: outliers before the TTL, expiry share
   const server = await listen(app)
   try {
     await warmUp(upstream, server)
-    await drive(server.url, [...Array(200)].map((_, i) => `/quote/${i + 1}`), 8)
+    await drive(server.url, [...Array(600)].map((_, i) => `/quote/${i + 1}`), 16)
     const options = { outlierFloorMs: 300 }
-    // Each lost entry becomes an outlier once it is old enough.
+    // The lost entries are outliers once they are old enough.
     const before = await until('every lost entry to be an outlier', () => {
       const report = siteOf('partial-fraction', options)
-      return /^10 live entries/.test(report.sites[0].reason) ? report : null
-    })
+      const verdict = report.sites[0].verdict
+      return verdict && verdict.rule === 'outliers' && verdict.count === 30 ? report : null
+    }, 30_000)
     const site = before.sites[0]
     assert.ok(site.site.includes(lineOf('// quote insert')), site.site)
     assert.equal(site.callers.length, 1)
-    assert.deepEqual([site.live, site.removes, site.expired], [10, 190, 0], 'before the TTL nothing expired')
-    assert.match(site.reason, /^10 live entries are older than [\d.]+ m?s; entries of this site are normally removed within [\d.]+ m?s \(p99\)$/)
+    assert.deepEqual([site.live, site.removes, site.expired], [30, 570, 0], 'before the TTL nothing expired')
+    const e = site.verdict.evidence
+    assert.equal(e.versus, 'own-history')
+    assert.deepEqual([e.reference, e.referenceBeyond, e.beyond], [570, 0, 30])
+    assert.ok(e.olderThanMs >= 300 && e.olderThanMs >= e.maxMs, JSON.stringify(e))
+    assert.ok(e.chance <= 1e-6)
+    assert.match(site.reason, /^30 live entries of caller .* are older than [\d.]+ m?s \(oldest [\d.]+ m?s\), where this caller's history expects [\d.]+; its entries are removed within [\d.]+ m?s 99 times in 100, and none of its 570 outlived [\d.]+ m?s \(chance 1 in [\d.e]+ if nothing were wrong\)$/)
     assert.equal(site.callers[0].suspect, true)
-    // The same report without the lowered floor (10 s by default) says nothing yet.
-    assert.equal(siteOf('partial-fraction').sites[0].suspect, false)
+    // A floor above every entry's age says nothing.
+    assert.equal(siteOf('partial-fraction', { outlierFloorMs: 60_000 }).sites[0].suspect, false)
 
     const after = await until('the lost entries to expire', () => {
       calls.purgeExpired()
       const report = siteOf('partial-fraction')
-      return report.expired === 10 ? report : null
-    })
+      return report.expired === 30 ? report : null
+    }, 30_000)
     const expired = after.sites[0]
-    assert.deepEqual([expired.live, expired.removes, expired.expired], [0, 190, 10])
+    assert.deepEqual([expired.live, expired.removes, expired.expired], [0, 570, 30])
     assert.equal(expired.suspect, true)
-    assert.equal(expired.reason, '5.0% of this site\'s entries expire instead of being removed (10 expired, 190 removed)')
-    assert.equal(expired.callers[0].reason, '5.0% of this caller\'s entries expire instead of being removed (10 expired, 190 removed)')
+    assert.equal(expired.reason, '5.0% of this site\'s entries expire instead of being removed (30 expired, 570 removed)')
+    assert.equal(expired.callers[0].reason, '5.0% of this caller\'s entries expire instead of being removed (30 expired, 570 removed)')
     assert.match(formatReport(after), /5\.0% of this site's entries expire instead of being removed/)
   } finally {
     await server.close()

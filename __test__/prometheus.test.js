@@ -18,6 +18,7 @@ const { escapeLabelValue, renderMetrics } = require('../lib/http/prometheus.js')
 const { newMap } = require('./support/maps.js')
 const { listen } = require('./support/http.js')
 const { assertPromtoolAccepts, parse } = require('./support/prometheus.js')
+const { simulatePartialLeak } = require('../scripts/partial-leak-scene.js')
 
 function leakyInsert (map, key) { map.set(key, key) }
 function balancedInsert (map, key) { map.set(key, key) }
@@ -44,6 +45,7 @@ const FAMILY_TYPES = {
   handle_ledger_oldest_age_seconds: 'GAUGE',
   handle_ledger_site_live: 'GAUGE',
   handle_ledger_site_suspect: 'GAUGE',
+  handle_ledger_suspect_caller_live: 'GAUGE',
   handle_ledger_site_lifetime_seconds: 'GAUGE'
 }
 
@@ -90,6 +92,28 @@ test('format=prometheus passes promtool check metrics and parses back to the reg
     assert.deepEqual(lifetimes.map(sample => [sample.labels.site, sample.labels.stat]),
       [['p50', 'p99', 'max'].map(stat => [balanced.labels.site, stat])].flat())
     assert.ok(lifetimes.every(sample => sample.value >= 0 && sample.value < 60))
+  } finally {
+    await server.close()
+  }
+})
+
+test('a suspect caller is a series labelled by its own line and its rule; its clean sibling has none', async () => {
+  const { orderLine } = simulatePartialLeak(newMap, 'prom-upstream-calls')
+  const server = await listen(debugHandles())
+  try {
+    const { body } = await scrape(`${server.url}/debug/handles?format=prometheus&map=prom-upstream-calls`)
+    assertPromtoolAccepts(body)
+    const families = parse(body)
+    const callers = families.handle_ledger_suspect_caller_live.samples
+    assert.equal(callers.length, 1, body)
+    const [{ labels, value }] = callers
+    assert.equal(value, 40)
+    assert.equal(labels.map, 'prom-upstream-calls')
+    assert.match(labels.site, /^callUpstream \(.*partial-leak-scene\.js:\d+:\d+\)$/)
+    // Named by the frame where the two callers' stacks part: getOrder, not the helper.
+    assert.match(labels.caller, new RegExp(`^getOrder \\(.*partial-leak-scene\\.js:${orderLine}:\\d+\\)$`))
+    assert.equal(labels.rule, 'never-removed')
+    assert.equal(sampleOf(families, 'handle_ledger_site_suspect', { map: 'prom-upstream-calls', site: labels.site }), 1)
   } finally {
     await server.close()
   }
@@ -183,7 +207,7 @@ test('maps sharing a name are summed into one series per family (no duplicate se
 test('renderMetrics with no maps still declares every family', () => {
   const body = renderMetrics({ maps: [] })
   assertPromtoolAccepts(body)
-  assert.equal(body.match(/^# TYPE /gm).length, 8)
+  assert.equal(body.match(/^# TYPE /gm).length, Object.keys(FAMILY_TYPES).length)
 })
 
 test('registerMetrics: the same figures through a prom-client registry on an Express /metrics route', async () => {

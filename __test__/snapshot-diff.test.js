@@ -164,7 +164,7 @@ test('formatReport(diff): a title, a block per map and a line per site with sign
     const text = formatReport(newer.diff(older))
     const lines = text.split('\n')
     const file = path.relative(process.cwd(), __filename)
-    assert.match(lines[0], /^handle-ledger diff over \d+(ms|\.\ds)$/)
+    assert.match(lines[0], /^handle-ledger diff over \d+( ms|\.\d s)$/)
     assert.equal(lines[1], '')
     assert.equal(lines[2], 'diff3.render  live=7 (+6)  inserts +2510  removes +1  expired +2503')
     assert.match(lines[3], new RegExp(`^ {2}\\+7 live \\(\\+10 in, \\+1 out, \\+2 expired\\) {2}now 7 live {2}openStream \\(${escapeRegExp(file)}:${lineOf('openStream')}:\\d+\\)$`))

@@ -58,6 +58,9 @@ pub struct SiteLedger {
     /// the same site.
     pub held: bool,
     pub counts: Counts,
+    /// Recorded inserts, each once whatever its weight: the verdicts' tests
+    /// count what was seen, not the estimates it stands for.
+    pub samples: u64,
     /// Ages at removal (not at expiry: an expiry is the leak, not a lifetime).
     pub lifetimes: Lifetimes,
     /// Remove sites seen removing this site's entries one by one, with how
@@ -124,6 +127,17 @@ type SlotMap<V> = HashMap<u32, V, BuildHasherDefault<SlotHasher>>;
 struct Tally {
     inserts: u64,
     removes: u64,
+}
+
+/// Live entries older than some age (`Ledger::live_older_than`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Older {
+    /// What they stand for (weights).
+    pub weighted: u64,
+    /// How many were seen.
+    pub entries: u64,
+    /// More may be older than the count read.
+    pub more: bool,
 }
 
 /// One expired entry, handed back to JS.
@@ -448,30 +462,23 @@ impl Ledger {
             .map(|_| self.age_of(site.oldest, now))
     }
 
-    /// How many of a stack's live entries (weighted) are older than
-    /// `age_ms`, and whether there may be more: its entries are listed
+    /// A stack's live entries older than `age_ms`: its entries are listed
     /// oldest first, so this reads only the old ones, at most `cap`.
-    pub fn live_older_than(
-        &self,
-        site: &SiteLedger,
-        now: u64,
-        age_ms: u64,
-        cap: usize,
-    ) -> (u64, bool) {
+    pub fn live_older_than(&self, site: &SiteLedger, now: u64, age_ms: u64, cap: usize) -> Older {
         let mut slot = site.oldest;
-        let mut older = 0;
+        let mut older = Older::default();
         for _ in 0..cap {
             if self.live_slot(slot).is_none() || self.age_of(slot, now) <= age_ms {
-                return (older, false);
+                return older;
             }
-            older += self.weight_of(slot);
+            older.weighted += self.weight_of(slot);
+            older.entries += 1;
             slot = self.site_links.get(&slot).map_or(NIL, |link| link.next);
         }
-        (
-            older,
-            self.live_slot(slot)
-                .is_some_and(|_| self.age_of(slot, now) > age_ms),
-        )
+        older.more = self
+            .live_slot(slot)
+            .is_some_and(|_| self.age_of(slot, now) > age_ms);
+        older
     }
 
     pub fn entry(&self, slot: u32, now: u64) -> Option<EntryInfo> {
@@ -671,9 +678,10 @@ impl Ledger {
         }
         self.counts.live += 1;
         self.counts.inserts += 1;
-        let counts = &mut self.sites[index].counts;
-        counts.live += weight;
-        counts.inserts += weight;
+        let site = &mut self.sites[index];
+        site.samples += 1;
+        site.counts.live += weight;
+        site.counts.inserts += weight;
         self.recorded_inserts += 1;
         self.link_newest(index, slot);
     }

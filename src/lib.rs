@@ -21,7 +21,9 @@ pub(crate) mod maintenance;
 pub(crate) mod oplog;
 pub(crate) mod registry;
 pub(crate) mod report;
+pub(crate) mod rules;
 pub(crate) mod ticker;
+pub(crate) mod verdicts;
 
 // napi registers the entry points only outside `cargo test` builds, where
 // every one would look unused: the binding has no Rust tests of its own (the

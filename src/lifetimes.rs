@@ -20,6 +20,9 @@ pub struct Lifetimes {
     /// Allocated at the first removal: stacks that never remove cost nothing.
     buckets: Option<Box<[u32; BUCKETS]>>,
     max_ms: u64,
+    /// Removes recorded (each once, whatever its weight): how many lifetimes
+    /// the verdicts' tests have seen, as opposed to how many they stand for.
+    samples: u64,
 }
 
 /// The figures a report shows.
@@ -28,6 +31,9 @@ pub struct Quantiles {
     pub count: u64,
     pub p50_ms: u64,
     pub p99_ms: u64,
+    /// What entries outlive 1 time in 1000 (a bucket's upper bound, capped
+    /// at the max).
+    pub p999_ms: u64,
     pub max_ms: u64,
 }
 
@@ -69,16 +75,7 @@ impl Lifetimes {
         }
         buckets[bucket] = sum as u32;
         self.max_ms = self.max_ms.max(age_ms);
-    }
-
-    /// Adds another histogram's counts (a site's is the sum of its stacks').
-    pub fn merge(&mut self, other: &Lifetimes, into: &mut [u64; BUCKETS]) {
-        if let Some(buckets) = &other.buckets {
-            for (sum, &count) in into.iter_mut().zip(buckets.iter()) {
-                *sum += u64::from(count);
-            }
-        }
-        self.max_ms = self.max_ms.max(other.max_ms);
+        self.samples += 1;
     }
 
     pub fn quantiles(&self) -> Option<Quantiles> {
@@ -89,6 +86,45 @@ impl Lifetimes {
 
     pub fn max_ms(&self) -> u64 {
         self.max_ms
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// This histogram's bucket counts, widened (empty: all zero).
+    pub fn add_to(&self, into: &mut [u64; BUCKETS]) {
+        if let Some(buckets) = &self.buckets {
+            for (sum, &count) in into.iter_mut().zip(buckets.iter()) {
+                *sum += u64::from(count);
+            }
+        }
+    }
+}
+
+/// How many of the counted lifetimes may lie above `ms`: a bucket that
+/// straddles `ms` counts as above (buckets are up to a quarter wide; a
+/// reference that outlived an age more often cannot overstate the evidence
+/// against the entries judged).
+pub fn count_above(buckets: &[u64], max_ms: u64, ms: u64) -> u64 {
+    if max_ms <= ms {
+        return 0;
+    }
+    buckets
+        .iter()
+        .enumerate()
+        .filter(|&(bucket, _)| upper_bound(bucket) > ms)
+        .map(|(_, &n)| n)
+        .sum()
+}
+
+#[cfg(test)]
+/// The smallest age that falls in `bucket`.
+fn lower_bound(bucket: usize) -> u64 {
+    if bucket == 0 {
+        0
+    } else {
+        upper_bound(bucket - 1) + 1
     }
 }
 
@@ -114,6 +150,7 @@ pub fn quantiles_of(buckets: &[u64], max_ms: u64) -> Option<Quantiles> {
         count,
         p50_ms: at(0.5),
         p99_ms: at(0.99),
+        p999_ms: at(0.999),
         max_ms,
     })
 }
@@ -158,6 +195,31 @@ mod tests {
         // Weight moves the quantiles: 1,500 more at 60 s puts p50 there.
         lifetimes.record(60_000, 1_500);
         assert_eq!(lifetimes.quantiles().unwrap().p50_ms, 60_000);
+    }
+
+    #[test]
+    fn counts_above_an_age_include_a_straddling_bucket() {
+        let mut lifetimes = Lifetimes::default();
+        for age in [1u64, 5, 40, 41, 1_000, 5_000] {
+            lifetimes.record(age, 1);
+        }
+        let mut buckets = [0u64; BUCKETS];
+        lifetimes.add_to(&mut buckets);
+        let max = lifetimes.max_ms();
+        assert_eq!(lifetimes.samples(), 6);
+        // 40 and 41 share the bucket 40..=47: both may be above 40.
+        assert_eq!(count_above(&buckets, max, 40), 4);
+        assert_eq!(count_above(&buckets, max, 47), 2);
+        assert_eq!(
+            count_above(&buckets, max, 5_000),
+            0,
+            "nothing lived past the max"
+        );
+        assert_eq!(count_above(&buckets, max, 0), 6);
+        for bucket in 1..BUCKETS {
+            assert_eq!(lower_bound(bucket), upper_bound(bucket - 1) + 1);
+            assert_eq!(bucket_of(lower_bound(bucket)), bucket);
+        }
     }
 
     #[test]

@@ -7,9 +7,13 @@
 //! O(sites + stacks) per map, never O(entries).
 
 use crate::interner::Interner;
-use crate::ledger::{Counts, Ledger, SiteLedger};
-use crate::lifetimes::{quantiles_of, Lifetimes, Quantiles, BUCKETS};
+use crate::ledger::{Ledger, SiteLedger};
+use crate::lifetimes::Quantiles;
 use crate::registry::MapEntry;
+pub use crate::rules::Rules;
+use crate::rules::{CallerJudgment, Judge};
+pub use crate::verdicts::Number;
+use crate::verdicts::Verdict;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -18,12 +22,6 @@ pub const DEFAULT_CALLER_LIMIT: u32 = 16;
 /// Bits of an INSERT's site word above the stack id are flags set by the
 /// facade; the interner knows only the id.
 const STACK_ID_MASK: u32 = (1 << 30) - 1;
-/// A site's lifetimes say what "normal" is only after this many removes.
-const MIN_LIFETIMES: u64 = 20;
-/// Expiry share: fewer expired entries than this are never a pattern.
-const MIN_EXPIRED: u64 = 3;
-/// Outliers are counted from each stack's oldest entry on, at most this many.
-const OUTLIER_COUNT_CAP: usize = 1_000;
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -36,32 +34,6 @@ pub struct Options {
     pub callers: Option<u32>,
     pub rules: Rules,
 }
-
-/// The partial-leak rules' knobs.
-#[derive(Clone, Copy, Debug)]
-pub struct Rules {
-    /// A live entry is an outlier when older than this many times its site's
-    /// p99 lifetime ...
-    pub outlier_factor: f64,
-    /// ... and older than this (ms), and than any entry of the site lived.
-    pub outlier_floor_ms: u64,
-    /// A site (or caller) that removes entries and lets at least this share
-    /// of them expire is suspect.
-    pub expiry_share: f64,
-}
-
-impl Default for Rules {
-    fn default() -> Self {
-        Rules {
-            outlier_factor: 10.0,
-            outlier_floor_ms: 10_000,
-            expiry_share: 0.01,
-        }
-    }
-}
-
-/// Figures are plain JS numbers (exact up to 2^53), not BigInts.
-pub type Number = f64;
 
 #[derive(Serialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -118,7 +90,8 @@ pub struct SiteReport {
     pub lifetime: Option<LifetimeReport>,
     pub removed_at: Vec<RemoveSite>,
     pub suspect: bool,
-    pub reason: Option<String>,
+    /// Why the site is suspect (`verdicts.rs`); the facade words it.
+    pub verdict: Option<Verdict>,
     pub estimated: bool,
     /// Entries inserted by `hold()`/`acquire()`: a group of their own,
     /// never suspect (a long-lived held entry is a slow call, not a lost
@@ -141,7 +114,7 @@ pub struct CallerReport {
     pub oldest_age_ms: Option<Number>,
     pub lifetime: Option<LifetimeReport>,
     pub suspect: bool,
-    pub reason: Option<String>,
+    pub verdict: Option<Verdict>,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -281,14 +254,6 @@ fn group_by_site<'a>(ledger: &'a Ledger, interner: &Interner) -> Vec<Vec<&'a Sit
     groups
 }
 
-/// What a site's figures say is normal, for judging its callers.
-struct Normal {
-    counts: Counts,
-    lifetime: Option<Quantiles>,
-    /// Live entries older than this are outliers (None: too few lifetimes).
-    outlier_age_ms: Option<u64>,
-}
-
 struct Reader<'a> {
     ledger: &'a Ledger,
     now: u64,
@@ -301,35 +266,49 @@ struct Reader<'a> {
 struct Judged<'a> {
     stack: &'a SiteLedger,
     oldest_ms: Option<u64>,
-    outliers: (u64, bool),
-    /// Why this caller is suspect: its own rule, or its expiry share.
-    reason: Option<String>,
-    /// The reason came from the expiry share (a site-wide share says it
-    /// better for the site's own line).
-    by_share: bool,
+    verdict: Option<Verdict>,
 }
 
 impl Reader<'_> {
     fn site_report(&self, stacks: &[&SiteLedger]) -> SiteReport {
-        let normal = self.normal(stacks);
+        let judge = Judge {
+            ledger: self.ledger,
+            now: self.now,
+            rules: self.options.rules,
+            estimated: self.estimated,
+        };
+        let site = judge.site(stacks);
         let mut judged: Vec<Judged> = stacks
             .iter()
-            .map(|&stack| self.judge(stack, &normal))
+            .zip(site.callers)
+            .map(|(&stack, CallerJudgment { verdict, oldest_ms })| Judged {
+                stack,
+                oldest_ms,
+                verdict,
+            })
             .collect();
         judged.sort_by(|a, b| {
-            b.reason
+            b.verdict
                 .is_some()
-                .cmp(&a.reason.is_some())
+                .cmp(&a.verdict.is_some())
                 .then(b.stack.counts.live.cmp(&a.stack.counts.live))
                 .then(b.oldest_ms.cmp(&a.oldest_ms))
                 .then(b.stack.counts.inserts.cmp(&a.stack.counts.inserts))
         });
-        let held = stacks[0].held;
-        let site_reason = if held {
-            None
-        } else {
-            self.site_reason(&judged, &normal)
-        };
+        // The site's verdict: nothing of it removed; else its suspect
+        // caller's own (the first listed); else its expiry share (a
+        // site-wide share says it better than one caller's); else a caller's
+        // share; else outliers spread over its callers.
+        let verdict = site
+            .never_removed
+            .or_else(|| {
+                judged
+                    .iter()
+                    .find_map(|j| j.verdict.clone().filter(|v| !v.is_expiry_share()))
+            })
+            .or(site.expiry_share)
+            .or_else(|| judged.iter().find_map(|j| j.verdict.clone()))
+            .or(site.pooled);
         // 0: no caller rows at all (snapshots, which only diff sites).
         let limit = self.options.callers.unwrap_or(DEFAULT_CALLER_LIMIT) as usize;
         let other_callers =
@@ -339,7 +318,7 @@ impl Reader<'_> {
             .take(limit)
             .map(|j| self.caller_report(j))
             .collect();
-        let c = normal.counts;
+        let c = site.counts;
         let first = judged[0].stack;
         SiteReport {
             site: self.text(first.site),
@@ -354,174 +333,21 @@ impl Reader<'_> {
                 .filter_map(|j| j.oldest_ms)
                 .max()
                 .map(|ms| ms as Number),
-            lifetime: normal.lifetime.map(LifetimeReport::from),
+            lifetime: site.lifetime.map(LifetimeReport::from),
             removed_at: self.removed_at(stacks),
-            suspect: site_reason.is_some(),
-            reason: site_reason,
+            suspect: verdict.is_some(),
+            verdict,
             estimated: self.estimated,
-            held,
+            held: first.held,
             callers,
             other_callers,
         }
     }
 
-    fn normal(&self, stacks: &[&SiteLedger]) -> Normal {
-        let mut counts = Counts::default();
-        let mut merged = Lifetimes::default();
-        let mut buckets = [0u64; BUCKETS];
-        for stack in stacks {
-            let c = stack.counts;
-            counts.live += c.live;
-            counts.inserts += c.inserts;
-            counts.removes += c.removes;
-            counts.expired += c.expired;
-            counts.overwrites += c.overwrites;
-            merged.merge(&stack.lifetimes, &mut buckets);
-        }
-        let lifetime = quantiles_of(&buckets, merged.max_ms());
-        let rules = self.options.rules;
-        let outlier_age_ms = lifetime.filter(|q| q.count >= MIN_LIFETIMES).map(|q| {
-            ((q.p99_ms as f64 * rules.outlier_factor) as u64)
-                .max(rules.outlier_floor_ms)
-                .max(q.max_ms)
-        });
-        Normal {
-            counts,
-            lifetime,
-            outlier_age_ms,
-        }
-    }
-
-    fn judge<'s>(&self, stack: &'s SiteLedger, normal: &Normal) -> Judged<'s> {
-        let oldest_ms = self.ledger.site_oldest_age_ms(stack, self.now);
-        let outliers = match normal.outlier_age_ms {
-            Some(age) if oldest_ms.is_some_and(|oldest| oldest > age) => self
-                .ledger
-                .live_older_than(stack, self.now, age, OUTLIER_COUNT_CAP),
-            _ => (0, false),
-        };
-        // Held entries are removed by handle-ledger when their call ends: a
-        // long-lived or expired one is a slow call, not a lost cleanup.
-        let mut reason = if stack.held {
-            None
-        } else {
-            self.caller_reason(stack.counts, oldest_ms, outliers, normal)
-        };
-        let by_share = reason.is_none() && !stack.held;
-        if by_share {
-            reason = self.caller_expiry_share(stack.counts);
-        }
-        Judged {
-            stack,
-            oldest_ms,
-            outliers,
-            by_share: by_share && reason.is_some(),
-            reason,
-        }
-    }
-
-    fn approx(&self) -> &'static str {
-        if self.estimated {
-            "~"
-        } else {
-            ""
-        }
-    }
-
-    /// The rules, each with a reason quoting the figures the report shows.
-    fn caller_reason(
-        &self,
-        c: Counts,
-        oldest_ms: Option<u64>,
-        (outliers, more): (u64, bool),
-        normal: &Normal,
-    ) -> Option<String> {
-        let approx = self.approx();
-        if normal.counts.removes == 0 {
-            // Nothing of the whole site was ever removed.
-            return never_removed(&normal.counts, approx);
-        }
-        let usual = normal.lifetime.map(|q| {
-            format!(
-                "entries of this site are normally removed within {} (p99)",
-                duration(q.p99_ms)
-            )
-        });
-        if c.removes == 0 && c.expired > 0 {
-            return Some(format!(
-                "never removed from this caller: {approx}{} expired by the TTL, {approx}{} live; {}",
-                c.expired,
-                c.live,
-                usual.unwrap_or_else(|| "other callers remove theirs".to_owned())
-            ));
-        }
-        let outlier_age = normal.outlier_age_ms?;
-        if c.removes == 0 && oldest_ms.is_some_and(|oldest| oldest > outlier_age) {
-            return Some(format!(
-                "never removed from this caller: {approx}{} live, oldest {}; {}",
-                c.live,
-                duration(oldest_ms.unwrap_or(0)),
-                usual.unwrap_or_default()
-            ));
-        }
-        if outliers > 0 {
-            return Some(format!(
-                "{approx}{}{} live {} older than {}; {}",
-                outliers,
-                if more { "+" } else { "" },
-                if outliers == 1 && !more {
-                    "entry is"
-                } else {
-                    "entries are"
-                },
-                duration(outlier_age),
-                usual.unwrap_or_default()
-            ));
-        }
-        None
-    }
-
-    fn site_reason(&self, judged: &[Judged], normal: &Normal) -> Option<String> {
-        if let Some(j) = judged.iter().find(|j| j.reason.is_some() && !j.by_share) {
-            return j.reason.clone();
-        }
-        let approx = self.approx();
-        let c = normal.counts;
-        let ended = c.removes + c.expired;
-        if c.removes > 0
-            && c.expired >= MIN_EXPIRED
-            && c.expired as f64 >= self.options.rules.expiry_share * ended as f64
-        {
-            return Some(format!(
-                "{}% of this site's entries expire instead of being removed ({approx}{} expired, {approx}{} removed)",
-                percent(c.expired, ended),
-                c.expired,
-                c.removes
-            ));
-        }
-        if let Some(j) = judged.iter().find(|j| j.reason.is_some()) {
-            return j.reason.clone();
-        }
-        let (outliers, more) = judged.iter().fold((0, false), |(n, more), j| {
-            (n + j.outliers.0, more || j.outliers.1)
-        });
-        if outliers > 0 {
-            // Spread over callers too thin for one to be flagged on its own.
-            return Some(format!(
-                "{approx}{}{} live entries are older than {}; entries of this site are normally removed within {} (p99)",
-                outliers,
-                if more { "+" } else { "" },
-                duration(normal.outlier_age_ms.unwrap_or(0)),
-                duration(normal.lifetime.map_or(0, |q| q.p99_ms))
-            ));
-        }
-        None
-    }
-
     fn caller_report(&self, judged: &Judged) -> CallerReport {
         let stack = judged.stack;
         let c = stack.counts;
-        let reason = judged.reason.clone();
+        let verdict = judged.verdict.clone();
         CallerReport {
             stack_id: stack.site & STACK_ID_MASK,
             live: c.live as Number,
@@ -530,25 +356,9 @@ impl Reader<'_> {
             expired: c.expired as Number,
             oldest_age_ms: judged.oldest_ms.map(|ms| ms as Number),
             lifetime: stack.lifetimes.quantiles().map(LifetimeReport::from),
-            suspect: reason.is_some(),
-            reason,
+            suspect: verdict.is_some(),
+            verdict,
         }
-    }
-
-    fn caller_expiry_share(&self, c: Counts) -> Option<String> {
-        let ended = c.removes + c.expired;
-        (c.removes > 0
-            && c.expired >= MIN_EXPIRED
-            && c.expired as f64 >= self.options.rules.expiry_share * ended as f64)
-            .then(|| {
-                let approx = self.approx();
-                format!(
-                    "{}% of this caller's entries expire instead of being removed ({approx}{} expired, {approx}{} removed)",
-                    percent(c.expired, ended),
-                    c.expired,
-                    c.removes
-                )
-            })
     }
 
     fn text(&self, stack_id: u32) -> String {
@@ -613,50 +423,9 @@ fn other_callers(rest: &[Judged]) -> OtherCallers {
         other.inserts += c.inserts as Number;
         other.removes += c.removes as Number;
         other.expired += c.expired as Number;
-        other.suspect |= j.reason.is_some();
+        other.suspect |= j.verdict.is_some();
     }
     other
-}
-
-/// A site whose entries are inserted and never removed, or only ever expire,
-/// is where a lost cleanup shows (every caller of it alike).
-fn never_removed(c: &Counts, approx: &str) -> Option<String> {
-    if c.removes > 0 || c.inserts == 0 {
-        return None;
-    }
-    Some(if c.expired > 0 && c.live == 0 {
-        format!(
-            "entries only ever expire ({approx}{} expired), never removed",
-            c.expired
-        )
-    } else if c.expired > 0 {
-        format!(
-            "never removed: {approx}{} live, {approx}{} expired by the TTL",
-            c.live, c.expired
-        )
-    } else {
-        "inserted but never removed".to_owned()
-    })
-}
-
-/// `part` of `whole` in percent, with one decimal below 10%.
-fn percent(part: u64, whole: u64) -> String {
-    let p = 100.0 * part as f64 / whole.max(1) as f64;
-    if p < 10.0 {
-        format!("{p:.1}")
-    } else {
-        format!("{p:.0}")
-    }
-}
-
-/// A duration as people read it: "40 ms", "12.3 s", "4.2 min", "1.5 h".
-pub fn duration(ms: u64) -> String {
-    match ms {
-        0..=999 => format!("{ms} ms"),
-        1_000..=59_999 => format!("{:.1} s", ms as f64 / 1_000.0),
-        60_000..=3_599_999 => format!("{:.1} min", ms as f64 / 60_000.0),
-        _ => format!("{:.1} h", ms as f64 / 3_600_000.0),
-    }
 }
 
 #[cfg(test)]
@@ -664,6 +433,7 @@ mod tests {
     use super::*;
     use crate::oplog::{HELD_SITE, INSERT, REMOVE, REMOVE_AT, TIME};
     use crate::registry::{register, unregister, CallSites, MapInfo};
+    use crate::verdicts::{Scope, Versus};
 
     fn info(mode: CallSites) -> MapInfo {
         MapInfo {
@@ -719,7 +489,17 @@ mod tests {
         assert_eq!(first.site, "leak (core.js:88:15)");
         assert_eq!((first.live, first.inserts, first.removes), (6.0, 6.0, 0.0));
         assert!(first.suspect);
-        assert_eq!(first.reason.as_deref(), Some("inserted but never removed"));
+        assert_eq!(
+            first.verdict,
+            Some(Verdict::NeverRemoved {
+                scope: Scope::Site,
+                live: 6.0,
+                expired: 0.0,
+                oldest_ms: Some(4_000.0),
+                estimated: false,
+                evidence: None
+            })
+        );
         assert_eq!(first.oldest_age_ms, Some(4_000.0));
         let second = &report.sites[1];
         assert!(!second.suspect);
@@ -835,8 +615,10 @@ mod tests {
     }
 
     /// A shared helper (one insert site) called from two routes: one removes
-    /// its entries, the other never does. The site has two callers; only the
-    /// leaking one is flagged, and the site's stack is the leaking caller's.
+    /// its entries within 5 ms, the other never does. The site has two
+    /// callers; only the leaking one is flagged, once its entries are older
+    /// than the judgment age (max(1 s, 5 x p99) = 1 s), and the site's stack
+    /// is the leaking caller's.
     #[test]
     fn a_leaking_caller_of_a_shared_helper_is_its_own_flagged_row() {
         let mut interner = Interner::default();
@@ -856,19 +638,17 @@ mod tests {
             log.push(rm(2 * i));
         }
         ledger.drain(&log, 1_000).unwrap();
-        let options = Options {
-            rules: Rules {
-                outlier_floor_ms: 2_000,
-                ..Rules::default()
-            },
-            ..Options::default()
-        };
-        let young = report_of(Ledger::new(0, 0), CallSites::All, &options, 0, &interner);
+        let young = report_of(
+            Ledger::new(0, 0),
+            CallSites::All,
+            &Options::default(),
+            0,
+            &interner,
+        );
         assert!(young.sites.is_empty());
         let entry = register(info(CallSites::All), ledger);
-        let early = map_report(&entry, &options, Some(1_200), &interner);
-        let late = map_report(&entry, &options, Some(20_000), &interner);
-        let defaults = map_report(&entry, &Options::default(), Some(20_000), &interner);
+        let early = map_report(&entry, &Options::default(), Some(1_000), &interner);
+        let late = map_report(&entry, &Options::default(), Some(1_040), &interner);
         unregister(entry.id);
         assert_eq!(late.sites.len(), 1, "one insert site");
         let site = &late.sites[0];
@@ -883,21 +663,42 @@ mod tests {
         assert!(first.suspect && !second.suspect);
         assert_eq!((first.live, first.removes), (100.0, 0.0));
         assert_eq!(second.lifetime.unwrap().max_ms, 5.0);
+        // 1,040 ms: the 4 entries inserted before 40 ms are older than 1 s,
+        // and none of the other caller's 100 removed entries lived that long.
+        let Some(Verdict::NeverRemoved {
+            scope: Scope::Caller,
+            live,
+            oldest_ms,
+            evidence: Some(e),
+            ..
+        }) = &first.verdict
+        else {
+            panic!("{:?}", first.verdict)
+        };
+        assert_eq!((*live, *oldest_ms), (100.0, Some(1_040.0)));
         assert_eq!(
-            first.reason.as_deref(),
-            Some("never removed from this caller: 100 live, oldest 20.0 s; entries of this site are normally removed within 5 ms (p99)")
+            (e.versus, e.older_than_ms, e.reference, e.reference_beyond),
+            (Versus::OtherCallers, 1_000.0, 100.0, 0.0)
+        );
+        assert_eq!(
+            (e.entries, e.beyond, e.lifetimes, e.p99_ms),
+            (4.0, 4.0, 100.0, 5.0)
+        );
+        // 4 entries that all outlived 100 others: 1 / C(104, 4).
+        let expected_chance = 1.0 / (101.0 * 102.0 * 103.0 * 104.0 / 24.0);
+        assert!(
+            (e.chance - expected_chance).abs() < expected_chance * 1e-9,
+            "{e:?}"
         );
         assert!(site.suspect);
-        assert_eq!(site.reason, first.reason);
+        assert_eq!(site.verdict, first.verdict);
         assert_eq!(frames(site.stack_id)[1], "getOrder (app.js:21:5)");
-        // Before the floor (2 s) nothing is said.
+        // At 1 s nothing is older than the judgment age: nothing is said.
         assert!(
             early.sites[0].callers.iter().all(|c| !c.suspect),
             "{early:?}"
         );
         assert!(!early.sites[0].suspect);
-        // The default floor is 10 s: 20 s is past it.
-        assert!(defaults.sites[0].suspect);
     }
 
     /// One stack; 5% of its entries are never removed: outliers before any
@@ -906,10 +707,10 @@ mod tests {
     fn a_fraction_of_lost_cleanups_is_flagged_by_outliers_then_expiry_share() {
         let mut interner = Interner::default();
         let stack = interner.intern(&["call (app.js:7:1)"]).unwrap();
-        let run = |ledger: &mut Ledger, from: u32| {
+        let run = |ledger: &mut Ledger| {
             let mut log = vec![];
-            for i in from..from + 200 {
-                let t = u64::from(i) * 10;
+            for i in 0..2_000u32 {
+                let t = u64::from(i) / 2;
                 log.extend(at(t));
                 log.extend(ins(i, stack));
                 if i % 20 != 0 {
@@ -917,29 +718,49 @@ mod tests {
                     log.push(rm(i));
                 }
             }
-            ledger.drain(&log, u64::from(from + 200) * 10).unwrap();
+            ledger.drain(&log, 1_010).unwrap();
         };
         let mut ledger = Ledger::new(0, 0);
-        run(&mut ledger, 0);
-        let report = report_of(
-            ledger,
-            CallSites::All,
-            &Options::default(),
-            30_000,
-            &interner,
-        );
+        run(&mut ledger);
+        let entry = register(info(CallSites::All), ledger);
+        let report = map_report(&entry, &Options::default(), Some(4_000), &interner);
+        let before = map_report(&entry, &Options::default(), Some(1_500), &interner);
+        unregister(entry.id);
         let site = &report.sites[0];
-        assert_eq!((site.live, site.removes), (10.0, 190.0));
+        assert_eq!((site.live, site.removes), (100.0, 1_900.0));
         let q = site.lifetime.unwrap();
         assert!(q.p99_ms >= 7.0 && q.p99_ms <= 8.0, "{q:?}");
+        // At 4 s: 100 live entries are older than 1 s, the oldest 4 s, and
+        // none of the 1,900 removed ones lived past 7 ms.
+        let Some(Verdict::Outliers {
+            scope: Scope::Caller,
+            count,
+            more,
+            evidence: e,
+            ..
+        }) = &site.verdict
+        else {
+            panic!("{:?}", site.verdict)
+        };
+        assert_eq!((*count, *more), (100.0, false));
         assert_eq!(
-            site.reason.as_deref(),
-            Some("10 live entries are older than 10.0 s; entries of this site are normally removed within 7 ms (p99)")
+            (
+                e.versus,
+                e.older_than_ms,
+                e.reference,
+                e.reference_beyond,
+                e.entries,
+                e.beyond
+            ),
+            (Versus::OwnHistory, 1_000.0, 1_900.0, 0.0, 2_000.0, 100.0)
         );
+        assert!(e.chance < 1e-20, "{e:?}");
         assert!(site.callers[0].suspect);
+        // At 1.5 s the oldest has not outlived the judgment age twice over.
+        assert!(!before.sites[0].suspect, "{:?}", before.sites[0].verdict);
         // With a TTL of 1 s the lost entries expire: the share says so.
         let mut ledger = Ledger::new(1_000, 0);
-        run(&mut ledger, 0);
+        run(&mut ledger);
         ledger.drain(&[], 5_000).unwrap();
         let report = report_of(
             ledger,
@@ -949,15 +770,21 @@ mod tests {
             &interner,
         );
         let site = &report.sites[0];
-        assert_eq!((site.expired, site.removes, site.live), (10.0, 190.0, 0.0));
         assert_eq!(
-            site.callers[0].reason.as_deref(),
-            Some("5.0% of this caller's entries expire instead of being removed (10 expired, 190 removed)")
+            (site.expired, site.removes, site.live),
+            (100.0, 1_900.0, 0.0)
         );
-        assert_eq!(
-            site.reason.as_deref(),
-            Some("5.0% of this site's entries expire instead of being removed (10 expired, 190 removed)")
-        );
+        let share = |scope| {
+            Some(Verdict::ExpiryShare {
+                scope,
+                expired: 100.0,
+                removed: 1_900.0,
+                share: 0.05,
+                estimated: false,
+            })
+        };
+        assert_eq!(site.callers[0].verdict, share(Scope::Caller));
+        assert_eq!(site.verdict, share(Scope::Site));
     }
 
     /// Slow, variable lifetimes (1 ms to 5 s) with everything removed: no
@@ -1022,14 +849,6 @@ mod tests {
     }
 
     #[test]
-    fn durations_read_as_people_say_them() {
-        assert_eq!(duration(40), "40 ms");
-        assert_eq!(duration(12_345), "12.3 s");
-        assert_eq!(duration(252_000), "4.2 min");
-        assert_eq!(duration(5_400_000), "1.5 h");
-    }
-
-    #[test]
     fn held_sites_are_marked_and_never_suspect() {
         let mut interner = Interner::default();
         let site = interner.intern(&["call (core.js:40:7)"]).unwrap();
@@ -1050,7 +869,7 @@ mod tests {
         let held = report.sites.iter().find(|s| s.held).unwrap();
         assert_eq!(held.site, "call (core.js:40:7)");
         assert_eq!((held.live, held.removes), (4.0, 0.0));
-        assert!(!held.suspect && held.reason.is_none());
+        assert!(!held.suspect && held.verdict.is_none());
         assert!(held.callers.iter().all(|c| !c.suspect));
         let plain = report.sites.iter().find(|s| !s.held).unwrap();
         assert_eq!(plain.site, held.site);

@@ -12,7 +12,8 @@
 // carries its Content-Security-Policy, so a page written to a file is as
 // inert as the route's, should markup ever slip past escaping.
 
-const { seconds: duration, signed, shortSite, callerName, where } = require('../shared/format.js')
+const { duration, signed, shortSite, callerName, callerCount, showsCallers, insertedAt } = require('../shared/format.js')
+const { reasonOfRow } = require('../shared/verdicts.js')
 
 const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 
@@ -56,7 +57,7 @@ function link (query, extra) {
 
 function navigation (query) {
   return `<nav><a href="${link(query, { format: 'html' })}">page</a>` +
-    `<a href="${link(query, { format: 'html', seconds: 10 })}">what changed in 10s</a>` +
+    `<a href="${link(query, { format: 'html', seconds: 10 })}">what changed in 10 s</a>` +
     `<a href="${link(query, { format: 'json' })}">json</a>` +
     `<a href="${link(query, { format: 'text' })}">text</a>` +
     `<a href="${link(query, { format: 'prometheus' })}">prometheus</a></nav>`
@@ -151,11 +152,13 @@ function pointsOf (history, map, at) {
 
 // ---- report page -------------------------------------------------------
 
-function stackDetails (site) {
+// The report's site rows name the site (and how many app callers reach a
+// dependency's); a diff's rows, which list no callers, name the caller too.
+function stackDetails (site, whereOptions = { inDependency: site.inDependency, callers: callerCount(site) }) {
   const stack = Array.isArray(site.stack) && site.stack.length > 0 ? site.stack.join('\n') : '(no stack recorded)'
   const removedAt = (site.removedAt || []).map(remove =>
     `removed at ${shortSite(remove.site)}  ${remove.estimated ? '~' : ''}${remove.count}`).join('\n')
-  return `<details class="stack"><summary class="site-text">${escapeHtml(where(site.site, site.appFrame, site.inDependency, shortSite))}</summary>` +
+  return `<details class="stack"><summary class="site-text">${escapeHtml(insertedAt(site.site, whereOptions, shortSite))}</summary>` +
     `<pre class="frames">${escapeHtml(stack)}</pre>` +
     (removedAt === '' ? '' : `<pre class="removed-at">${escapeHtml(removedAt)}</pre>`) +
     '</details>'
@@ -174,20 +177,25 @@ function figureCells (row, approx) {
 function siteRow (site) {
   const approx = site.estimated ? '~' : ''
   const status = site.suspect ? '&#9888; suspect' : `<span class="muted">${site.held ? 'held' : 'ok'}</span>`
-  const reason = site.suspect && site.reason ? `<div class="reason">${escapeHtml(site.reason)}</div>` : ''
+  const reason = site.suspect ? reasonCell(reasonOfRow(site, site.label && shortSite(site.label))) : ''
   return `<tr class="site${site.suspect ? ' suspect' : ''}" data-suspect="${site.suspect ? 'true' : 'false'}">` +
     `<td class="status">${status}</td>${figureCells(site, approx)}` +
     `<td class="num">${escapeHtml(duration(site.oldestAgeMs))}</td>${lifetimeCell(site.lifetime)}<td>${stackDetails(site)}${reason}</td></tr>` +
     callerRows(site, approx)
 }
 
-// One row per caller (distinct stack) under its site, when there is more than one.
+function reasonCell (reason) {
+  return reason ? `<div class="reason">${escapeHtml(reason)}</div>` : ''
+}
+
+// One row per caller (distinct stack) under its site, when there is more than
+// one or the site is a dependency's.
 function callerRows (site, approx) {
   const callers = site.callers || []
-  if (callers.length < 2 && !site.otherCallers) return ''
+  if (!showsCallers(site)) return ''
   const rows = callers.map(caller => {
     const stack = Array.isArray(caller.stack) && caller.stack.length > 0 ? caller.stack.join('\n') : '(no stack recorded)'
-    const reason = caller.suspect && caller.reason ? `<div class="reason">${escapeHtml(caller.reason)}</div>` : ''
+    const reason = caller.suspect ? reasonCell(reasonOfRow(caller)) : ''
     return `<tr class="caller${caller.suspect ? ' suspect' : ''}" data-suspect="${caller.suspect ? 'true' : 'false'}">` +
       `<td class="status">${caller.suspect ? '&#9888; caller' : '<span class="muted">caller</span>'}</td>${figureCells(caller, approx)}` +
       `<td class="num">${escapeHtml(duration(caller.oldestAgeMs))}</td>${lifetimeCell(caller.lifetime)}` +
@@ -276,8 +284,8 @@ function diffRow (site) {
     `<td class="status">${site.suspect ? '&#9888; suspect' : site.held ? '<span class="muted">held</span>' : ''}</td>` +
     `<td class="num live-delta">${escapeHtml(signed(site.liveDelta))}</td><td class="num">${escapeHtml(signed(site.insertsDelta))}</td>` +
     `<td class="num">${escapeHtml(signed(site.removesDelta))}</td><td class="num">${escapeHtml(signed(site.expiredDelta))}</td>` +
-    `<td class="num">${escapeHtml(site.live)}</td><td>${stackDetails(site)}` +
-    `${site.suspect && site.reason ? `<div class="reason">${escapeHtml(site.reason)}</div>` : ''}</td></tr>`
+    `<td class="num">${escapeHtml(site.live)}</td><td>${stackDetails(site, site)}` +
+    `${site.suspect ? reasonCell(reasonOfRow(site, site.label && shortSite(site.label))) : ''}</td></tr>`
 }
 
 function diffSection (map) {

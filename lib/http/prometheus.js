@@ -30,6 +30,7 @@ const FAMILIES = [
   { key: 'oldestAgeSeconds', name: 'handle_ledger_oldest_age_seconds', type: 'gauge', labelNames: ['map'], help: 'Age of the oldest live entry of the handle map in seconds (0 when empty).' },
   { key: 'siteLive', name: 'handle_ledger_site_live', type: 'gauge', labelNames: ['map', 'site'], help: 'Live entries by insert call site, only the top sites of each map by live count (bounded cardinality; estimated when call sites are sampled).' },
   { key: 'siteSuspect', name: 'handle_ledger_site_suspect', type: 'gauge', labelNames: ['map', 'site'], help: '1 when the insert site is suspected of a leak (never removed, outliers, expiry share; the reason is in /debug/handles), else 0; the same top sites as handle_ledger_site_live.' },
+  { key: 'callerSuspect', name: 'handle_ledger_suspect_caller_live', type: 'gauge', labelNames: ['map', 'site', 'caller', 'rule'], help: 'Live entries of each suspect caller of an exported site (a distinct stack through the insert site), labelled by the frame that tells it from the site\'s other callers and by the rule that flagged it (never-removed, outliers, expiry-share).' },
   { key: 'siteLifetime', name: 'handle_ledger_site_lifetime_seconds', type: 'gauge', labelNames: ['map', 'site', 'stat'], help: 'How long entries of the insert site lived before they were removed, in seconds: stat p50, p99 and max; p50 and p99 within 25% above the true value. Maps sharing a name report the largest.' }
 ]
 
@@ -56,14 +57,27 @@ function groupByName (maps) {
     group.oldestAgeMs = Math.max(group.oldestAgeMs, map.oldestAgeMs || 0)
     for (const site of map.sites || []) {
       const label = truncateLabel(site.site)
-      const known = group.sites.get(label) || { live: 0, suspect: false, lifetime: null }
+      const known = group.sites.get(label) || { live: 0, suspect: false, lifetime: null, callers: new Map() }
       known.live += site.live
       known.suspect ||= site.suspect === true
       known.lifetime = largestLifetime(known.lifetime, site.lifetime)
+      addSuspectCallers(known.callers, site)
       group.sites.set(label, known)
     }
   }
   return [...groups.values()]
+}
+
+// Suspect callers by label and rule (maps sharing a name are summed).
+function addSuspectCallers (known, site) {
+  for (const caller of site.callers || []) {
+    if (!caller.suspect || !caller.verdict) continue
+    const labels = { caller: truncateLabel(caller.label ?? caller.stack?.[1] ?? null), rule: String(caller.verdict.rule) }
+    const key = `${labels.caller}\u0000${labels.rule}`
+    const sum = known.get(key) || { labels, live: 0 }
+    sum.live += caller.live
+    known.set(key, sum)
+  }
 }
 
 // Quantiles of maps sharing a name cannot be merged exactly: the largest of each.
@@ -126,6 +140,7 @@ function collectSamples (report, sitesPerMap = DEFAULT_SITES_PER_MAP, { totals =
       const labels = { ...constant, map: group.name, site }
       samples.siteLive.push({ labels, value: figures.live })
       samples.siteSuspect.push({ labels, value: figures.suspect ? 1 : 0 })
+      for (const caller of figures.callers.values()) samples.callerSuspect.push({ labels: { ...labels, ...caller.labels }, value: caller.live })
       if (figures.lifetime === null) continue
       for (const [stat, key] of LIFETIME_STATS) {
         samples.siteLifetime.push({ labels: { ...labels, stat }, value: figures.lifetime[key] / 1000 })
@@ -198,7 +213,7 @@ function checkLabels (labels) {
   }
   for (const [name, value] of Object.entries(labels)) {
     if (!LABEL_NAME.test(name) || name.startsWith('__')) throw new TypeError(`registerMetrics option 'labels': ${JSON.stringify(name)} is not a valid label name`)
-    if (name === 'map' || name === 'site') throw new TypeError(`registerMetrics option 'labels': '${name}' is a label of handle-ledger's own series`)
+    if (['map', 'site', 'caller', 'rule', 'stat'].includes(name)) throw new TypeError(`registerMetrics option 'labels': '${name}' is a label of handle-ledger's own series`)
     if (typeof value !== 'string' && typeof value !== 'number') throw new TypeError(`registerMetrics option 'labels': the value of '${name}' must be a string or a number`)
   }
   return { ...labels }

@@ -19,6 +19,10 @@ let cachedStacks = 0
 const MAX_CACHED_STACKS = 100_000
 // Stack id -> { site, stack } for reports and onExpire, filled lazily.
 const descriptions = new Map()
+// Site text -> ids of the stacks this thread interned through it: what tells
+// one caller of a site from its siblings when no report lists them.
+const stacksBySite = new Map()
+const MAX_STACKS_PER_SITE = 64
 
 function captureFrames (limit, below) {
   const savedLimit = Error.stackTraceLimit
@@ -80,7 +84,9 @@ function siteOf (below, depth) {
 }
 
 function intern (frames) {
-  const id = internFrames(frames.map(frameText))
+  const texts = frames.map(frameText)
+  const id = internFrames(texts)
+  rememberAtSite(texts[0], id)
   if (cachedStacks >= MAX_CACHED_STACKS) { // code generated without end: start over
     stackIds = new Map()
     cachedStacks = 0
@@ -90,6 +96,22 @@ function intern (frames) {
 
 function internFrames (frames) {
   return native.internStack(frames)
+}
+
+function rememberAtSite (site, id) {
+  let ids = stacksBySite.get(site)
+  if (ids === undefined) {
+    if (stacksBySite.size >= MAX_CACHED_STACKS) stacksBySite.clear()
+    ids = []
+    stacksBySite.set(site, ids)
+  }
+  if (ids.length < MAX_STACKS_PER_SITE && !ids.includes(id)) ids.push(id)
+}
+
+/** The frames of every stack this thread has seen through `site` (a site text). */
+function stacksAt (site) {
+  const ids = stacksBySite.get(site)
+  return ids === undefined ? [] : ids.map(id => describe(id).stack)
 }
 
 /** `{ site, stack }` of a stack id; `{ site: null, stack: [] }` for 0. */
@@ -106,4 +128,4 @@ function describeStack (id) {
   return description
 }
 
-module.exports = { siteOf, describeStack }
+module.exports = { siteOf, describeStack, stacksAt }

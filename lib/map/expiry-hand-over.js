@@ -8,10 +8,11 @@
 // at the next tick: no expired entry is lost on the way.
 
 const callsite = require('./callsite.js')
-const { appFrameOf } = require('./app-frame.js')
+const { appFrameOf, labelOf } = require('./app-frame.js')
 const { expireChannel, publishExpired } = require('./channels.js')
 const { warn, describeThrown } = require('./warnings.js')
-const { clean, where } = require('../shared/format.js')
+const { clean, insertedAt } = require('../shared/format.js')
+const { expiryWarning } = require('../shared/verdicts.js')
 
 const WARNING_INTERVAL_MS = 60_000
 
@@ -62,7 +63,7 @@ class ExpiryHandOver {
     try {
       onExpire(entry)
     } catch (error) {
-      const at = entry.site ? clean(where(entry.site, entry.appFrame, entry.inDependency)) : 'an unrecorded site'
+      const at = entry.site ? clean(insertedAt(entry.site, entry)) : 'an unrecorded site'
       warn(this.#config.name, `onExpire threw for an entry inserted at ${at}: ${describeThrown(error)}`, 'HANDLE_LEDGER_CALLBACK_FAILED',
         'The entry had already left the map; fix onExpire (or catch inside it) so expiry work is not lost.', error)
     }
@@ -71,46 +72,41 @@ class ExpiryHandOver {
   // Strict mode: an expired entry is a leak; say so once per site per minute.
   #warnOfLeak (entry) {
     const recorded = typeof entry.site === 'string'
-    // The app's line names the caller: one warning per caller, not per helper.
-    const site = recorded ? where(entry.site, entry.appFrame, entry.inDependency) : null
+    // The caller's label names it: one warning per caller, not per helper.
+    const site = recorded ? insertedAt(entry.site, entry) : null
     const now = Date.now()
     const last = this.#lastWarning.get(site)
     if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
     this.#lastWarning.set(site, now)
-    const { at, detail } = recorded ? recordedSite(site) : this.#unrecordedSite()
-    const warning = new Error(`HandleMap ${JSON.stringify(this.#config.name)}: an entry inserted at ${at} expired after ${(entry.ageMs / 1000).toFixed(1)}s without being removed (further warnings for this site are muted for a minute)`)
+    const { message, detail } = recorded
+      ? expiryWarning({ mapName: this.#config.name, where: clean(site), ageMs: entry.ageMs })
+      : this.#unrecordedWarning(entry)
+    const warning = new Error(message)
     warning.name = 'HandleLeakWarning'
     warning.code = 'HANDLE_LEDGER_EXPIRED'
     warning.detail = detail
     warning.map = this.#config.name
     warning.site = entry.site
     warning.appFrame = entry.appFrame
+    warning.label = entry.label
     warning.ageMs = entry.ageMs
     process.emitWarning(warning)
   }
 
   // An entry whose insert was not sampled: the ledger still knows, by its
   // weighted estimate, which sites' entries expire.
-  #unrecordedSite () {
+  #unrecordedWarning (entry) {
     const sites = this.#expiringSites()
     if (sites.length === 0) {
+      const { message } = expiryWarning({ mapName: this.#config.name, where: 'a site sampling did not record', ageMs: entry.ageMs })
       return {
-        at: 'a site sampling did not record',
+        message,
         detail: "Its insert was not sampled and no recorded site has expired entries yet. Set callSites: 'all' (or HANDLE_LEDGER_CALLSITES=all) to record every insert."
       }
     }
     const named = sites.map(clean).join(' or ')
-    return {
-      at: `~${named} (estimated: this insert was not sampled)`,
-      detail: `Remove the entry on every path out of ${named}, or raise the map's ttl if it is meant to live longer. Set callSites: 'all' to record every insert.`
-    }
-  }
-}
-
-function recordedSite (site) {
-  return {
-    at: clean(site),
-    detail: `Remove the entry on every path out of ${site}, or raise the map's ttl if it is meant to live longer.`
+    const { message, detail } = expiryWarning({ mapName: this.#config.name, where: `~${named} (estimated: this insert was not sampled)`, ageMs: entry.ageMs })
+    return { message, detail: `${detail.replace(` (estimated: this insert was not sampled)`, '').replace(`~${named}`, named)} Set callSites: 'all' to record every insert.` }
   }
 }
 
@@ -118,7 +114,7 @@ function recordedSite (site) {
 function describeEntry ({ key, value, siteId, ageMs, held }) {
   const { site, stack } = callsite.describeStack(siteId)
   const { appFrame, inDependency } = appFrameOf(stack)
-  return { key, value, ageMs, site, stack, held, appFrame, inDependency }
+  return { key, value, ageMs, site, stack, held, appFrame, inDependency, label: labelOf(stack) }
 }
 
 module.exports = { ExpiryHandOver }

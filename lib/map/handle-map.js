@@ -30,7 +30,7 @@ const { internals } = require('./internals.js')
 // (validating report options, rendering assertEmpty()'s message, the error it
 // throws) comes from lib/shared, leaf modules that require nothing of lib/.
 const { reportOptions } = require('../shared/report-options.js')
-const { formatReport, where } = require('../shared/format.js')
+const { formatReport, insertedAt } = require('../shared/format.js')
 const { HandleLeakError } = require('../shared/errors.js')
 
 // Operation codes: the first word of an operation is `slot << 3 | code`
@@ -711,7 +711,7 @@ class HandleMap {
   #expiringSites () {
     const [report] = annotateMaps([this.#native.report({ limit: 5 }, this.#now())])
     return report.sites.filter(site => site.expired > 0 && typeof site.site === 'string')
-      .slice(0, 3).map(site => where(site.site, site.appFrame, site.inDependency))
+      .slice(0, 3).map(site => insertedAt(site.site, site))
   }
 
   #oldestEntries (count, includeKeys) {

@@ -5,7 +5,9 @@
 
 const { setTimeout: sleep } = require('node:timers/promises')
 const { registry } = require('./registry.js')
-const { formatReport, clean, where } = require('../shared/format.js')
+const { formatReport, clean, insertedAt } = require('../shared/format.js')
+const { reasonOfRow } = require('../shared/verdicts.js')
+const { labelOf } = require('../map/app-frame.js')
 const { HandleLeakError } = require('../shared/errors.js')
 const { checkOptionNames } = require('../shared/options.js')
 
@@ -36,7 +38,19 @@ function describeGrowth (map) {
   const approx = map.estimated ? '~' : ''
   const sites = map.sites.filter(site => site.liveDelta > 0)
   if (sites.length === 0) return [`${clean(map.name)}: +${map.liveDelta} live`]
-  return sites.map(site => `${clean(map.name)}: ${approx}+${site.liveDelta} live at ${clean(where(site.site, site.appFrame, site.inDependency))}${site.suspect && site.reason ? ` (${clean(site.reason)})` : ''}`)
+  return sites.map(site => {
+    const reason = site.suspect ? reasonOfRow(site, site.label) : null
+    return `${clean(map.name)}: ${approx}+${site.liveDelta} live at ${clean(grownAt(site))}${reason ? ` (${clean(reason)})` : ''}`
+  })
+}
+
+// The site, and the caller with the most live entries when others went
+// through it too (a diff lists no callers; the site's stack is that one's).
+function grownAt (site) {
+  const at = insertedAt(site.site, site)
+  if (site.label || !Array.isArray(site.stack)) return at
+  const most = labelOf(site.stack)
+  return most ? `${at} (most from ${most})` : at
 }
 
 /**

@@ -2,12 +2,12 @@
 // Snapshots of the registry and what changed between two of them, per map and
 // per site, sorted by growth (as Python's tracemalloc Snapshot.compare_to).
 
-const { seconds } = require('../shared/format.js')
 const { DIFF_FIGURES: FIGURES, fieldsOf } = require('./report-schema.js')
+const { RULES, reasonOfRow } = require('../shared/verdicts.js')
 
 // What a site's diff copies from the newer snapshot's site: the fields the
 // schema gives both, except the verdict, which the diff makes anew.
-const RECOMPUTED = new Set(['suspect', 'reason', 'held'])
+const RECOMPUTED = new Set(['suspect', 'verdict', 'reason', 'held'])
 const CARRIED_SITE_FIELDS = fieldsOf('siteDiff').filter(field => fieldsOf('siteReport').includes(field) && !RECOMPUTED.has(field))
 // What diff() reads of an older site and map besides the figures: what pairs
 // them with the newer ones (compactSnapshot keeps only these).
@@ -16,6 +16,8 @@ const MAP_IDENTITY = ['id', 'name', 'threadId', 'estimated']
 // The version of the saved JSON (reports, snapshots, diffs): a reader that
 // finds a newer one refuses it rather than misreading it. Files without the
 // field come from before it existed (version 1: same fields).
+// Sites and callers gained `verdict` and `label` within version 2 (fields
+// added; a reader of version 2 that knows neither reads `reason`).
 const SCHEMA_VERSION = 2
 
 class Snapshot {
@@ -61,9 +63,9 @@ const MIN_OLDEST_MS = 1000
  * while its entries went on being removed, and whose oldest entry has lived
  * through the whole window and past the site's normal lifetime. A ramp in load
  * grows live too, but its entries stay young; a map of long sessions has a
- * long normal lifetime. Returns the reason, or null.
+ * long normal lifetime. Returns the verdict, or null.
  */
-function growthReason (site, previous, durationMs) {
+function growthVerdict (site, previous, durationMs) {
   if (!previous || site.held || !(durationMs > 0)) return null
   const grown = site.live - previous.live
   const removed = site.removes - previous.removes
@@ -75,8 +77,18 @@ function growthReason (site, previous, durationMs) {
   if (!lifetime || lifetime.count < MIN_LIFETIMES) return null
   const normal = lifetime.p99Ms
   if (oldest <= Math.max(OUTLIER_FACTOR * normal, MIN_OLDEST_MS)) return null
-  const approx = site.estimated ? '~' : ''
-  return `live grew by ${approx}${grown} (${approx}${previous.live} -> ${approx}${site.live}) in ${seconds(durationMs)} while ${approx}${removed} were removed; the oldest has lived ${seconds(oldest)}, through the whole window; entries of this site are normally removed within ${seconds(normal)} (p99)`
+  return {
+    rule: RULES.GROWTH,
+    scope: 'site',
+    grown,
+    from: previous.live,
+    to: site.live,
+    windowMs: durationMs,
+    removed,
+    oldestMs: oldest,
+    p99Ms: normal,
+    estimated: Boolean(site.estimated)
+  }
 }
 
 function diffSites (now, before, durationMs) {
@@ -86,13 +98,16 @@ function diffSites (now, before, durationMs) {
   const sites = (now ? now.sites : []).map(site => {
     const previous = older.get(keyOf(site))
     older.delete(keyOf(site))
-    const growth = growthReason(site, previous, durationMs)
+    const growth = growthVerdict(site, previous, durationMs)
     const suspect = Boolean(site.suspect) || growth !== null
-    const reason = site.suspect ? site.reason : growth
-    return { ...pick(site, CARRIED_SITE_FIELDS), ...deltas(site, previous), suspect, reason, growth: growth !== null, held: Boolean(site.held) }
+    const verdict = site.suspect ? (site.verdict ?? null) : growth
+    const row = { ...pick(site, CARRIED_SITE_FIELDS), label: site.label ?? null, ...deltas(site, previous), suspect, verdict, reason: null, growth: growth !== null, held: Boolean(site.held) }
+    // A saved snapshot of a version that wrote no verdicts keeps its words.
+    row.reason = suspect ? reasonOfRow(verdict === null ? site : row, row.label) : null
+    return row
   })
   // Sites gone from the newer snapshot (their map was closed): everything left.
-  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack || [], live: 0, ...deltas(null, gone), suspect: false, reason: null, growth: false, held: Boolean(gone.held) })
+  for (const gone of older.values()) sites.push({ site: gone.site, stack: gone.stack || [], label: null, live: 0, ...deltas(null, gone), suspect: false, verdict: null, reason: null, growth: false, held: Boolean(gone.held) })
   return sites
     .filter(site => FIGURES.some(figure => site[`${figure}Delta`] !== 0))
     .sort((a, b) => b.liveDelta - a.liveDelta || b.insertsDelta - a.insertsDelta)

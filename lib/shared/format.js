@@ -4,29 +4,29 @@
 // /debug/pprof/goroutine?debug=1 groups goroutines by stack with counts).
 //
 // A leaf module: it renders the plain report objects it is given and requires
-// nothing of lib/ (only node:path). So every layer may use it, the map
-// included (assertEmpty()'s message, warnings), without the map's layer
-// depending on the report layer.
+// nothing of lib/ but its sibling verdicts.js (the verdicts' words). So every
+// layer may use it, the map included (assertEmpty()'s message, warnings),
+// without the map's layer depending on the report layer.
 
 const path = require('node:path')
+const { duration, reasonOfRow } = require('./verdicts.js')
 
 /**
- * Where an entry was inserted, as every rendering says it: the site, or the
- * app's line via the site when the site lies in a dependency. `short`
+ * Where an entry was inserted, as every rendering says it: the site, and
+ * the caller (its label) when it is not the site itself. A site in a
+ * dependency is the dependency's line; the app's lines are its callers'
+ * (`callers`: how many reach it, when a report lists them). `short`
  * shortens each frame (relative paths).
  */
-function where (site, appFrame, inDependency, short = text => text) {
+function insertedAt (site, { label = null, inDependency = false, callers = null } = {}, short = text => text) {
   if (typeof site !== 'string') return '(site not recorded)'
-  if (inDependency && typeof appFrame === 'string') return `${short(appFrame)} (via ${short(site)} in a dependency)`
+  if (inDependency) {
+    if (callers !== null) return `${short(site)} (in a dependency, reached from ${callers} app caller${callers === 1 ? '' : 's'})`
+    if (typeof label === 'string') return `${short(site)} (in a dependency, from ${short(label)})`
+    return `${short(site)} (in a dependency)`
+  }
+  if (typeof label === 'string' && label !== site) return `${short(site)} from ${short(label)}`
   return short(site)
-}
-
-function seconds (ms) {
-  if (ms === null || ms === undefined) return '-'
-  if (ms < 1000) return `${Math.round(ms)}ms`
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s`
-  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)}m`
-  return `${(ms / 3_600_000).toFixed(1)}h`
 }
 
 function signed (n) {
@@ -59,13 +59,13 @@ function mapHeader (map) {
   const approx = map.estimated ? '~' : ''
   const suspect = map.sites.some(site => site.suspect) ? '  SUSPECT' : ''
   return `${clean(map.name)}  live=${map.live}  inserts=${map.inserts}  removes=${map.removes}  expired=${map.expired}` +
-    `  oldest=${seconds(map.oldestAgeMs)}${map.threadId ? `  thread=${map.threadId}` : ''}` +
+    `  oldest=${duration(map.oldestAgeMs)}${map.threadId ? `  thread=${map.threadId}` : ''}` +
     `${showsMode(map) ? `  callSites=${map.callSites}${approx ? ' (site figures estimated)' : ''}` : ''}${suspect}`
 }
 
 function lifetimeText (lifetime) {
   if (!lifetime) return ''
-  return `  lifetime p50 ${seconds(lifetime.p50Ms)} p99 ${seconds(lifetime.p99Ms)} max ${seconds(lifetime.maxMs)}`
+  return `  lifetime p50 ${duration(lifetime.p50Ms)} p99 ${duration(lifetime.p99Ms)} max ${duration(lifetime.maxMs)}`
 }
 
 function counts (row, approx) {
@@ -73,27 +73,41 @@ function counts (row, approx) {
     `${row.expired ? `, ${approx}${row.expired} expired` : ''})`
 }
 
-/** Where a site's entries come from: the app's line via the site when the site is in a dependency. */
-function siteWhere (site) {
-  return clean(where(site.site, site.appFrame, site.inDependency, shortSite))
+/**
+ * How many app callers (distinct app lines) a report lists for a site,
+ * counting each caller past the listed ones as one; null for none listed.
+ */
+function callerCount (site) {
+  const listed = Array.isArray(site.callers) ? site.callers : []
+  const lines = new Set(listed.map(caller => caller.appFrame ?? caller.label))
+  const other = site.otherCallers ? site.otherCallers.callers : 0
+  return lines.size + other > 0 ? lines.size + other : null
 }
 
-/**
- * A caller row's name: the app's line when the site is in a dependency,
- * else the first frame below the site (the line that called it).
- */
+/** A site row's line: the site itself (with the count of app callers when it lies in a dependency). */
+function siteWhere (site) {
+  return clean(insertedAt(site.site, { inDependency: site.inDependency, callers: callerCount(site) }, shortSite))
+}
+
+/** A caller row's name: its label (the frame that tells it from the site's other callers). */
 function callerName (caller) {
+  if (typeof caller.label === 'string') return shortSite(caller.label)
   const stack = Array.isArray(caller.stack) ? caller.stack : []
-  if (caller.inDependency && caller.appFrame) return shortSite(caller.appFrame)
   return shortSite(stack[1] ?? stack[0] ?? null)
+}
+
+/** Caller rows show when there is more than one caller, or when the site is a dependency's (the app's lines are theirs). */
+function showsCallers (site) {
+  const callers = site.callers || []
+  return callers.length >= 2 || Boolean(site.otherCallers) || (callers.length === 1 && Boolean(site.inDependency))
 }
 
 function callerLines (site, approx) {
   const callers = site.callers || []
-  if (callers.length < 2 && !site.otherCallers) return []
+  if (!showsCallers(site)) return []
   const lines = callers.map(caller =>
-    `       caller ${clean(callerName(caller))}  ${counts(caller, approx)}  oldest ${seconds(caller.oldestAgeMs)}` +
-    `${caller.lifetime ? `  p99 ${seconds(caller.lifetime.p99Ms)}` : ''}${caller.suspect ? '  SUSPECT' : ''}`)
+    `       caller ${clean(callerName(caller))}  ${counts(caller, approx)}  oldest ${duration(caller.oldestAgeMs)}` +
+    `${caller.lifetime ? `  p99 ${duration(caller.lifetime.p99Ms)}` : ''}${caller.suspect ? '  SUSPECT' : ''}`)
   const other = site.otherCallers
   if (other) lines.push(`       ... ${other.callers} other callers  ${counts(other, approx)}${other.suspect ? '  SUSPECT' : ''}`)
   return lines
@@ -101,9 +115,9 @@ function callerLines (site, approx) {
 
 function siteLines (site, estimated) {
   const approx = estimated ? '~' : ''
-  const lines = [`  ${counts(site, approx)}  oldest ${seconds(site.oldestAgeMs)}${lifetimeText(site.lifetime)}  ${siteWhere(site)}` +
+  const lines = [`  ${counts(site, approx)}  oldest ${duration(site.oldestAgeMs)}${lifetimeText(site.lifetime)}  ${siteWhere(site)}` +
     `${site.held ? HELD_MARK : ''}`]
-  if (site.suspect) lines.push(`       ${clean(site.reason)}`)
+  if (site.suspect) lines.push(`       ${clean(reasonOfRow(site, site.label && shortSite(site.label)))}`)
   lines.push(...callerLines(site, approx))
   for (const remove of site.removedAt.slice(0, 3)) {
     lines.push(`       removed at ${clean(shortSite(remove.site))}  ${remove.estimated ? '~' : ''}${remove.count}`)
@@ -126,8 +140,8 @@ function formatDiffMap (map) {
   const lines = [header]
   for (const site of map.sites) {
     lines.push(`  ${signed(site.liveDelta)} live (${signed(site.insertsDelta)} in, ${signed(site.removesDelta)} out` +
-      `${site.expiredDelta ? `, ${signed(site.expiredDelta)} expired` : ''})  now ${site.live} live  ${siteWhere(site)}${site.held ? HELD_MARK : ''}`)
-    if (site.suspect) lines.push(`       ${clean(site.reason)}`)
+      `${site.expiredDelta ? `, ${signed(site.expiredDelta)} expired` : ''})  now ${site.live} live  ${clean(insertedAt(site.site, site, shortSite))}${site.held ? HELD_MARK : ''}`)
+    if (site.suspect) lines.push(`       ${clean(reasonOfRow(site, site.label && shortSite(site.label)))}`)
   }
   return lines.join('\n')
 }
@@ -139,7 +153,7 @@ function formatDiffMap (map) {
 function formatReport (report) {
   if (report === null || typeof report !== 'object') throw new TypeError('formatReport(report): expected a report object')
   if (report.kind === 'diff') {
-    const title = `handle-ledger diff over ${seconds(report.durationMs)}`
+    const title = `handle-ledger diff over ${duration(report.durationMs)}`
     return [title, ...report.maps.map(formatDiffMap)].join('\n\n') + '\n'
   }
   const maps = Array.isArray(report) ? report : Array.isArray(report.maps) ? report.maps : [report]
@@ -147,4 +161,4 @@ function formatReport (report) {
   return maps.map(formatMap).join('\n\n') + '\n'
 }
 
-module.exports = { formatReport, seconds, signed, shortSite, clean, callerName, where }
+module.exports = { formatReport, duration, signed, shortSite, clean, callerName, callerCount, showsCallers, insertedAt }

@@ -20,8 +20,8 @@ function reportOptions (options) {
 }
 
 // The partial-leak rules' knobs, as the native report takes them (undefined:
-// the defaults, 16 callers per site, outliers past 10x the p99 lifetime and
-// 10 s, an expiry share of 1%).
+// the defaults, 16 callers per site, entries judged at 5x the p99 lifetime
+// and 1 s at least, an expiry share of 1%).
 function ruleOptions ({ callers, outlierFactor, outlierFloorMs, expiryShare }) {
   if (callers !== undefined && !(Number.isInteger(callers) && callers >= 1 && callers <= 1000)) {
     throw new RangeError('report option \'callers\' must be an integer from 1 to 1000')

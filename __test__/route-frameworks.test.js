@@ -50,7 +50,7 @@ function siteOf (fn) {
 
 // ---- the README's mounts -----------------------------------------------
 
-const ROUTE_DOC = fs.readFileSync(path.join(__dirname, '..', 'docs', 'route-and-metrics.md'), 'utf8')
+const ROUTE_DOC = fs.readFileSync(path.join(__dirname, '..', 'docs', 'operations.md'), 'utf8')
 const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8')
 
 /** The mount under its `// heading` comment, in the first code block after `sectionPattern`. */

@@ -24,7 +24,7 @@ export interface ExpiredEntry<K, V> {
   site: string | null
   /** The insert site's stack, innermost frame first. */
   stack: string[]
-  /** Inserted by hold()/acquire(): a call that outlived the TTL, not a lost cleanup (no strict-mode warning). */
+  /** Inserted by hold(): a call that outlived the TTL, not a lost cleanup (no strict-mode warning). */
   held: boolean
   /** The first frame of the stack outside handle-ledger, node_modules and node internals. */
   appFrame: string | null
@@ -43,7 +43,7 @@ export interface HandleMapOptions<K, V> {
    * Default 'auto' (NODE_ENV does not change it; HANDLE_LEDGER_CALLSITES overrides the default).
    * 'auto' records every insert while capturing stays within `captureBudget`, then samples at
    * random gaps sized to the budget (site figures then marked `estimated`). 'all' records every
-   * insert whatever it costs; 'sampled' one in `sampleRate`; 'off' counts only. See docs/call-sites.md.
+   * insert whatever it costs; 'sampled' one in `sampleRate`; 'off' counts only. See docs/diagnosis.md.
    */
   callSites?: CallSitesMode
   /** 'auto': the most of this map's thread's time spent capturing call sites, in (0, 1]. Default 0.01. */
@@ -185,7 +185,7 @@ export interface SiteReport extends LedgerCounts {
   stackId: number
   stack: readonly string[]
   removedAt: RemoveSiteReport[]
-  /** Never removed, a caller never removing, outliers or expiry share (docs/partial-leaks.md). */
+  /** Never removed, a caller never removing, outliers or expiry share (docs/diagnosis.md). */
   suspect: boolean
   /** The site's verdict: its suspect caller's, or the site's own. */
   verdict: Verdict | null
@@ -201,8 +201,9 @@ export interface SiteReport extends LedgerCounts {
   appFrame: string | null
   inDependency: boolean
   /**
-   * Inserted by `hold()`/`acquire()`, which remove their entries when the call
-   * ends: never suspect (a long-lived held entry is a slow call).
+   * Inserted by `hold()`, which removes its entries when the call ends: never
+   * suspect (a long-lived held entry is a slow call). `acquire()`'s entries are
+   * judged like `set()`'s: a forgotten `release()` is a leak.
    */
   held: boolean
 }
@@ -281,7 +282,7 @@ export interface SiteDiff {
    * already flagged the site.
    */
   growth: boolean
-  /** hold()/acquire() inserts at this site (see SiteReport.held). */
+  /** hold() inserts at this site (see SiteReport.held). */
   held: boolean
 }
 

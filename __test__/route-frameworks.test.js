@@ -1,7 +1,7 @@
 'use strict'
 // /debug/handles mounted in real frameworks: Express 4 (npm alias express4),
 // Express 5, fastify 5 and Koa 3 (@koa/router). Each mount is the code that
-// docs/route-and-metrics.md shows (the README shows the same code for Express
+// docs/operations.md shows (the README shows the same code for Express
 // and fastify), read from the docs and run as written, on a real server
 // on 127.0.0.1 requested with fetch. Every format answers, and bad queries,
 // other methods and relayed requests get the same answer as on plain
@@ -50,7 +50,7 @@ function siteOf (fn) {
 
 // ---- the README's mounts -----------------------------------------------
 
-const ROUTE_DOC = fs.readFileSync(path.join(__dirname, '..', 'docs', 'route-and-metrics.md'), 'utf8')
+const ROUTE_DOC = fs.readFileSync(path.join(__dirname, '..', 'docs', 'operations.md'), 'utf8')
 const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8')
 
 /** The mount under its `// heading` comment, in the first code block after `sectionPattern`. */
@@ -63,8 +63,8 @@ function mountIn (text, sectionPattern, heading) {
 
 /** The docs' mount for `heading`; the README, where it shows one, shows the same code. */
 function readmeMount (heading) {
-  const mount = mountIn(ROUTE_DOC, /^# \/debug\/handles/m, heading)
-  assert.ok(mount, `docs/route-and-metrics.md shows a mount under // ${heading}`)
+  const mount = mountIn(ROUTE_DOC, /^## The \/debug\/handles route/m, heading)
+  assert.ok(mount, `docs/operations.md shows a mount under // ${heading}`)
   const inReadme = mountIn(README, /^## Mounting the route/m, heading)
   if (inReadme !== undefined) assert.equal(inReadme.trimEnd(), mount.trimEnd(), `README.md's mount under // ${heading} is the one tested`)
   return mount

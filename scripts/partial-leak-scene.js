@@ -1,5 +1,5 @@
 'use strict'
-// The partial leak of docs/partial-leaks.md, on a simulated clock: a shared
+// The partial leak of docs/diagnosis.md, on a simulated clock: a shared
 // helper, callUpstream(), used by two routes; the orders route never deletes
 // its entries. Used by scripts/screenshot-partial.js and the page test.
 

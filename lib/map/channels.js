@@ -1,7 +1,7 @@
 'use strict'
 // diagnostics_channel publication, for APM agents and in-house tooling.
 //
-// Channels (message shapes in docs/observability.md):
+// Channels (message shapes in docs/reference.md):
 //   handle-ledger:expire   one message per entry the TTL expired
 //   handle-ledger:suspect  a site a report marks suspect, once per site of each map
 //

@@ -564,7 +564,11 @@ fn oplog_decoding_never_panics_and_round_trips() {
                 _ => {
                     let ms = rng.next();
                     let coarse = rng.chance(50);
-                    let code = if coarse { TIME | oplog::TIME_COARSE } else { TIME };
+                    let code = if coarse {
+                        TIME | oplog::TIME_COARSE
+                    } else {
+                        TIME
+                    };
                     words.extend([code as i32, ms as u32 as i32, (ms >> 32) as u32 as i32]);
                     expected.push(Op::Time { ms, coarse })
                 }

@@ -849,7 +849,7 @@ mod tests {
     }
 
     #[test]
-    fn held_sites_are_marked_and_never_suspect() {
+    fn held_sites_are_marked_and_not_suspect_while_no_call_has_ended() {
         let mut interner = Interner::default();
         let site = interner.intern(&["call (core.js:40:7)"]).unwrap();
         let mut ledger = Ledger::new(0, 0);

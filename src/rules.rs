@@ -198,12 +198,19 @@ impl Judge<'_> {
             expiry_share: None,
             pooled: None,
         };
-        // Held entries are removed by handle-ledger when their call ends: a
-        // long-lived or expired one is a slow call, not a lost cleanup.
-        if stacks.is_empty() || stacks[0].held {
+        if stacks.is_empty() {
             return judgment;
         }
+        // Held entries are removed by handle-ledger when their call ends: an
+        // expired one, or a site none of whose calls has ended yet, is slow,
+        // not a lost cleanup. A held caller whose entries outlive what the
+        // site's calls show beyond doubt is a call that never ends: that is
+        // judged like any outlier.
+        let held = stacks[0].held;
         if site.counts.removes == 0 {
+            if held {
+                return judgment;
+            }
             let site_oldest = oldest.iter().flatten().max().copied();
             judgment.never_removed = self.never_removed(Scope::Site, site.counts, site_oldest);
             for (caller, stack) in judgment.callers.iter_mut().zip(stacks) {
@@ -231,10 +238,15 @@ impl Judge<'_> {
                     self.against_other_callers(&site, &own, *age, older, i, oldest_ms)
                 })
             };
-            judgment.callers[i].verdict =
-                verdict.or_else(|| self.expiry_share(Scope::Caller, own.counts));
+            judgment.callers[i].verdict = if held {
+                verdict
+            } else {
+                verdict.or_else(|| self.expiry_share(Scope::Caller, own.counts))
+            };
         }
-        judgment.expiry_share = self.expiry_share(Scope::Site, site.counts);
+        if !held {
+            judgment.expiry_share = self.expiry_share(Scope::Site, site.counts);
+        }
         if site.removes_seen >= MIN_LIFETIMES {
             let site_oldest = oldest.iter().flatten().max().copied();
             judgment.pooled = self.against_own_history(Scope::Site, stacks, &site, site_oldest);
@@ -418,7 +430,7 @@ mod tests {
     //! time, replayed with exact stamps and judged as a server's reports
     //! would be, every few hundred ms.
     use super::*;
-    use crate::oplog::{INSERT, REMOVE, TIME};
+    use crate::oplog::{HELD_SITE, INSERT, REMOVE, TIME};
 
     #[derive(Clone, Copy)]
     struct Entry {
@@ -751,5 +763,57 @@ mod tests {
             e.older_than_ms
         );
         assert!(e.older_than_ms <= (5.0 * e.p99_ms).max(1_000.0));
+    }
+
+    /// hold(): a caller whose calls never end, beside one whose calls end in
+    /// milliseconds, is flagged; held entries that expire (slow calls cut by
+    /// the TTL) are not a share of lost cleanups.
+    #[test]
+    fn a_held_caller_whose_calls_never_end_is_flagged_and_expiries_of_held_entries_are_not() {
+        let mut random = Random(8);
+        let mut entries = vec![];
+        for at in random.arrivals(0, 10_000, |_| 100.0) {
+            let lifetime = 2 + (random.unit() * 20.0) as u64;
+            entries.push(Entry {
+                at,
+                lifetime: Some(lifetime),
+                stack: 1 | HELD_SITE,
+            });
+        }
+        for at in random.arrivals(5_000, 10_000, |_| 5.0) {
+            entries.push(Entry {
+                at,
+                lifetime: None,
+                stack: 2 | HELD_SITE,
+            });
+        }
+        let found = verdicts(entries, 0, 100, 100, 10_000);
+        let first = found.first().expect("flagged");
+        assert_eq!(first.1, "caller 2");
+        assert!(first.0 <= 5_000 + 3_000, "flagged at {} ms", first.0);
+        assert!(
+            found.iter().all(|(_, who, _)| who != "caller 1"),
+            "the caller whose calls end is never flagged"
+        );
+
+        // A held site with a TTL that cuts a few slow calls: nothing to flag.
+        let mut random = Random(9);
+        let mut entries = vec![];
+        for at in random.arrivals(0, 20_000, |_| 100.0) {
+            let slow = random.unit() < 0.02;
+            entries.push(Entry {
+                at,
+                lifetime: if slow {
+                    None
+                } else {
+                    Some(random.lognormal(50.0, 0.5))
+                },
+                stack: 1 | HELD_SITE,
+            });
+        }
+        assert_clean(
+            "held entries cut by the TTL",
+            &verdicts(entries, 3_000, 100, 100, 20_000),
+        );
     }
 }

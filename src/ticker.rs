@@ -201,7 +201,10 @@ mod tests {
         // for a while), and a reader keeps it going.
         let deadline = Instant::now() + Duration::from_secs(30);
         while cell.ms() <= shown {
-            assert!(Instant::now() < deadline, "the thread never moved the clock on");
+            assert!(
+                Instant::now() < deadline,
+                "the thread never moved the clock on"
+            );
             cell.mark_seen();
             std::thread::sleep(Duration::from_millis(1));
         }

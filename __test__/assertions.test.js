@@ -305,8 +305,10 @@ test('strict mode: one HandleLeakWarning per site per minute, however many entri
   // 'all': every expired entry names its site (unrecorded ones would warn as a site of their own).
   const map = new HandleMap({ name: 'strict.warnings', ttl: 100, clock: () => now, callSites: 'all', strict: true })
   const { warnings, stop } = collectLeakWarnings('strict.warnings')
+  // One caller of expiringOpen throughout.
+  const openMany = (prefix, count) => { for (let i = 0; i < count; i++) expiringOpen(map, prefix + i) }
   try {
-    for (let i = 0; i < 500; i++) expiringOpen(map, 'a' + i)
+    openMany('a', 500)
     for (let i = 0; i < 300; i++) otherExpiringOpen(map, 'b' + i)
     now = 250
     assert.equal(map.purgeExpired(), 800)
@@ -323,7 +325,7 @@ test('strict mode: one HandleLeakWarning per site per minute, however many entri
 
     // More expiries within the minute: silence.
     for (let round = 0; round < 5; round++) {
-      for (let i = 0; i < 100; i++) expiringOpen(map, `r${round}/${i}`)
+      openMany(`r${round}/`, 100)
       now += 200
       assert.equal(map.purgeExpired(), 100)
       t.mock.timers.tick(10_000) // 50 s in all
@@ -333,7 +335,7 @@ test('strict mode: one HandleLeakWarning per site per minute, however many entri
 
     // A minute after the first warning, the site may warn again (once).
     t.mock.timers.tick(11_000)
-    for (let i = 0; i < 100; i++) expiringOpen(map, 'late' + i)
+    openMany('late', 100)
     now += 200
     assert.equal(map.purgeExpired(), 100)
     await tick()

@@ -72,12 +72,15 @@ class ExpiryHandOver {
   // Strict mode: an expired entry is a leak; say so once per site per minute.
   #warnOfLeak (entry) {
     const recorded = typeof entry.site === 'string'
-    // The caller's label names it: one warning per caller, not per helper.
+    // Muted per insert site and app line (a label, which names the caller,
+    // depends on which siblings the site has shown so far); the warning
+    // names the caller.
+    const key = recorded ? `${entry.site}\u0000${entry.appFrame}` : null
     const site = recorded ? insertedAt(entry.site, entry) : null
     const now = Date.now()
-    const last = this.#lastWarning.get(site)
+    const last = this.#lastWarning.get(key)
     if (last !== undefined && now - last < WARNING_INTERVAL_MS) return
-    this.#lastWarning.set(site, now)
+    this.#lastWarning.set(key, now)
     const { message, detail } = recorded
       ? expiryWarning({ mapName: this.#config.name, where: clean(site), ageMs: entry.ageMs })
       : this.#unrecordedWarning(entry)

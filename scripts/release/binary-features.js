@@ -35,7 +35,9 @@ function main (args) {
       throw new Error(`${file} was built with the Cargo feature(s) ${features.join(', ')} (npm run build:test): ` +
         'it must not be packed or published. Build the release binary: npm run build (or npm run build:release)')
     }
-    console.log(`${file}: features ${features.length ? features.join(', ') : '(none)'}`)
+    // As a check (a prepack) on stderr: `npm pack --json` keeps stdout for its JSON.
+    const report = release ? console.error : console.log
+    report(`${file}: features ${features.length ? features.join(', ') : '(none)'}`)
   }
 }
 

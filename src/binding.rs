@@ -475,6 +475,37 @@ pub fn binding_version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
+/// The Cargo features this binary was built with, between NULs so a
+/// packaging check can read them from the file of any platform's binary
+/// without loading it (scripts/release/binary-features.js): `npm run
+/// build:test` says `features=testing`, a release build `features=`.
+const BUILD_FEATURES: &str = if cfg!(feature = "testing") {
+    "\0handle-ledger build features=testing\0"
+} else {
+    "\0handle-ledger build features=\0"
+};
+
+/// What `buildInfo()` returns.
+#[napi(object)]
+pub struct BuildInfo {
+    /// `["testing"]` for `npm run build:test`, `[]` for a release build.
+    pub features: Vec<String>,
+}
+
+#[napi]
+pub fn build_info() -> BuildInfo {
+    // black_box: the marker must stay in the file whole, not be folded away.
+    let marker = std::hint::black_box(BUILD_FEATURES).trim_matches('\0');
+    let list = marker.split_once('=').map_or("", |(_, list)| list);
+    BuildInfo {
+        features: list
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(String::from)
+            .collect(),
+    }
+}
+
 /// Panics inside the guard, so tests can check that a native panic reaches JS
 /// as an Error with the panic text and a native backtrace (no input of the
 /// public API panics; this is the guard's end-to-end check). Only in builds

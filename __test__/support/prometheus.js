@@ -1,13 +1,16 @@
 'use strict'
 // Checking Prometheus output for real: Prometheus's own `promtool check
-// metrics` (Debian package prometheus) and parse-prometheus-text-format.
+// metrics` (from Debian's prometheus package, unpacked into the tool cache by
+// scripts/install-test-tools.sh, which `npm test` runs first) and
+// parse-prometheus-text-format.
 const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
 const parsePrometheus = require('parse-prometheus-text-format')
 
 const { listen } = require('./http.js')
+const { toolCache } = require('../../scripts/tool-cache.js')
 
-const PROMTOOL = '/usr/bin/promtool'
+const PROMTOOL = toolCache('test-tools', 'promtool')
 
 async function scrapeText (url) {
   const response = await fetch(url)

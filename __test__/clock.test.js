@@ -65,7 +65,9 @@ test('info().insertedAt is wall-clock time for display; ages come from the monot
   const before = Date.now()
   map.set('k', 1)
   const { insertedAt, ageMs } = map.info('k')
-  assert.ok(insertedAt >= before - 1 && insertedAt <= Date.now() + 1, `${insertedAt} is about ${before}`)
+  // A coarse stamp is a tick ahead, or behind by as long as the clock's
+  // thread waited for a core (a loaded machine): about, not exactly.
+  assert.ok(insertedAt >= before - 50 && insertedAt <= Date.now() + 2, `${insertedAt} is about ${before}`)
   await withWallClockStepped(-3_600_000, async () => {
     const info = map.info('k')
     assert.ok(info.ageMs >= ageMs && info.ageMs < 60_000, `age ${info.ageMs} is not an hour off`)

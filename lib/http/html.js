@@ -311,4 +311,4 @@ function renderDiffPage (diff, { query = {} } = {}) {
   return htmlDocument('handle-ledger /debug/handles diff', body)
 }
 
-module.exports = { renderReportPage, renderDiffPage, PAGE_POLICY }
+module.exports = { renderReportPage, renderDiffPage, escapeHtml, PAGE_POLICY }

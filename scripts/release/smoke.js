@@ -14,7 +14,8 @@ const fs = require('node:fs')
 const http = require('node:http')
 const { once } = require('node:events')
 const { isMainThread, parentPort, Worker } = require('node:worker_threads')
-const { HandleMap, registry, debugHandles } = require('handle-ledger')
+const { HandleMap, registry } = require('handle-ledger')
+const { debugHandles } = require('handle-ledger/http')
 
 const WORKER_MAP = 'smoke.worker'
 

@@ -46,7 +46,7 @@ test('assertEmpty throws HandleLeakError with a report listing the live entries 
     assert.equal(caught.name, 'HandleLeakError')
     assert.ok(caught.message.startsWith('after the suite: HandleMap "assert.empty" holds 3 entries'), caught.message)
     const file = path.relative(process.cwd(), __filename)
-    assert.ok(caught.message.includes(`3 live (3 in, 0 out)`), caught.message)
+    assert.ok(caught.message.includes('3 live (3 in, 0 out)'), caught.message)
     assert.ok(caught.message.includes(`leakyOpen (${file}:${lineOf('leakyOpen')}:`), caught.message)
     assert.ok(caught.message.includes('inserted but never removed'))
 

@@ -40,8 +40,13 @@ function scene () {
     model.delete(key)
   }
   const map = new HandleMap({
-    name: uniqueName('hand-over'), ttl: TTL, callSites: 'all', strict: false, flushInterval: 60_000,
-    clock: () => clock.now, onExpire
+    name: uniqueName('hand-over'),
+    ttl: TTL,
+    callSites: 'all',
+    strict: false,
+    flushInterval: 60_000,
+    clock: () => clock.now,
+    onExpire
   })
   // `midway`: right after an operation cut short, an expired entry may still
   // wait for its hand-over (the next tick or purge delivers it).
@@ -147,7 +152,6 @@ test('random operations with the stack exhausted at random points agree with a M
 })
 
 test('a ledger that refuses a batch is rebuilt from the map: no entry lost, the report says when', () => {
-  const native = require('../binding.js')
   const nativeLedgerOf = require('../lib/map/handle-map.js').internals.nativeLedger
   const warnings = []
   const onWarning = warning => { if (warning.code === 'HANDLE_LEDGER_RESYNC') warnings.push(warning) }
@@ -178,7 +182,6 @@ test('a ledger that refuses a batch is rebuilt from the map: no entry lost, the 
     process.off('warning', onWarning)
     map.close()
   }
-  void native
 })
 
 test('a warning about an entry whose insert was not sampled names the sites whose entries expire (estimated), never "(site not recorded)"', async () => {

@@ -67,8 +67,16 @@ test('a cleanup lost on one call in ten grows live through the window: suspect b
   assert.equal(site.suspect, true)
   assert.ok(site.liveDelta >= 70, `live grew by ${site.liveDelta}`)
   assert.deepEqual(site.verdict, {
-    rule: 'growth', scope: 'site', grown: site.liveDelta, from: site.live - site.liveDelta, to: site.live, windowMs: SHORT_WINDOW_MS,
-    removed: site.removesDelta, oldestMs: 8_930, p99Ms: 20, estimated: false
+    rule: 'growth',
+    scope: 'site',
+    grown: site.liveDelta,
+    from: site.live - site.liveDelta,
+    to: site.live,
+    windowMs: SHORT_WINDOW_MS,
+    removed: site.removesDelta,
+    oldestMs: 8_930,
+    p99Ms: 20,
+    estimated: false
   })
   assert.match(site.reason, new RegExp(`^live grew by ${site.liveDelta} \\(\\d+ -> ${site.live}\\) in 8\\.0 s while ${site.removesDelta} were removed; the oldest has lived 8\\.9 s, through the whole window; entries of this site are normally removed within 20 ms \\(p99\\)$`))
   // The report's own rules flag the lost entries as outliers long before (seconds, not a 10 s floor),

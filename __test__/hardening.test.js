@@ -47,8 +47,14 @@ for (const callSites of ['all', 'sampled', 'off']) {
     const clock = { now: 1_000_000 }
     const expired = []
     const map = new HandleMap({
-      name: uniqueName('edge'), ttl: 1000, callSites, sampleRate: 2, strict: false, flushInterval: 60_000,
-      clock: () => clock.now, onExpire: entry => expired.push([entry.key, entry.value])
+      name: uniqueName('edge'),
+      ttl: 1000,
+      callSites,
+      sampleRate: 2,
+      strict: false,
+      flushInterval: 60_000,
+      clock: () => clock.now,
+      onExpire: entry => expired.push([entry.key, entry.value])
     })
     const model = new Map()
     const outcomes = { completed: 0, threw: 0 }
@@ -115,8 +121,8 @@ function hostileThrowables () {
     'an object whose message getter throws': Object.defineProperty({}, 'message', { get () { throw new Error('getter') } }),
     'a Proxy whose every trap throws': new Proxy({}, { get () { throw new Error('trap') }, getPrototypeOf () { throw new Error('trap') }, has () { throw new Error('trap') } }),
     'a symbol': Symbol('thrown'),
-    'null': null,
-    'undefined': undefined,
+    null: null,
+    undefined,
     'an object whose toString throws': { message: undefined, toString () { throw new Error('toString') } }
   }
 }
@@ -126,7 +132,11 @@ test('a throwing onExpire hands every due entry over, each error a warning descr
     const clock = { now: 1000 }
     const seen = []
     const map = new HandleMap({
-      name: uniqueName('throwing-onexpire'), ttl: 100, strict: false, flushInterval: 60_000, clock: () => clock.now,
+      name: uniqueName('throwing-onexpire'),
+      ttl: 100,
+      strict: false,
+      flushInterval: 60_000,
+      clock: () => clock.now,
       onExpire: entry => { seen.push(entry.key); throw thrown }
     })
     const warnings = []

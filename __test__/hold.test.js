@@ -20,7 +20,7 @@ function atLine (line) {
 
 function deferred () {
   let resolve, reject
-  const promise = new Promise((res, rej) => { resolve = res; reject = rej })
+  const promise = new Promise((_resolve, _reject) => { resolve = _resolve; reject = _reject })
   return { promise, resolve, reject }
 }
 
@@ -378,8 +378,7 @@ test('a held entry that expires reaches onExpire marked held, without a strict-m
   const onWarning = warning => warnings.push(warning)
   process.on('warning', onWarning)
   try {
-    const pending = map.hold('held', 1, () => new Promise(() => {}))
-    void pending
+    map.hold('held', 1, () => new Promise(() => {})) // a call that never ends
     map.set('plain', 2)
     const acquiredLine = thisLine() + 1
     map.acquire('acquired', 3)

@@ -753,7 +753,7 @@ test(`the CLI and hostile saved files: ${CLI_ROWS.length} cases, each one line o
       assert.equal(result.status, 2, `exit code; stderr: ${result.stderr}`)
       assert.equal(result.stdout, '')
       assert.match(result.stderr, /^handle-ledger: [^\n]+\n$/, 'one line')
-      assert.doesNotMatch(result.stderr.slice(0, -1), /[\u0000-\u001f\u007f-\u009f]/, 'no control character') // eslint-disable-line no-control-regex
+      assert.doesNotMatch(result.stderr.slice(0, -1), /[\u0000-\u001f\u007f-\u009f]/, 'no control character')
       assert.match(result.stderr.trimEnd(), r.message)
       assert.ok(result.stderr.startsWith(`handle-ledger: ${file}: `), 'names the file')
       assert.equal(fs.existsSync(page), false, 'no page written')

@@ -1,4 +1,5 @@
 'use strict'
+/* global MouseEvent */ // used in a function the browser runs
 // The /debug/handles page in headless Chromium (Debian chromium, driven by
 // playwright-core): a section per map, the leaking site marked suspect, a
 // stack on click, the live-count chart, user data escaped, nothing fetched

@@ -27,11 +27,11 @@ const builtBinary = path.join(root, binaryName)
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'handle-ledger-packaging-'))
 test.after(() => fs.rmSync(work, { recursive: true, force: true }))
 
-function run(file, args, options = {}) {
+function run (file, args, options = {}) {
   return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...options })
 }
 
-function tarballFiles(tarball) {
+function tarballFiles (tarball) {
   return run('tar', ['tzf', tarball]).split('\n').filter(Boolean).map(file => file.replace(/^package\//, ''))
 }
 
@@ -41,7 +41,7 @@ function tarballFiles(tarball) {
  * package's prepack refuses (asserted below): this tarball is packed without
  * scripts and never leaves this test's temporary directory.
  */
-function packForRelease() {
+function packForRelease () {
   assert.ok(fs.existsSync(builtBinary), `${binaryName} is missing: npm run build first`)
   return stageAndPack({ root, out: path.join(work, 'release'), keys: [platform], binaries: { [platform]: builtBinary }, ignoreScripts: true })
 }

@@ -11,8 +11,6 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
-const http = require('node:http')
-const { once } = require('node:events')
 const { setTimeout: sleep } = require('node:timers/promises')
 const express = require('express')
 const { registry, formatReport } = require('..')
@@ -268,7 +266,7 @@ test('callers past the limit are one "other callers" row, in JSON and text; bad 
   const map = newMap({ name: 'partial-many-callers', callSites: 'all' })
   function helper (key) { map.set(key, key) }
   // 20 distinct callers of one helper, each at its own column.
-  const callers = Array.from({ length: 20 }, (_, i) => new Function('helper', 'key', `${' '.repeat(i)}helper(key)`))
+  const callers = Array.from({ length: 20 }, (_, i) => new Function('helper', 'key', `${' '.repeat(i)}helper(key)`)) // eslint-disable-line no-new-func -- callers at distinct columns
   for (let i = 0; i < 200; i++) callers[i % 20](helper, i)
   const [report] = registry.report({ map: 'partial-many-callers', callers: 3 }).maps
   const site = report.sites[0]

@@ -6,9 +6,7 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const http = require('node:http')
 const vm = require('node:vm')
-const { once } = require('node:events')
 const express = require('express')
 const promClient = require('prom-client')
 const { debugHandles } = require('../http.js')

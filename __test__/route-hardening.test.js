@@ -296,7 +296,7 @@ test('registry.report({ oldest }) reads each map\'s id once, and hands each map 
     map.set(`second-of-${m}`, m)
     maps.push(map)
   }
-  maps[7].delete(`first-of-7`)
+  maps[7].delete('first-of-7')
   const nativeLedger = internals.nativeLedger
   let reads = 0
   internals.nativeLedger = map => { reads++; return nativeLedger(map) }

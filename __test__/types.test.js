@@ -18,7 +18,7 @@ const fixtures = ['usage.mts', 'usage.cts'].map(file => path.join(__dirname, 'ty
 // MapIterator, 7 is the current release.
 const compilers = { 'TypeScript 4.9': 'typescript49', 'TypeScript 5.9': 'typescript', 'TypeScript 7': 'typescript7' }
 
-function tsc(pkg, args) {
+function tsc (pkg, args) {
   const bin = path.join(path.dirname(require.resolve(`${pkg}/package.json`)), 'bin', 'tsc')
   try {
     return { status: 0, output: execFileSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8' }) }

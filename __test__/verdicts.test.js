@@ -172,8 +172,19 @@ test('leakCheck names the site and the caller that grew it', async () => {
 
 test('every rule\'s sentence comes from its verdict object, in one duration format', () => {
   const evidence = {
-    versus: 'other-callers', olderThanMs: 1000, reference: 1200, referenceBeyond: 0, lifetimes: 1200, p99Ms: 9, p999Ms: 12, maxMs: 14,
-    entries: 40, beyond: 40, expected: 0.03, chance: 3.1e-9, bound: 1e-6
+    versus: 'other-callers',
+    olderThanMs: 1000,
+    reference: 1200,
+    referenceBeyond: 0,
+    lifetimes: 1200,
+    p99Ms: 9,
+    p999Ms: 12,
+    maxMs: 14,
+    entries: 40,
+    beyond: 40,
+    expected: 0.03,
+    chance: 3.1e-9,
+    bound: 1e-6
   }
   assert.equal(reasonOf({ rule: 'never-removed', scope: 'caller', live: 40, expired: 0, oldestMs: 1200, estimated: false, evidence }),
     'never removed from this caller: 40 live, oldest 1.2 s; the site\'s other callers\' entries are removed within 12 ms 999 times in 1000, and none of their 1200 outlived 1.0 s (chance 1 in 3.2e8 if this caller were like them)')

@@ -45,7 +45,6 @@ async function main () {
   process.exitCode = 1
 }
 
-
 if (require.main === module) {
   main().catch(error => {
     console.error(error)

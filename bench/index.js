@@ -30,7 +30,7 @@ class NaiveInstrumentedMap {
 }
 
 const contenders = {
-  'Map': () => new Map(),
+  Map: () => new Map(),
   'lru-cache 11 (ttl)': () => new LRUCache({ max: 1_000_000, ttl: TTL }),
   'naive instrumented Map': () => new NaiveInstrumentedMap(),
   "HandleMap 'off' (ttl)": () => new HandleMap({ callSites: 'off', ttl: TTL }),

@@ -22,7 +22,7 @@ const SUPPORTED = {
   'win32-x64-msvc': 'Windows x64',
 }
 
-function detectLinuxLibc() {
+function detectLinuxLibc () {
   // The process report's header has glibcVersionRuntime only when the
   // process runs on glibc; it is the one check that needs no subprocess.
   try {
@@ -38,7 +38,7 @@ function detectLinuxLibc() {
   return { libc: 'gnu', version: null }
 }
 
-function withoutNetwork(fn) {
+function withoutNetwork (fn) {
   // getReport() otherwise resolves host names for open sockets, which can block.
   const before = process.report.excludeNetwork
   process.report.excludeNetwork = true
@@ -50,7 +50,7 @@ function withoutNetwork(fn) {
 }
 
 /** What this process runs on, as napi names platforms: `linux-x64-gnu`, `darwin-arm64`, ... */
-function detectPlatform(platform = process.platform, arch = process.arch, linuxLibc = detectLinuxLibc) {
+function detectPlatform (platform = process.platform, arch = process.arch, linuxLibc = detectLinuxLibc) {
   if (platform === 'linux') {
     const { libc, version } = linuxLibc()
     return { key: `linux-${arch}-${libc}`, description: `${platform} ${arch}, ${libc === 'gnu' ? `glibc ${version || '(version unknown)'}` : 'musl libc'}` }
@@ -64,14 +64,14 @@ function detectPlatform(platform = process.platform, arch = process.arch, linuxL
 const ENTRY_POINTS = ['NativeLedger', 'opCodes', 'internStack', 'describeSite', 'registryReport', 'registryTotals']
 
 /** The places a binary for `key` may be, in the order they are tried (HANDLE_LEDGER_NATIVE_PATH is tried alone). */
-function candidates(key) {
+function candidates (key) {
   return [
     { what: `./${PACKAGE}.${key}.node`, id: path.join(ROOT, `${PACKAGE}.${key}.node`), localBuild: true },
     { what: `${PACKAGE}-${key}`, id: `${PACKAGE}-${key}` },
   ]
 }
 
-function loadNative({ platform, load = require, env = process.env, version = PACKAGE_VERSION } = {}) {
+function loadNative ({ platform, load = require, env = process.env, version = PACKAGE_VERSION } = {}) {
   // Set, it is the only candidate: a binary checked this way must not
   // quietly "pass" on the installed one because the path was wrong.
   if (env.HANDLE_LEDGER_NATIVE_PATH) return loadNamedBinary(env.HANDLE_LEDGER_NATIVE_PATH, load, version)
@@ -90,7 +90,7 @@ function loadNative({ platform, load = require, env = process.env, version = PAC
 }
 
 /** `{ binding }` when `candidate` loads and is this package's binding of `version`, else `{ reason }`. */
-function tryLoad(candidate, load, version) {
+function tryLoad (candidate, load, version) {
   let binding
   try {
     binding = load(candidate.id)
@@ -101,7 +101,7 @@ function tryLoad(candidate, load, version) {
   return problem === null ? { binding } : { reason: problem }
 }
 
-function loadNamedBinary(named, load, version) {
+function loadNamedBinary (named, load, version) {
   const candidate = { what: `HANDLE_LEDGER_NATIVE_PATH=${named}`, id: path.resolve(named) }
   const loaded = tryLoad(candidate, load, version)
   if (loaded.binding !== undefined) return loaded.binding
@@ -113,7 +113,7 @@ function loadNamedBinary(named, load, version) {
 }
 
 /** Why `binding` is not this package's binding of `version`, or null when it is. */
-function bindingProblem(binding, version) {
+function bindingProblem (binding, version) {
   if (binding === null || (typeof binding !== 'object' && typeof binding !== 'function')) {
     return `it is not a ${PACKAGE} binding (it exports ${binding === null ? 'null' : typeof binding})`
   }
@@ -131,7 +131,7 @@ function bindingProblem(binding, version) {
   return null
 }
 
-function noBinaryError(detected, failures) {
+function noBinaryError (detected, failures) {
   const supported = Object.prototype.hasOwnProperty.call(SUPPORTED, detected.key)
   const lines = [
     `${PACKAGE}: no native binary loads on this platform: ${detected.key} (${detected.description}).`,
@@ -152,7 +152,7 @@ function noBinaryError(detected, failures) {
   return error
 }
 
-function reason(error, candidate) {
+function reason (error, candidate) {
   if (error && error.code === 'MODULE_NOT_FOUND' && !candidate.id.endsWith('.node')) return 'not installed'
   if (error && error.code === 'MODULE_NOT_FOUND') return 'no such file'
   // e.g. "version `GLIBC_2.34' not found": the binary is there but cannot run here.

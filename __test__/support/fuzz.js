@@ -119,7 +119,7 @@ const HOSTILE_THROW_SOURCE = `value => {
   if (kind === 1) throw Object.defineProperty({}, 'message', { get () { throw new Error('message getter') } })
   throw Symbol('thrown')
 }`
-const hostileThrow = new Function(`return ${HOSTILE_THROW_SOURCE}`)() // eslint-disable-line no-new-func
+const hostileThrow = new Function(`return ${HOSTILE_THROW_SOURCE}`)()
 
 // Recurses until the stack overflows, unwinds `back` frames and calls `fn`:
 // `{ value }` or `{ error }`. The same text runs in a printed reproduction.
@@ -140,7 +140,7 @@ const NEAR_STACK_EDGE_SOURCE = `function nearStackEdge (back, fn) {
   dive()
   return outcome
 }`
-const nearStackEdge = new Function(`return ${NEAR_STACK_EDGE_SOURCE}`)() // eslint-disable-line no-new-func
+const nearStackEdge = new Function(`return ${NEAR_STACK_EDGE_SOURCE}`)()
 // How many frames back the last edge operation first completed: the next
 // one starts its sweep a little nearer the edge (cold code needs hundreds
 // of frames, optimized code a few).
@@ -1049,7 +1049,7 @@ function reproduction ({ config, ops }, failure) {
         const head = op[1] === 'forEach'
           ? `${indent}{ let step = 0; map.forEach((value, key) => {`
           : `${indent}{ let step = 0; for (const item of map${op[1] === 'iterator' ? '[Symbol.iterator]' : '.' + op[1]}()) { const key = ${op[1] === 'keys' ? 'item' : op[1] === 'values' ? 'undefined' : 'item[0]'}`
-        return [head, ...plan, `    step++`, op[1] === 'forEach' ? `${indent}}) }` : `${indent}} }`].join('\n')
+        return [head, ...plan, '    step++', op[1] === 'forEach' ? `${indent}}) }` : `${indent}} }`].join('\n')
       }
     }
     return `${indent}// ${JSON.stringify(op)}`
@@ -1146,4 +1146,3 @@ function parseCase (json) {
 }
 
 module.exports = { fuzz, runCase, generateCase, minimise, reproduction, parseCase, KEY_SPECS }
-

@@ -314,4 +314,3 @@ async function soak (options = {}) {
 }
 
 module.exports = { soak, slope, judgeMemory, DEFAULTS, FLOOR_WINDOW }
-

@@ -16,6 +16,14 @@ const CAPACITY = 120 // 120 samples x 5 s = the last 10 minutes
 const MAX_MAPS = 500 // beyond that, only the maps with the most live entries
 
 class LiveHistory {
+  #read
+  #times
+  #next
+  #count
+  #maps
+  #samples
+  #timer
+
   /**
    * `read()` returns `[{ id, name, live, inserts, expired }]` for every map
    * (inserts and expired: lifetime counters, optional); it is called once
@@ -25,32 +33,32 @@ class LiveHistory {
     this.intervalMs = intervalMs
     this.capacity = capacity
     this.maxMaps = maxMaps
-    this._read = read
-    this._times = new Float64Array(capacity)
-    this._next = 0 // ring index the next sample goes to
-    this._count = 0 // samples held (<= capacity)
-    this._maps = new Map() // id -> { name, values: Float64Array (NaN = absent), lastSample }
-    this._samples = 0 // samples taken since start, to age maps out
-    this._timer = null
+    this.#read = read
+    this.#times = new Float64Array(capacity)
+    this.#next = 0 // ring index the next sample goes to
+    this.#count = 0 // samples held (<= capacity)
+    this.#maps = new Map() // id -> { name, values: Float64Array (NaN = absent), lastSample }
+    this.#samples = 0 // samples taken since start, to age maps out
+    this.#timer = null
     this.lastError = null
   }
 
   get running () {
-    return this._timer !== null
+    return this.#timer !== null
   }
 
   /** Starts sampling (idempotent); takes a first sample now so a page has a point. */
   start () {
-    if (this._timer !== null) return this
-    this._timer = setInterval(() => this.sampleNow(), this.intervalMs)
-    this._timer.unref()
+    if (this.#timer !== null) return this
+    this.#timer = setInterval(() => this.sampleNow(), this.intervalMs)
+    this.#timer.unref()
     this.sampleNow()
     return this
   }
 
   stop () {
-    if (this._timer !== null) clearInterval(this._timer)
-    this._timer = null
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
   }
 
   /**
@@ -60,36 +68,36 @@ class LiveHistory {
   sampleNow (at = Date.now()) {
     let maps
     try {
-      maps = this._read()
+      maps = this.#read()
     } catch (error) {
       // The page reports errors of the report itself; a failed sample is a gap.
       this.lastError = error
       maps = []
     }
-    const slot = this._next
-    this._times[slot] = at
-    this._samples++
-    for (const entry of this._maps.values()) {
+    const slot = this.#next
+    this.#times[slot] = at
+    this.#samples++
+    for (const entry of this.#maps.values()) {
       entry.values[slot] = NaN
       entry.inserted[slot] = NaN
       entry.expired[slot] = NaN
     }
-    for (const map of this._tracked(maps)) this._record(map, slot)
-    this._forgetGone()
-    this._next = (slot + 1) % this.capacity
-    this._count = Math.min(this._count + 1, this.capacity)
+    for (const map of this.#tracked(maps)) this.#record(map, slot)
+    this.#forgetGone()
+    this.#next = (slot + 1) % this.capacity
+    this.#count = Math.min(this.#count + 1, this.capacity)
   }
 
   /** `[{ at, live }]`, oldest first, of map `id` (empty when never sampled). */
   series (id) {
-    const entry = this._maps.get(id)
+    const entry = this.#maps.get(id)
     if (entry === undefined) return []
     const points = []
-    const first = (this._next - this._count + this.capacity) % this.capacity
-    for (let i = 0; i < this._count; i++) {
+    const first = (this.#next - this.#count + this.capacity) % this.capacity
+    for (let i = 0; i < this.#count; i++) {
       const slot = (first + i) % this.capacity
       const live = entry.values[slot]
-      if (!Number.isNaN(live)) points.push({ at: this._times[slot], live })
+      if (!Number.isNaN(live)) points.push({ at: this.#times[slot], live })
     }
     return points
   }
@@ -100,32 +108,32 @@ class LiveHistory {
    * interval is unknown, the first one of the history, are left out).
    */
   activity (id) {
-    const entry = this._maps.get(id)
+    const entry = this.#maps.get(id)
     if (entry === undefined) return []
     const points = []
-    const first = (this._next - this._count + this.capacity) % this.capacity
-    for (let i = 0; i < this._count; i++) {
+    const first = (this.#next - this.#count + this.capacity) % this.capacity
+    for (let i = 0; i < this.#count; i++) {
       const slot = (first + i) % this.capacity
       const inserted = entry.inserted[slot]
-      if (!Number.isNaN(inserted)) points.push({ at: this._times[slot], inserted, expired: entry.expired[slot] })
+      if (!Number.isNaN(inserted)) points.push({ at: this.#times[slot], inserted, expired: entry.expired[slot] })
     }
     return points
   }
 
   /** How many maps the ring holds figures for (bounded by maxMaps). */
   get mapCount () {
-    return this._maps.size
+    return this.#maps.size
   }
 
-  _tracked (maps) {
+  #tracked (maps) {
     if (maps.length <= this.maxMaps) return maps
     return [...maps].sort((a, b) => b.live - a.live).slice(0, this.maxMaps)
   }
 
-  _record (map, slot) {
-    let entry = this._maps.get(map.id)
+  #record (map, slot) {
+    let entry = this.#maps.get(map.id)
     if (entry === undefined) {
-      if (this._maps.size >= this.maxMaps) return
+      if (this.#maps.size >= this.maxMaps) return
       entry = {
         name: map.name,
         values: new Float64Array(this.capacity).fill(NaN),
@@ -133,11 +141,11 @@ class LiveHistory {
         expired: new Float64Array(this.capacity).fill(NaN),
         // A map first seen after the first sample was created since the
         // previous one: all its counts belong to this interval.
-        lastInserts: this._samples === 1 ? NaN : 0,
-        lastExpired: this._samples === 1 ? NaN : 0,
+        lastInserts: this.#samples === 1 ? NaN : 0,
+        lastExpired: this.#samples === 1 ? NaN : 0,
         lastSample: 0
       }
-      this._maps.set(map.id, entry)
+      this.#maps.set(map.id, entry)
     }
     entry.values[slot] = map.live
     if (typeof map.inserts === 'number' && typeof map.expired === 'number') {
@@ -146,14 +154,14 @@ class LiveHistory {
       entry.lastInserts = map.inserts
       entry.lastExpired = map.expired
     }
-    entry.lastSample = this._samples
+    entry.lastSample = this.#samples
   }
 
   // A map absent for a whole ring (closed, or pushed out by bigger maps) has
   // nothing left to draw; dropping it keeps the ring's size bounded.
-  _forgetGone () {
-    for (const [id, entry] of this._maps) {
-      if (this._samples - entry.lastSample >= this.capacity) this._maps.delete(id)
+  #forgetGone () {
+    for (const [id, entry] of this.#maps) {
+      if (this.#samples - entry.lastSample >= this.capacity) this.#maps.delete(id)
     }
   }
 }

@@ -109,7 +109,7 @@ class ExpiryHandOver {
     }
     const named = sites.map(clean).join(' or ')
     const { message, detail } = expiryWarning({ mapName: this.#config.name, where: `~${named} (estimated: this insert was not sampled)`, ageMs: entry.ageMs })
-    return { message, detail: `${detail.replace(` (estimated: this insert was not sampled)`, '').replace(`~${named}`, named)} Set callSites: 'all' to record every insert.` }
+    return { message, detail: `${detail.replace(' (estimated: this insert was not sampled)', '').replace(`~${named}`, named)} Set callSites: 'all' to record every insert.` }
   }
 }
 

@@ -23,7 +23,6 @@ const LONE_SURROGATE = /\p{Surrogate}/u
 let warnedAboutEnv = false
 let unnamed = 0
 
-
 function fail (ErrorClass, option, expected, value) {
   return new ErrorClass(`HandleMap option '${option}' must be ${expected}, got ${describeValue(value)}`)
 }

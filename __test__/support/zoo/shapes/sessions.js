@@ -26,7 +26,10 @@ async function start () {
     },
     '/api': (req, res) => {
       const sid = query(req, 'sid')
-      if (!sessions.touch(sid)) return void res.writeHead(401).end()
+      if (!sessions.touch(sid)) {
+        res.writeHead(401).end()
+        return
+      }
       res.end('ok')
     },
     '/logout': (req, res) => {
@@ -56,7 +59,10 @@ async function start () {
         if (!sid) return
         const logoutAt = performance.now() + lognormalMs(40_000, 1, 10 * 60_000)
         const browse = () => later(lognormalMs(REQUEST_EVERY_MS, 0.5), () => {
-          if (performance.now() >= logoutAt) return void call(`/logout?sid=${sid}`)
+          if (performance.now() >= logoutAt) {
+            call(`/logout?sid=${sid}`)
+            return
+          }
           call(`/api?sid=${sid}`).then(browse)
         })
         browse()

@@ -269,8 +269,13 @@ impl Judge<'_> {
         Some(if ttl > 0 { age.min(ttl) } else { age })
     }
 
+    /// Nothing removed, and the oldest entry has lived `outlierFloorMs` or
+    /// some expired: a site whose first calls are still in flight has
+    /// removed nothing yet either, and is no leak for it.
     fn never_removed(&self, scope: Scope, c: Counts, oldest_ms: Option<u64>) -> Option<Verdict> {
-        (c.inserts > 0 && c.removes == 0).then(|| Verdict::NeverRemoved {
+        let old_enough =
+            c.expired > 0 || oldest_ms.is_some_and(|ms| ms >= self.rules.outlier_floor_ms);
+        (c.inserts > 0 && c.removes == 0 && old_enough).then(|| Verdict::NeverRemoved {
             scope,
             live: c.live as Number,
             expired: c.expired as Number,
@@ -815,5 +820,31 @@ mod tests {
             "held entries cut by the TTL",
             &verdicts(entries, 3_000, 100, 100, 20_000),
         );
+    }
+
+    /// A site whose first calls are still in flight has removed nothing yet:
+    /// not a leak until its oldest entry has lived outlierFloorMs.
+    #[test]
+    fn a_site_whose_first_calls_are_in_flight_is_not_flagged() {
+        let mut entries = vec![];
+        for at in (0..2_000).step_by(10) {
+            entries.push(Entry {
+                at,
+                lifetime: Some(600),
+                stack: 1,
+            });
+        }
+        assert_clean(
+            "first calls of 600 ms",
+            &verdicts(entries.clone(), 0, 100, 100, 2_000),
+        );
+        // Every call losing its cleanup: flagged once the oldest is 1 s old.
+        for entry in &mut entries {
+            entry.lifetime = None;
+        }
+        let found = verdicts(entries, 0, 100, 100, 2_000);
+        let first = found.first().expect("flagged");
+        assert!(matches!(first.2, Verdict::NeverRemoved { .. }), "{first:?}");
+        assert_eq!(first.0, 1_000, "at the floor");
     }
 }

@@ -264,6 +264,26 @@ mod tests {
         assert_eq!(ledger.take_failure(), None);
     }
 
+    #[test]
+    fn a_rebuild_applies_what_is_queued_first_and_drops_a_kept_failure() {
+        let ledger = Arc::new(DeferredLedger::new(Ledger::new(0, 0)));
+        defer(&ledger, &[word(5, REMOVE)], 1).unwrap(); // refused: kept
+        defer(&ledger, &[word(0, INSERT), 0, word(1, INSERT), 0], 2).unwrap();
+        let live = [LiveEntry {
+            slot: 1,
+            site: 0,
+            serial: 2,
+        }];
+        ledger.rebuild(&live, 2, 3).unwrap();
+        let counts = ledger.lock().counts();
+        assert_eq!(
+            (counts.live, counts.inserts),
+            (1, 2),
+            "the queued inserts counted, then the map's one entry"
+        );
+        assert_eq!(ledger.take_failure(), None, "superseded by the rebuild");
+    }
+
     /// Waits, without catching up itself, until the queue is empty.
     fn wait_until_applied_by_the_thread(ledger: &DeferredLedger) {
         let deadline = Instant::now() + Duration::from_secs(30);

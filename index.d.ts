@@ -422,7 +422,7 @@ export interface SuspectMessage {
   reason: string
 }
 
-/** The `code` of handle-ledger's process warnings (for 'warning' handlers and Node 21+'s --disable-warning). */
+/** The `code` of handle-ledger's process warnings (for 'warning' handlers and Node 20.11+'s --disable-warning). */
 export type WarningCode = 'HANDLE_LEDGER_EXPIRED' | 'HANDLE_LEDGER_CALLBACK_FAILED' | 'HANDLE_LEDGER_TICK_FAILED' | 'HANDLE_LEDGER_RESYNC' | 'HANDLE_LEDGER_BAD_ENV'
 
 /**

@@ -2,8 +2,8 @@
 // diagnostics_channel: what a subscriber to handle-ledger:expire and
 // handle-ledger:suspect receives, that nothing is published to a channel
 // nobody subscribes to, and the warnings' code and detail (the fields
-// `--disable-warning=CODE` and 'warning' handlers switch on; that flag is
-// Node 21+, so the fields and the 'warning' event are what is checked here).
+// 'warning' handlers and `--disable-warning` switch on; that flag is in every
+// Node line the package supports from 20.11 on, and is checked here too).
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -183,6 +183,27 @@ test('node prints the code and the detail of a leak warning on stderr', () => {
   assert.equal(child.status, 0, child.stderr)
   assert.match(child.stderr, /\[HANDLE_LEDGER_EXPIRED\] HandleLeakWarning: HandleMap "printed": an entry inserted at/)
   assert.match(child.stderr, /\nRemove the entry on every path out of /)
+})
+
+test('--disable-warning silences one code, or one warning name, and leaves the other warning printed', () => {
+  const script = `
+    const { HandleMap } = require(${JSON.stringify(require.resolve('..'))})
+    let now = 0
+    const map = new HandleMap({ name: 'silenced', ttl: 10, clock: () => now, strict: true, onExpire () { throw new Error('boom') } })
+    map.set('k', 1)
+    now = 50
+    map.purgeExpired()
+    map.close()`
+  const printed = flag => {
+    const child = spawnSync(process.execPath, [...(flag ? [flag] : []), '-e', script], { encoding: 'utf8' })
+    assert.equal(child.status, 0, child.stderr)
+    return [...child.stderr.matchAll(/\[(HANDLE_LEDGER_\w+)\] (\w+):/g)].map(match => `${match[1]} ${match[2]}`)
+  }
+  const leak = 'HANDLE_LEDGER_EXPIRED HandleLeakWarning'
+  const callback = 'HANDLE_LEDGER_CALLBACK_FAILED HandleLedgerWarning'
+  assert.deepEqual(printed(null).sort(), [callback, leak])
+  assert.deepEqual(printed('--disable-warning=HANDLE_LEDGER_EXPIRED'), [callback])
+  assert.deepEqual(printed('--disable-warning=HandleLedgerWarning'), [leak])
 })
 
 test('a bad HANDLE_LEDGER_CALLSITES warns with code HANDLE_LEDGER_BAD_ENV', () => {

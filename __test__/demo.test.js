@@ -54,7 +54,7 @@ describe('status-service demo scenario', { timeout: 120_000 }, () => {
     assert.equal(partial.load.ok + partial.load.non2xx, REQUESTS, 'partial: 200 or 503')
     assert.ok(partial.load.non2xx > 0, 'partial: some services failed')
     for (const run of [clean, regression, ttl, held]) {
-      assert.equal(run.load.ok, REQUESTS, `${run.name}: 2xx answers`)
+      assert.equal(run.load.ok, REQUESTS, `${run.name}: 2xx answers (${run.load.non2xx} non-2xx, ${run.load.errors} errors or timeouts)`)
       assert.equal(run.load.non2xx + run.load.errors, 0, `${run.name}: failures`)
       assert.equal(run.idleStatus, 200, `${run.name}: idle request`)
       assert.equal(run.debugHandles.status, 200, `${run.name}: /debug/handles`)

@@ -472,9 +472,28 @@ test('a result whose then getter throws: hold throws that error and the entry is
   assert.equal(map.has('b'), false)
 })
 
-// Node 20 defines Symbol.dispose and will not let it go; a fresh V8 context
-// (vm) has none, so handle-ledger's module is evaluated there to see a runtime
-// without it, and then with a polyfill installed after the module loaded.
+// A runtime without Symbol.dispose, to load handle-ledger's module into: a
+// fresh V8 context. Node 20 and 22 define Symbol.dispose in the main context
+// only, so a fresh one has none. From Node 24 V8 gives every context its own,
+// which cannot be deleted (well-known symbols are not configurable): there the
+// context's global `Symbol` is replaced by a copy without dispose and
+// asyncDispose, which is all the module sees of it.
+function contextWithoutDispose () {
+  const vm = require('node:vm')
+  const context = vm.createContext({ process, setInterval, clearInterval, FinalizationRegistry, WeakRef })
+  if (vm.runInContext('typeof Symbol.dispose', context) === 'undefined') return context
+  vm.runInContext(`{
+    const Original = Symbol
+    const Bare = function Symbol (description) { return Original(description) }
+    Bare.prototype = Original.prototype
+    for (const name of Reflect.ownKeys(Original)) {
+      if (!['dispose', 'asyncDispose', 'prototype', 'length', 'name'].includes(name)) Bare[name] = Original[name]
+    }
+    globalThis.Symbol = Bare
+  }`, context)
+  return context
+}
+
 test('without Symbol.dispose a handle works through release(), and a later polyfill is picked up', () => {
   const fs = require('node:fs')
   const path = require('node:path')
@@ -482,7 +501,7 @@ test('without Symbol.dispose a handle works through release(), and a later polyf
   const { createRequire } = require('node:module')
   const mapFile = path.join(__dirname, '..', 'lib', 'map', 'handle-map.js')
   const heldFile = path.join(__dirname, '..', 'lib', 'map', 'held.js')
-  const context = vm.createContext({ process, setInterval, clearInterval, FinalizationRegistry, WeakRef })
+  const context = contextWithoutDispose()
   assert.equal(vm.runInContext('typeof Symbol.dispose', context), 'undefined')
   // The map and its held handles evaluated in that context (held.js is where
   // the handle's class and its dispose methods are made).
@@ -557,4 +576,66 @@ test('a signal-like object must be able to stop listening; whatever it does, the
   await assert.rejects(map.hold('d', 4, () => { throw failure }, { signal: throwingRemove }), error => error === failure)
   assert.equal(map.has('d'), false)
   assert.equal(map.report().live, 0)
+})
+
+// `using` is syntax where V8 has explicit resource management (Node 24), and
+// there Symbol.dispose is V8's own symbol, no longer Node's
+// Symbol.for('nodejs.dispose'); on Node 20 and 22 `using` exists only through
+// a compiler (hold-types.test.js). Each line is checked for what it has.
+function usingIsSyntax () {
+  try {
+    // eslint-disable-next-line no-new-func
+    new Function('{ using entry = null }')
+    return true
+  } catch (error) {
+    if (error instanceof SyntaxError) return false
+    throw error
+  }
+}
+
+test('acquire: where `using` is syntax, a block releases the handle on exit and on a throw, and DisposableStack does too', async () => {
+  const map = newMap({ name: 'acquire-native-using' })
+  const handle = map.acquire('probe', 0)
+  assert.equal(handle[Symbol.dispose], handle[Symbol.for('nodejs.dispose')])
+  handle.release()
+  if (!usingIsSyntax()) {
+    // Node 20, 22: one symbol, Node's, so the handle's one method is all there is.
+    assert.equal(Symbol.dispose, Symbol.for('nodejs.dispose'))
+    return
+  }
+  assert.notEqual(Symbol.dispose, Symbol.for('nodejs.dispose'))
+  // eslint-disable-next-line no-new-func
+  const blocks = new Function('map', `
+    const seen = []
+    {
+      using entry = map.acquire('a', 1)
+      seen.push(map.has('a'))
+    }
+    seen.push(map.has('a'))
+    try {
+      using entry = map.acquire('b', 2)
+      throw new Error('inside the block')
+    } catch {}
+    seen.push(map.has('b'))
+    const stack = new DisposableStack()
+    const held = stack.use(map.acquire('c', 3))
+    seen.push(map.has('c'))
+    stack.dispose()
+    seen.push(map.has('c'), held.release())
+    return seen
+  `)
+  assert.deepEqual(blocks(map), [true, false, false, true, false, false])
+  const AsyncFunction = (async () => {}).constructor
+  // `await using` falls back to Symbol.dispose when there is no Symbol.asyncDispose.
+  const awaited = new AsyncFunction('map', `
+    {
+      await using entry = map.acquire('d', 4)
+      await null
+      if (!map.has('d')) throw new Error('released too early')
+    }
+    return map.has('d')
+  `)
+  assert.equal(await awaited(map), false)
+  assert.equal(map.size, 0)
+  assert.equal(map.report().removes, 5)
 })

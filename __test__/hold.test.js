@@ -584,9 +584,7 @@ test('a signal-like object must be able to stop listening; whatever it does, the
 // a compiler (hold-types.test.js). Each line is checked for what it has.
 function usingIsSyntax () {
   try {
-    // eslint-disable-next-line no-new-func
-    new Function('{ using entry = null }')
-    return true
+    return typeof new Function('{ using entry = null }') === 'function' // eslint-disable-line no-new-func
   } catch (error) {
     if (error instanceof SyntaxError) return false
     throw error

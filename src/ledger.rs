@@ -456,6 +456,14 @@ impl Ledger {
             .map(|_| self.age_of(self.oldest_slot, now))
     }
 
+    /// With a TTL: how long the map's most idle live entry has gone without
+    /// an insert, overwrite or touch restarting its TTL (None without a TTL
+    /// or without live entries).
+    pub fn longest_idle_ms(&self, now: u64) -> Option<u64> {
+        let deadline = self.expiry.as_ref()?.next_deadline()?;
+        Some((now + self.ttl_ms).saturating_sub(deadline))
+    }
+
     /// The age of a site's oldest live recorded entry.
     pub fn site_oldest_age_ms(&self, site: &SiteLedger, now: u64) -> Option<u64> {
         self.live_slot(site.oldest)

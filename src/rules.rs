@@ -272,9 +272,17 @@ impl Judge<'_> {
     /// Nothing removed, and the oldest entry has lived `outlierFloorMs` or
     /// some expired: a site whose first calls are still in flight has
     /// removed nothing yet either, and is no leak for it.
+    /// In a map with a TTL, entries the app keeps touching are in use: while
+    /// no live entry of the map has gone `outlierFloorMs` without its TTL
+    /// restarted, none is judged never removed (sessions before the first
+    /// logout).
     fn never_removed(&self, scope: Scope, c: Counts, oldest_ms: Option<u64>) -> Option<Verdict> {
-        let old_enough =
-            c.expired > 0 || oldest_ms.is_some_and(|ms| ms >= self.rules.outlier_floor_ms);
+        let floor = self.rules.outlier_floor_ms;
+        let idle_enough = self
+            .ledger
+            .longest_idle_ms(self.now)
+            .is_none_or(|ms| ms >= floor);
+        let old_enough = c.expired > 0 || (idle_enough && oldest_ms.is_some_and(|ms| ms >= floor));
         (c.inserts > 0 && c.removes == 0 && old_enough).then(|| Verdict::NeverRemoved {
             scope,
             live: c.live as Number,
@@ -846,5 +854,45 @@ mod tests {
         let first = found.first().expect("flagged");
         assert!(matches!(first.2, Verdict::NeverRemoved { .. }), "{first:?}");
         assert_eq!(first.0, 1_000, "at the floor");
+    }
+
+    /// Sessions in a map with a TTL, touched as they are used and none logged
+    /// out yet: in use, not leaked. The same entries left untouched are.
+    #[test]
+    fn touched_entries_are_in_use_until_one_goes_idle() {
+        use crate::oplog::TOUCH;
+        let mut ledger = Ledger::new(60_000, 0);
+        let mut log = vec![];
+        for slot in 0..20u32 {
+            log.extend([TIME as i32, (slot * 10) as i32, 0]);
+            log.extend([(slot << 3 | INSERT) as i32, 1]);
+        }
+        ledger.drain(&log, 200).unwrap();
+        let judge_at = |ledger: &Ledger, now: u64| {
+            let judge = Judge {
+                ledger,
+                now,
+                rules: Rules::default(),
+                estimated: false,
+            };
+            let stacks: Vec<&SiteLedger> = ledger.sites().iter().filter(|s| s.site != 0).collect();
+            judge.site(&stacks).never_removed
+        };
+        // Every 500 ms each session is touched (a request with its id).
+        for t in (500..5_000).step_by(500) {
+            let mut touches = vec![TIME as i32, t as i32, 0];
+            for slot in 0..20u32 {
+                touches.push((slot << 3 | TOUCH) as i32);
+            }
+            ledger.drain(&touches, t).unwrap();
+        }
+        assert!(
+            judge_at(&ledger, 5_000).is_none(),
+            "touched within the floor: in use"
+        );
+        assert!(
+            judge_at(&ledger, 6_600).is_some(),
+            "untouched for 2 s: never removed"
+        );
     }
 }

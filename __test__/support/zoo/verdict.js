@@ -34,8 +34,10 @@ function namedLine (site, caller) {
     if (caller.inDependency && caller.appFrame) return caller.appFrame
     return caller.stack[1] ?? caller.stack[0] ?? null
   }
-  if (site.label) return site.label
-  return site.inDependency && site.appFrame ? site.appFrame : site.site
+  // A site row leads with its insert line; one inside a dependency, with the
+  // app's line that reaches it.
+  if (site.inDependency) return site.label ?? site.appFrame ?? site.site
+  return site.site
 }
 
 /**
@@ -49,7 +51,10 @@ function suspectRows (report) {
   for (const map of report.maps) {
     for (const site of map.sites) {
       const callers = (site.callers ?? []).filter(caller => caller.suspect)
-      const shownCallers = (site.callers ?? []).length >= 2 || Boolean(site.otherCallers)
+      // Callers that all read alike are one app caller, told apart only
+      // outside the app's code (Node's internals): the site's line names it.
+      const labels = new Set((site.callers ?? []).map(caller => caller.label ?? caller.stack[1]))
+      const shownCallers = ((site.callers ?? []).length >= 2 && labels.size >= 2) || Boolean(site.otherCallers)
       if (shownCallers && callers.length > 0) {
         for (const caller of callers) rows.push(row(map, namedLine(site, caller), caller.reason ?? site.reason))
       } else if (site.suspect) {

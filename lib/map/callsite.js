@@ -111,7 +111,7 @@ function rememberAtSite (site, id) {
 /** The frames of every stack this thread has seen through `site` (a site text). */
 function stacksAt (site) {
   const ids = stacksBySite.get(site)
-  return ids === undefined ? [] : ids.map(id => describe(id).stack)
+  return ids === undefined ? [] : ids.map(id => describeStack(id).stack)
 }
 
 /** `{ site, stack }` of a stack id; `{ site: null, stack: [] }` for 0. */

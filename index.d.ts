@@ -126,7 +126,7 @@ export interface VerdictEvidence {
   bound: number
 }
 
-/** Why a site or caller is suspect: the rule and the figures it weighed (docs/partial-leaks.md). */
+/** Why a site or caller is suspect: the rule and the figures it weighed (docs/diagnosis.md#the-rules). */
 export type Verdict =
   | { rule: 'never-removed', scope: 'site' | 'caller', live: number, expired: number, oldestMs: number | null, estimated: boolean, evidence: VerdictEvidence | null }
   | { rule: 'outliers', scope: 'site' | 'caller', count: number, more: boolean, oldestMs: number | null, estimated: boolean, evidence: VerdictEvidence }
@@ -191,7 +191,7 @@ export interface SiteReport extends LedgerCounts {
   verdict: Verdict | null
   /** The verdict in words (a caller's verdict names the caller by its label). */
   reason: string | null
-  /** The first caller's label (see CallerReport.label). */
+  /** The caller its verdict names (see CallerReport.label), or the one app line that reaches a dependency's site; else null. */
   label: string | null
   /** Weighted estimates from sampled inserts ('sampled' mode). */
   estimated: boolean
@@ -273,7 +273,7 @@ export interface SiteDiff {
   /** The newer snapshot's verdict, or the growth rule's. */
   verdict: Verdict | null
   reason: string | null
-  /** The site's first caller's label. */
+  /** The newer snapshot's site label (see SiteReport.label). */
   label: string | null
   /**
    * The growth rule: live grew over the window while removes went on, and the

@@ -8,7 +8,7 @@ export interface RegisterMetricsOptions {
   map?: string
   /** Prepended to every metric name, as in prom-client's collectDefaultMetrics. */
   prefix?: string
-  /** Constant labels on every series, as in collectDefaultMetrics (not 'map' or 'site'). */
+  /** Constant labels on every series, as in collectDefaultMetrics (not 'map', 'site', 'caller', 'rule' or 'stat'). */
   labels?: Record<string, string | number>
 }
 

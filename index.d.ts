@@ -30,6 +30,8 @@ export interface ExpiredEntry<K, V> {
   appFrame: string | null
   /** True when the insert site (the top frame) is not the app's own code. */
   inDependency: boolean
+  /** The caller's frame that tells it apart from the site's other callers (null when the site names it). */
+  label: string | null
 }
 
 export interface HandleMapOptions<K, V> {

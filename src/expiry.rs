@@ -160,6 +160,7 @@ impl Expiry {
         (id != NONE).then(|| self.generations[self.index_of(id)].deadline)
     }
 
+    #[cfg(test)]
     /// The earliest deadline scheduled.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.front().map(|g| g.deadline)

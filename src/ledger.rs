@@ -226,6 +226,8 @@ pub struct Ledger {
     swept_at: u64,
     /// The serial of the last insert applied (see [`Slot`]).
     last_serial: u32,
+    /// Some entry's TTL was restarted by touch().
+    touched: bool,
     /// How often the ledger was rebuilt from the facade's state, and when last.
     resets: u32,
     reset_at: Option<u64>,
@@ -258,6 +260,7 @@ impl Ledger {
             old_inserts: SlotMap::default(),
             swept_at: now,
             last_serial: 0,
+            touched: false,
             resets: 0,
             reset_at: None,
         }
@@ -310,6 +313,7 @@ impl Ledger {
             ..self.counts
         };
         fresh.last_serial = last_serial;
+        fresh.touched = self.touched;
         fresh.resets = self.resets.saturating_add(1);
         fresh.reset_at = Some(self.now);
         *self = fresh;
@@ -456,12 +460,10 @@ impl Ledger {
             .map(|_| self.age_of(self.oldest_slot, now))
     }
 
-    /// With a TTL: how long the map's most idle live entry has gone without
-    /// an insert, overwrite or touch restarting its TTL (None without a TTL
-    /// or without live entries).
-    pub fn longest_idle_ms(&self, now: u64) -> Option<u64> {
-        let deadline = self.expiry.as_ref()?.next_deadline()?;
-        Some((now + self.ttl_ms).saturating_sub(deadline))
+    /// Whether the app has ever restarted an entry's TTL with touch(): it
+    /// then keeps its entries alive as long as they are used.
+    pub fn touched(&self) -> bool {
+        self.touched
     }
 
     /// The age of a site's oldest live recorded entry.
@@ -759,6 +761,7 @@ impl Ledger {
                 slot,
             ));
         }
+        self.touched |= !overwrite;
         if overwrite {
             self.counts.overwrites += 1;
             let index = self.site_of(slot);

@@ -272,17 +272,14 @@ impl Judge<'_> {
     /// Nothing removed, and the oldest entry has lived `outlierFloorMs` or
     /// some expired: a site whose first calls are still in flight has
     /// removed nothing yet either, and is no leak for it.
-    /// In a map with a TTL, entries the app keeps touching are in use: while
-    /// no live entry of the map has gone `outlierFloorMs` without its TTL
-    /// restarted, none is judged never removed (sessions before the first
-    /// logout).
+    /// An app that keeps entries alive with touch() in a map with a TTL says
+    /// they live as long as they are used, up to the TTL: with nothing
+    /// removed yet (sessions before the first logout), the TTL judges them,
+    /// by an expiry.
     fn never_removed(&self, scope: Scope, c: Counts, oldest_ms: Option<u64>) -> Option<Verdict> {
         let floor = self.rules.outlier_floor_ms;
-        let idle_enough = self
-            .ledger
-            .longest_idle_ms(self.now)
-            .is_none_or(|ms| ms >= floor);
-        let old_enough = c.expired > 0 || (idle_enough && oldest_ms.is_some_and(|ms| ms >= floor));
+        let kept_alive = self.ledger.ttl_ms() > 0 && self.ledger.touched();
+        let old_enough = c.expired > 0 || (!kept_alive && oldest_ms.is_some_and(|ms| ms >= floor));
         (c.inserts > 0 && c.removes == 0 && old_enough).then(|| Verdict::NeverRemoved {
             scope,
             live: c.live as Number,
@@ -857,17 +854,11 @@ mod tests {
     }
 
     /// Sessions in a map with a TTL, touched as they are used and none logged
-    /// out yet: in use, not leaked. The same entries left untouched are.
+    /// out yet: in use, judged by the TTL. The same entries never touched are
+    /// never removed once the oldest has lived the floor.
     #[test]
-    fn touched_entries_are_in_use_until_one_goes_idle() {
+    fn entries_kept_alive_by_touch_are_judged_by_the_ttl() {
         use crate::oplog::TOUCH;
-        let mut ledger = Ledger::new(60_000, 0);
-        let mut log = vec![];
-        for slot in 0..20u32 {
-            log.extend([TIME as i32, (slot * 10) as i32, 0]);
-            log.extend([(slot << 3 | INSERT) as i32, 1]);
-        }
-        ledger.drain(&log, 200).unwrap();
         let judge_at = |ledger: &Ledger, now: u64| {
             let judge = Judge {
                 ledger,
@@ -878,21 +869,34 @@ mod tests {
             let stacks: Vec<&SiteLedger> = ledger.sites().iter().filter(|s| s.site != 0).collect();
             judge.site(&stacks).never_removed
         };
-        // Every 500 ms each session is touched (a request with its id).
-        for t in (500..5_000).step_by(500) {
-            let mut touches = vec![TIME as i32, t as i32, 0];
+        let sessions = |touch: bool| {
+            let mut ledger = Ledger::new(60_000, 0);
+            let mut log = vec![];
             for slot in 0..20u32 {
-                touches.push((slot << 3 | TOUCH) as i32);
+                log.extend([TIME as i32, (slot * 10) as i32, 0]);
+                log.extend([(slot << 3 | INSERT) as i32, 1]);
             }
-            ledger.drain(&touches, t).unwrap();
-        }
+            ledger.drain(&log, 200).unwrap();
+            for t in (2_000..10_000).step_by(2_000) {
+                let mut ops = vec![TIME as i32, t as i32, 0];
+                if touch {
+                    ops.extend((0..20u32).map(|slot| (slot << 3 | TOUCH) as i32));
+                }
+                ledger.drain(&ops, t).unwrap();
+            }
+            ledger
+        };
         assert!(
-            judge_at(&ledger, 5_000).is_none(),
-            "touched within the floor: in use"
+            judge_at(&sessions(true), 10_000).is_none(),
+            "touched: the TTL judges them"
         );
         assert!(
-            judge_at(&ledger, 6_600).is_some(),
-            "untouched for 2 s: never removed"
+            judge_at(&sessions(false), 10_000).is_some(),
+            "never touched, never removed"
         );
+        // Once one expires, a touched map's never-removed site is flagged too.
+        let mut touched = sessions(true);
+        touched.drain(&[], 80_000).unwrap();
+        assert!(judge_at(&touched, 80_000).is_some());
     }
 }

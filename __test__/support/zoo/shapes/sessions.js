@@ -1,7 +1,8 @@
 'use strict'
 // Control: a session map whose entries live for minutes. /login creates a
 // session (idle TTL 15 minutes, renewed by each request), /logout ends it.
-// Users log in at 10 per second, make a request every 2 s or so and log out
+// Users log in at 10 per second, load the page at once, make a request every
+// 2 s or so and log out
 // after a lognormal time (median 40 s, a few within seconds, some after
 // minutes). Nothing here leaks: a session still open at the end is a user
 // still logged in.
@@ -65,7 +66,9 @@ async function start () {
           }
           call(`/api?sid=${sid}`).then(browse)
         })
-        browse()
+        // The page after a login loads at once (its first /api call), then
+        // the user browses at a request every few seconds.
+        call(`/api?sid=${sid}`).then(browse)
       })
     }
     let users = 0

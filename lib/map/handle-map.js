@@ -265,7 +265,9 @@ class HandleMap {
   /** Throws HandleLeakError (with `.report`) when the map is not empty. */
   assertEmpty (message) {
     if (this.#slots.size === 0) return
-    const report = this.report({ oldest: 5 })
+    // Judged at any age: an entry still in the map when a test asserts it
+    // empty is a leak, however young.
+    const report = this.report({ oldest: 5, outlierFloorMs: 0 })
     const prefix = message === undefined ? '' : `${message}: `
     throw new HandleLeakError(`${prefix}HandleMap ${JSON.stringify(this.name)} holds ${this.#slots.size} entries\n${formatReport(report)}`, report)
   }

@@ -2,9 +2,8 @@
 // Control: a session map whose entries live for minutes. /login creates a
 // session (idle TTL 15 minutes, renewed by each request), /logout ends it.
 // Users log in at 10 per second, load the page at once, make a request every
-// 2 s or so and log out
-// after a lognormal time (median 40 s, a few within seconds, some after
-// minutes). Nothing here leaks: a session still open at the end is a user
+// 2 s or so and log out after a lognormal time (median 40 s, a few within
+// seconds, some after minutes). Nothing here leaks: a session still open at the end is a user
 // still logged in.
 
 const http = require('node:http')

@@ -133,8 +133,9 @@ test('--fail-on-suspect: the output as usual, then exit 1 and one line when a si
   for (let i = 0; i < 3; i++) leakyRequest(leaking, i)
   const before = save('gate-older.json', registry.snapshot({ map: 'cli-gate-leak' }))
   for (let i = 3; i < 5; i++) leakyRequest(leaking, i)
-  const after = save('gate-newer.json', registry.snapshot({ map: 'cli-gate-leak' }))
-  const suspect = save('gate-report.json', registry.report({ map: 'cli-gate-leak' }))
+  // judged at any age (outlierFloorMs 0): these entries are milliseconds old
+  const after = save('gate-newer.json', registry.snapshot({ map: 'cli-gate-leak', outlierFloorMs: 0 }))
+  const suspect = save('gate-report.json', registry.report({ map: 'cli-gate-leak', outlierFloorMs: 0 }))
   const out = path.join(dir, 'gate.html')
   for (const extra of [[], ['--json'], ['--html', out]]) {
     const result = cli('show', suspect, ...extra, '--fail-on-suspect')

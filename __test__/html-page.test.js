@@ -14,6 +14,7 @@ const path = require('node:path')
 const http = require('node:http')
 const { once } = require('node:events')
 const { spawnSync } = require('node:child_process')
+const { setTimeout: sleep } = require('node:timers/promises')
 const { chromium } = require('playwright-core')
 const { HandleMap } = require('..')
 const { debugHandles } = require('../http.js')
@@ -53,6 +54,8 @@ before(async () => {
   evil.set(EVIL_KEY, 'value-never-rendered')
   const inserters = { [EVIL_FUNCTION] (map) { map.set('k', 'value-never-rendered') } }
   inserters[EVIL_FUNCTION](evil)
+  // The never-removed verdict needs the oldest entry outlierFloorMs (1 s) old.
+  await sleep(1100)
 
   server = http.createServer(handler)
   server.listen(0, '127.0.0.1')

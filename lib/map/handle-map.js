@@ -37,9 +37,8 @@ const { HandleLeakError } = require('../shared/errors.js')
 // (op-codes.js reads them from the binding and checks the shift of 3).
 const { INSERT, REMOVE, REMOVE_AT, OVERWRITE, TOUCH, CLEAR, TIME, TIME_COARSE, HELD_SITE } = require('./op-codes.js')
 const LOG_WORDS = 8192
-// The log's length is kept in its own last word, so a map collected without
-// close() can still be drained by its finalizer.
-const LENGTH = LOG_WORDS
+// Words each operation takes, by its code (the low 3 bits of its first word).
+const OPERATION_WORDS = [0, 2, 1, 2, 1, 1, 2, 3]
 const LOG_HEADROOM = 6 // the longest operation (TIME + INSERT) is 5 words
 // A clock beyond this is a bug (today is ~2^40.6 ms since 1970).
 const MAX_CLOCK_MS = 2 ** 52
@@ -63,7 +62,7 @@ const inspecting = new Set()
 const collected = new FinalizationRegistry(({ ledger, log, customClock }) => {
   try {
     // Every operation of a map with a custom clock carries its own stamp.
-    ledger.drain(log, log[LENGTH], customClock ? 0 : monotonicNow(), -1, false)
+    ledger.drain(log, usedLength(log), customClock ? 0 : monotonicNow(), -1, false)
   } catch {} // a ledger out of step with a map that is gone: nothing to tell
   ledger.close()
 })
@@ -83,6 +82,7 @@ class HandleMap {
   #lastTick
   #lastTickFailure
   #log
+  #logLength = 0
   #maxSize
   #native
   #nextSlot
@@ -125,7 +125,7 @@ class HandleMap {
     // on the very entry it means.
     this.#serials = new Int32Array(64)
     this.#lastSerial = 0
-    this.#log = new Int32Array(LOG_WORDS + 1)
+    this.#log = new Int32Array(LOG_WORDS)
     this.#clock = config.clock === undefined ? null : config.clock
     this.#lastStamp = -1
     this.#lastTick = STAMP_NEXT
@@ -211,10 +211,10 @@ class HandleMap {
     this.#nextSlot = 0
     this.#siteBySlot.clear()
     const log = this.#log
-    const at = log[LENGTH]
+    const at = this.#logLength
     log[at] = CLEAR
     log[at + 1] = site
-    log[LENGTH] = at + 2
+    this.#logLength = at + 2
   }
 
   /** Restarts the TTL of `key`; false when the key is not in the map. */
@@ -225,9 +225,9 @@ class HandleMap {
     const tick = TICK[0]
     if (tick !== this.#lastTick) this.#stamp(tick)
     const log = this.#log
-    const at = log[LENGTH]
+    const at = this.#logLength
     log[at] = (handle & SLOT) << 3 | TOUCH
-    log[LENGTH] = at + 1
+    this.#logLength = at + 1
     return true
   }
 
@@ -427,9 +427,9 @@ class HandleMap {
     const slot = handle & SLOT
     this.#entries[(slot << 1) + 1] = value
     const log = this.#log
-    const at = log[LENGTH]
+    const at = this.#logLength
     log[at] = slot << 3 | OVERWRITE
-    log[LENGTH] = at + 1
+    this.#logLength = at + 1
     return this
   }
 
@@ -464,10 +464,10 @@ class HandleMap {
     entries[fresh << 1] = key
     entries[(fresh << 1) + 1] = value
     const log = this.#log
-    const at = log[LENGTH]
+    const at = this.#logLength
     log[at] = fresh << 3 | INSERT
     log[at + 1] = heldBit === 0 ? site : site | HELD_SITE
-    log[LENGTH] = at + 2
+    this.#logLength = at + 2
     return serial
   }
 
@@ -499,14 +499,14 @@ class HandleMap {
     this.#freeSlot = slot
     if (removeSite === EXPIRED) return
     const log = this.#log
-    const at = log[LENGTH]
+    const at = this.#logLength
     if (removeSite === 0) {
       log[at] = slot << 3 | REMOVE
-      log[LENGTH] = at + 1
+      this.#logLength = at + 1
     } else {
       log[at] = slot << 3 | REMOVE_AT
       log[at + 1] = removeSite
-      log[LENGTH] = at + 2
+      this.#logLength = at + 2
     }
   }
 
@@ -519,7 +519,8 @@ class HandleMap {
     this.#free(undefined, 0, 0)
     this.#entries.length = 0
     this.#freeSlot = -1
-    this.#log[LENGTH] = 0
+    this.#logLength = 0
+    this.#log[0] = 0
   }
 
   #growSerials (slot) {
@@ -531,7 +532,7 @@ class HandleMap {
   // ---- the op log and the clock ------------------------------------------
 
   #reserveLog () {
-    if (this.#log[LENGTH] > LOG_WORDS - LOG_HEADROOM) this.#deferLog()
+    if (this.#logLength > LOG_WORDS - LOG_HEADROOM) this.#deferLog()
   }
 
   // A full log goes to the ledger's maintenance thread (a copy, ~32 KB),
@@ -543,16 +544,18 @@ class HandleMap {
   #deferLog () {
     const now = this.#now()
     const unsure = this.#unsure
+    const used = this.#logLength
     this.#unsure = true
     try {
-      this.#native.defer(this.#log, this.#log[LENGTH], now)
+      this.#native.defer(this.#log, used, now)
     } finally {
       // Stores, not a call: a call here could overflow the stack after the
       // ledger took the log, and the next hand-over would apply it twice.
-      this.#log[LENGTH] = 0
+      this.#logLength = 0
       this.#lastStamp = -1
       this.#lastTick = STAMP_NEXT
     }
+    this.#log.fill(0, 0, used) // see usedLength()
     this.#unsure = unsure
   }
 
@@ -577,11 +580,11 @@ class HandleMap {
     if (stamp === this.#lastStamp) return
     this.#lastStamp = stamp
     const log = this.#log
-    const at = log[LENGTH]
+    const at = this.#logLength
     log[at] = code
     log[at + 1] = stamp % 0x100000000 | 0
     log[at + 2] = Math.floor(stamp / 0x100000000)
-    log[LENGTH] = at + 3
+    this.#logLength = at + 3
   }
 
   // The map's clock in ms, fractions kept (the ledger rounds stamps up and
@@ -613,7 +616,7 @@ class HandleMap {
   /** Applies the op log without expiring anything (safe inside a set()). */
   #flush () {
     // A custom clock may have moved with no operation: the ledger must hear it.
-    if (this.#log[LENGTH] === 0 && this.#clock === null && !this.#unsure) return
+    if (this.#logLength === 0 && this.#clock === null && !this.#unsure) return
     this.#drain(false)
   }
 
@@ -621,7 +624,7 @@ class HandleMap {
   #tick () {
     if (this.#closed) return 0
     const handOver = this.#handOver
-    if (this.#log[LENGTH] === 0 && this.#config.ttl === 0 && handOver.queue.length === 0 && !this.#unsure) return 0
+    if (this.#logLength === 0 && this.#config.ttl === 0 && handOver.queue.length === 0 && !this.#unsure) return 0
     this.#countdown = this.#sampler.replan(this.#countdown)
     // Entries a cut-short delivery left queued go first.
     if (handOver.queue.length === 0) this.#drain(true)
@@ -642,16 +645,18 @@ class HandleMap {
     this.#unsure = true
     let due = null
     let failure = null
+    const used = this.#logLength
     try {
-      due = this.#native.drain(this.#log, this.#log[LENGTH], now, oldestSlot, expire && !unsure)
+      due = this.#native.drain(this.#log, used, now, oldestSlot, expire && !unsure)
     } catch (error) {
       failure = error
     } finally {
       // Stores, not a call: see #deferLog.
-      this.#log[LENGTH] = 0
+      this.#logLength = 0
       this.#lastStamp = -1
       this.#lastTick = STAMP_NEXT
     }
+    this.#log.fill(0, 0, used) // see usedLength()
     if (unsure || failure !== null) {
       this.#resync(now, failure)
       return
@@ -795,6 +800,15 @@ class HandleMap {
     collected.unregister(this.#weakSelf)
     this.#native.close()
   }
+}
+
+// The length of a log whose map is gone (its finalizer's drain). A drain or
+// hand-over zeroes the words it used, so the log ends where an operation's
+// first word would be 0 (no operation's is: every code is 1 to 7).
+function usedLength (log) {
+  let at = 0
+  while (at < log.length && log[at] !== 0) at += OPERATION_WORDS[log[at] & 7]
+  return Math.min(at, log.length)
 }
 
 // #free's removeSite for an entry the ledger expired (it logs nothing).

@@ -436,9 +436,7 @@ class HandleMap {
   /** Inserts a key that is not in the map; returns the insert's serial. */
   #insert (key, value, heldBit, below) {
     this.#reserveLog()
-    if (this.#slots.size >= this.#maxSize) {
-      throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this.#config.maxSize}); the entry was not inserted`)
-    }
+    if (this.#slots.size >= this.#maxSize) this.#refuseFull()
     const tick = TICK[0]
     if (tick !== this.#lastTick) this.#stamp(tick)
     // `<= 0`, not `=== 0`: see #captureInsertSite.
@@ -469,6 +467,11 @@ class HandleMap {
     log[at + 1] = heldBit === 0 ? site : site | HELD_SITE
     this.#logLength = at + 2
     return serial
+  }
+
+  // Kept out of #insert, so the insert stays small enough for V8 to inline.
+  #refuseFull () {
+    throw new RangeError(`HandleMap ${JSON.stringify(this.name)} is full (maxSize ${this.#config.maxSize}); the entry was not inserted`)
   }
 
   // Before a recorded entry leaves: stamp its lifetime's end, and capture

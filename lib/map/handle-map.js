@@ -131,6 +131,7 @@ class HandleMap {
     this.#lastTick = STAMP_NEXT
     this.#unsure = false
     this.#sampler = new Sampler(config)
+    // The sampler's mode, kept here: the insert path reads one field.
     this.#recording = !this.#sampler.off
     this.#countdown = this.#sampler.firstGap()
     this.#siteBySlot = new Map()
@@ -202,7 +203,7 @@ class HandleMap {
   }
 
   clear () {
-    const site = this.#sampler.off ? 0 : this.#sampler.capturePaid(HandleMap.prototype.clear)
+    const site = this.#recording ? this.#sampler.capturePaid(HandleMap.prototype.clear) : 0
     this.#reserveLog()
     const fresh = [] // allocated before the first change
     this.#slots.clear()

@@ -7,15 +7,12 @@
 const { validator } = require('../shared/json-schema.js')
 const SCHEMA = require('../../report.schema.json')
 
-const validate = validator(SCHEMA)
-
 /**
- * The first problem of `value` as a saved document (or as `$defs[def]`,
- * e.g. 'mapReport'): `{ path, message, Kind }`, or null when it conforms.
+ * reportProblem(value, def): the first problem of `value` as a saved document
+ * (or as `$defs[def]`, e.g. 'mapReport'): `{ path, message, Kind }`, or null
+ * when it conforms.
  */
-function reportProblem (value, def) {
-  return validate(value, def)
-}
+const reportProblem = validator(SCHEMA)
 
 /** The field names of `$defs[def]`, in the schema's order. */
 function fieldsOf (def) {
@@ -25,4 +22,4 @@ function fieldsOf (def) {
 // The figures a diff compares: every `<figure>Delta` of a site's diff.
 const DIFF_FIGURES = fieldsOf('siteDiff').filter(field => field.endsWith('Delta')).map(field => field.slice(0, -'Delta'.length))
 
-module.exports = { SCHEMA, reportProblem, fieldsOf, DIFF_FIGURES }
+module.exports = { reportProblem, fieldsOf, DIFF_FIGURES }

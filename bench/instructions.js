@@ -2,9 +2,11 @@
 // Instructions per set + get + delete cycle (and per hold()), counted by
 // valgrind's callgrind at two cycle counts, the difference divided (start-up
 // and the exit cancel out). Whatever else the machine does leaves the counts
-// alone, but when V8 compiles and collects still moves them: a plain Map's
-// cycle read from 986 to 1,590 instructions in four runs of one build here.
-// Compare several runs of each build, never one.
+// alone. V8 runs in its predictable mode (one thread, compiles and
+// collections at the same points) with fixed hash and random seeds, so
+// Map's buckets fall alike. Threads still interleave as the host schedules
+// them: seven runs read a plain Map's cycle as 1,070 to 1,314 instructions
+// (986 to 1,590 without these flags). Compare several runs, never one.
 //
 //   node bench/instructions.js [package root, default: this one] [modes...]
 //
@@ -47,7 +49,7 @@ for (let i = 0; i < cycles; i++) cycle(map, key++)
 function instructions (mode, cycles) {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'callgrind-')), 'out')
   const run = spawnSync('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}`,
-    process.execPath, '--single-threaded', '-e', CHILD, ROOT, mode, String(cycles)], { encoding: 'utf8' })
+    process.execPath, '--predictable', '--hash-seed=1', '--random-seed=1', '-e', CHILD, ROOT, mode, String(cycles)], { encoding: 'utf8' })
   if (run.status !== 0) throw new Error(`valgrind failed (${run.status}): ${run.stderr.slice(-2000)}`)
   const summary = fs.readFileSync(out, 'utf8').match(/^summary: (\d+)/m) || fs.readFileSync(out, 'utf8').match(/^totals: (\d+)/m)
   return Number(summary[1])

@@ -15,10 +15,9 @@
 //   node bench/server.js --app <contender> | --upstream   (the child processes)
 
 const { spawn } = require('node:child_process')
-const fs = require('node:fs')
 const http = require('node:http')
 const os = require('node:os')
-const path = require('node:path')
+const { marks, writeSection } = require('./sections.js')
 
 const CALLS = 3
 const CONNECTIONS = 16
@@ -29,8 +28,7 @@ const CONTENDERS = {
   "HandleMap 'all'": { env: { NODE_ENV: '' }, options: { callSites: 'all' } },
   "HandleMap 'off'": { env: { NODE_ENV: '' }, options: { callSites: 'off' } }
 }
-const SECTION_START = '<!-- bench:server -->'
-const SECTION_END = '<!-- /bench:server -->'
+const [SECTION_START, SECTION_END] = marks('server')
 
 function argument (name, fallback) {
   const at = process.argv.indexOf(name)
@@ -182,7 +180,7 @@ async function drive () {
     for (const name of names) states[name] = await ask(apps[name].child)
     const markdown = render({ rounds, seconds, ratios, states })
     console.log('\n' + markdown)
-    if (!quick) writeSection(markdown)
+    if (!quick) writeSection('server', markdown)
   } finally {
     for (const app of Object.values(apps)) app.child.kill()
     upstream.child.kill()
@@ -207,22 +205,8 @@ function render ({ rounds, seconds, ratios, states }) {
   return lines.join('\n')
 }
 
-/** Replaces this bench's section of BENCHMARKS.md (or appends it). */
-function writeSection (markdown) {
-  const file = path.join(__dirname, '..', 'BENCHMARKS.md')
-  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n'
-  const start = text.indexOf(SECTION_START)
-  const end = text.indexOf(SECTION_END)
-  const next = start !== -1 && end > start
-    ? text.slice(0, start) + markdown + text.slice(end + SECTION_END.length)
-    : text.trimEnd() + '\n\n' + markdown + '\n'
-  fs.writeFileSync(file, next)
-}
-
 if (require.main === module) {
   if (process.argv.includes('--upstream')) runUpstream()
   else if (process.argv.includes('--app')) runApp(argument('--app'), Number(process.argv[process.argv.indexOf('--app') + 2]))
   else drive().catch(error => { console.error(error); process.exitCode = 1 })
 }
-
-module.exports = { SECTION_START, SECTION_END }

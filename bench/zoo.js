@@ -8,13 +8,11 @@
 //
 //   node bench/zoo.js [--quick] [--only shape,shape] [--parallel N]
 
-const fs = require('node:fs')
 const os = require('node:os')
-const path = require('node:path')
 const { SHAPES, runZoo } = require('../__test__/support/zoo/index.js')
+const { marks, writeSection } = require('./sections.js')
 
-const SECTION_START = '<!-- bench:zoo -->'
-const SECTION_END = '<!-- /bench:zoo -->'
+const [SECTION_START, SECTION_END] = marks('zoo')
 // The goal's time budget applies to sites whose clean calls end within this (p99).
 const FAST_SITE_P99_MS = 100
 
@@ -80,18 +78,6 @@ function summary (results) {
   ]
 }
 
-/** Replaces this bench's section of BENCHMARKS.md (or appends it). */
-function writeSection (markdown) {
-  const file = path.join(__dirname, '..', 'BENCHMARKS.md')
-  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '# Benchmarks\n'
-  const start = text.indexOf(SECTION_START)
-  const end = text.indexOf(SECTION_END)
-  const next = start !== -1 && end > start
-    ? text.slice(0, start) + markdown + text.slice(end + SECTION_END.length)
-    : text.trimEnd() + '\n\n' + markdown + '\n'
-  fs.writeFileSync(file, next)
-}
-
 async function main () {
   const quick = process.argv.includes('--quick')
   const only = argument('--only', null)
@@ -108,7 +94,7 @@ async function main () {
   })
   const markdown = render(results, { quick, load })
   console.log('\n' + markdown)
-  if (!quick && !only) writeSection(markdown)
+  if (!quick && !only) writeSection('zoo', markdown)
 }
 
 if (require.main === module) main().catch(error => { console.error(error); process.exitCode = 1 })

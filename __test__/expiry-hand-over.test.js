@@ -7,6 +7,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const util = require('node:util')
+const { spawnSync } = require('node:child_process')
 const { HandleMap } = require('..')
 const { callNearStackEdge } = require('./support/stack-edge.js')
 
@@ -237,3 +238,61 @@ function lineOf (marker) {
   Error.captureStackTrace(holder, lineOf)
   return Number(/:(\d+):\d+\)?$/.exec(holder.stack.split('\n')[1])[1])
 }
+
+test('onExpire that purges again, or that is handed entries expiring meanwhile: each entry handed over once', () => {
+  const clock = { now: 0 }
+  const seen = []
+  const nested = []
+  const map = new HandleMap({
+    name: uniqueName('reentrant'),
+    ttl: TTL,
+    strict: false,
+    clock: () => clock.now,
+    onExpire: entry => {
+      seen.push(entry.key)
+      if (entry.key === 'a') {
+        // Due by now: expires during the delivery of 'a'.
+        map.set('late', 0)
+        clock.now += TTL
+        nested.push(map.purgeExpired())
+      }
+    }
+  })
+  try {
+    for (const key of ['a', 'b', 'c']) map.set(key, key)
+    clock.now += TTL
+    const handed = map.purgeExpired()
+    assert.deepEqual(nested, [0], 'the purge inside onExpire leaves the delivery to the one under way')
+    assert.deepEqual(seen.slice(0, 3), ['a', 'b', 'c'])
+    assert.equal(new Set(seen).size, seen.length, `no entry twice: ${seen}`)
+    // 'late' is handed over by this purge (queued meanwhile) or the next.
+    const later = map.purgeExpired()
+    assert.deepEqual(seen.sort(), ['a', 'b', 'c', 'late'])
+    assert.equal(handed + later, 4)
+    assert.equal(map.size, 0)
+  } finally {
+    map.close()
+  }
+})
+
+test('an entry handed over is not kept alive by the queue', () => {
+  // In a child with --expose-gc: the values of a delivered batch become
+  // garbage once onExpire lets go of them.
+  const child = spawnSync(process.execPath, ['--expose-gc', '-e', `
+    const { HandleMap } = require(${JSON.stringify(require.resolve('..'))})
+    let now = 0
+    const refs = []
+    const map = new HandleMap({ ttl: 10, strict: false, clock: () => now, onExpire: entry => refs.push(new WeakRef(entry.value)) })
+    for (let i = 0; i < 1000; i++) map.set(i, { payload: new Array(100).fill(i) })
+    now = 20
+    if (map.purgeExpired() !== 1000) throw new Error('not all expired')
+    setImmediate(() => {
+      globalThis.gc()
+      const alive = refs.filter(ref => ref.deref() !== undefined).length
+      console.log(alive)
+      map.close()
+    })
+  `], { encoding: 'utf8' })
+  assert.equal(child.status, 0, child.stderr)
+  assert.equal(child.stdout.trim(), '0', 'values of handed-over entries were collected')
+})

@@ -496,7 +496,16 @@ onExpireRow('deletes other entries (NaN, and the other expired one)', entry => {
   fx.model.delete(NaN)
 })
 onExpireRow('clears the map', () => reentrantMap.clear(), fx => fx.model.clear())
-onExpireRow('calls purgeExpired() again', () => assert.equal(reentrantMap.purgeExpired(), 0), () => {})
+// Each due entry is handed over once: the purge inside returns 0, the
+// delivery under way hands the other entry over.
+const reentrantPurge = { seen: [], nested: [] }
+onExpireRow('calls purgeExpired() again', entry => {
+  reentrantPurge.seen.push(entry.key)
+  reentrantPurge.nested.push(reentrantMap.purgeExpired())
+}, () => {}, fx => {
+  assert.deepEqual(reentrantPurge.nested, [0, 0])
+  assert.deepEqual(reentrantPurge.seen.sort(), EXPIRED_KEYS(fx).sort())
+})
 onExpireRow('reads a report and the registry', () => { reentrantMap.report({ oldest: 5, includeKeys: true }); registry.snapshot() }, () => {})
 onExpireRow('closes the map', () => reentrantMap.close(), () => {}, null)
 ROWS[ROWS.length - 1].closed = true

@@ -21,8 +21,12 @@ class ExpiryHandOver {
   #mapId
   #expiringSites
   #lastWarning = new Map()
-  /** Entries out of the map, not yet handed over: `{ key, value, siteId, ageMs, held }`. */
+  /** Entries out of the map, to hand over from `#next` on: `{ key, value, siteId, ageMs, held }`. */
   queue = []
+  // Entries before it are handed over (their cells emptied, so their values
+  // are not kept); an index, because shifting a long array copies it.
+  #next = 0
+  #delivering = false
 
   /**
    * @param {object} config the map's normalized options (name, strict, onExpire)
@@ -36,23 +40,44 @@ class ExpiryHandOver {
     this.#expiringSites = expiringSites
   }
 
-  /** Hands every queued entry over; returns how many. Throws the first error a hand-over threw, after the others. */
+  /** How many queued entries are not handed over yet. */
+  get pending () {
+    return this.queue.length - this.#next
+  }
+
+  /**
+   * Hands every queued entry over, those queued meanwhile too; returns how
+   * many. Throws the first error a hand-over threw, after the others. A call
+   * from inside a hand-over (onExpire calling purgeExpired()) returns 0: the
+   * delivery under way hands everything over, each entry once.
+   */
   deliver () {
-    const queue = this.queue
-    if (queue.length === 0) return 0
-    const entries = queue.map(describeEntry) // may throw: the queue is left whole
-    if (expireChannel.hasSubscribers) publishExpired(this.#config.name, this.#mapId(), entries)
+    if (this.#delivering || this.pending === 0) return 0
+    this.#delivering = true
+    let delivered = 0
     let failure = null
-    for (const entry of entries) {
-      queue.shift() // handed over from here, whatever the callbacks do
-      try {
-        this.#handOver(entry)
-      } catch (error) {
-        failure ??= { error }
+    try {
+      while (this.pending > 0) {
+        const queue = this.queue
+        const entries = queue.slice(this.#next).map(describeEntry) // may throw: these stay queued
+        if (expireChannel.hasSubscribers) publishExpired(this.#config.name, this.#mapId(), entries)
+        for (const entry of entries) {
+          queue[this.#next++] = undefined // handed over from here, whatever the callbacks do
+          delivered++
+          try {
+            this.#handOver(entry)
+          } catch (error) {
+            failure ??= { error }
+          }
+        }
       }
+      this.queue = []
+      this.#next = 0
+    } finally {
+      this.#delivering = false
     }
     if (failure !== null) throw failure.error
-    return entries.length
+    return delivered
   }
 
   #handOver (entry) {

@@ -628,10 +628,10 @@ class HandleMap {
   #tick () {
     if (this.#closed) return 0
     const handOver = this.#handOver
-    if (this.#logLength === 0 && this.#config.ttl === 0 && handOver.queue.length === 0 && !this.#unsure) return 0
+    if (this.#logLength === 0 && this.#config.ttl === 0 && handOver.pending === 0 && !this.#unsure) return 0
     this.#countdown = this.#sampler.replan(this.#countdown)
     // Entries a cut-short delivery left queued go first.
-    if (handOver.queue.length === 0) this.#drain(true)
+    if (handOver.pending === 0) this.#drain(true)
     return handOver.deliver()
   }
 

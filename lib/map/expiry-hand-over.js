@@ -21,23 +21,30 @@ class ExpiryHandOver {
   #mapId
   #expiringSites
   #lastWarning = new Map()
-  /** Entries out of the map, to hand over from `#next` on: `{ key, value, siteId, ageMs, held }`. */
+  /**
+   * Entries taken out of the map, to hand over from `#next` on:
+   * `{ key, value, siteId, ageMs, held, slot, serial }`.
+   */
   queue = []
   // Entries before it are handed over (their cells emptied, so their values
   // are not kept); an index, because shifting a long array copies it.
   #next = 0
   #delivering = false
+  #mapHolds
 
   /**
    * @param {object} config the map's normalized options (name, strict, onExpire)
    * @param {() => number} mapId the map's registry id
    * @param {() => string[]} expiringSites where the map's expired entries were
    *   inserted, by the ledger's estimate (for an entry whose own site was not sampled)
+   * @param {(queued: object) => boolean} mapHolds whether the map still holds
+   *   the entry a queued one was taken from (its take-out was cut short)
    */
-  constructor (config, mapId, expiringSites) {
+  constructor (config, mapId, expiringSites, mapHolds) {
     this.#config = config
     this.#mapId = mapId
     this.#expiringSites = expiringSites
+    this.#mapHolds = mapHolds
   }
 
   /** How many queued entries are not handed over yet. */
@@ -49,7 +56,9 @@ class ExpiryHandOver {
    * Hands every queued entry over, those queued meanwhile too; returns how
    * many. Throws the first error a hand-over threw, after the others. A call
    * from inside a hand-over (onExpire calling purgeExpired()) returns 0: the
-   * delivery under way hands everything over, each entry once.
+   * delivery under way hands everything over, each entry once. An entry the
+   * map still holds is dropped from the queue, not handed over: it did not
+   * leave the map, and the map rebuilds its ledger.
    */
   deliver () {
     if (this.#delivering || this.pending === 0) return 0
@@ -59,10 +68,15 @@ class ExpiryHandOver {
     try {
       while (this.pending > 0) {
         const queue = this.queue
-        const entries = queue.slice(this.#next).map(describeEntry) // may throw: these stay queued
+        const waiting = queue.slice(this.#next)
+        const out = waiting.map(queued => !this.#mapHolds(queued))
+        const entries = waiting.filter((_, i) => out[i]).map(describeEntry) // may throw: these stay queued
         if (expireChannel.hasSubscribers) publishExpired(this.#config.name, this.#mapId(), entries)
-        for (const entry of entries) {
+        let described = 0
+        for (let i = 0; i < waiting.length; i++) {
           queue[this.#next++] = undefined // handed over from here, whatever the callbacks do
+          if (!out[i]) continue
+          const entry = entries[described++]
           delivered++
           try {
             this.#handOver(entry)

@@ -149,7 +149,7 @@ class HandleMap {
       defaultClock: this.#clock === null,
       now: this.#now()
     })
-    this.#handOver = new ExpiryHandOver(config, () => this.#native.id, () => this.#expiringSites())
+    this.#handOver = new ExpiryHandOver(config, () => this.#native.id, () => this.#expiringSites(), queued => this.#holds(queued))
     this.#compileRemovalPath()
     this.#timer = this.#startTicking(config.flushInterval)
     liveMaps.add(this.#weakSelf)
@@ -488,14 +488,16 @@ class HandleMap {
    * Takes the entry `key` -> `handle` out (stores and Map builtins only) and
    * logs its removal: REMOVE, or REMOVE_AT with `removeSite`. An entry the
    * ledger expired (`removeSite` EXPIRED, with the ledger's `siteId` and
-   * `ageMs`) is queued for its hand-over instead, in the same step: it is
-   * never out of the map without being queued, nor queued while still in it.
+   * `ageMs`) is queued for its hand-over instead, first: it is never out of
+   * the map without being queued. A Map builtin can still throw at the
+   * stack's edge after that (Node 24 does), leaving it queued and in the
+   * map: the delivery then drops it (#holds), and the ledger is rebuilt.
    */
   #free (key, handle, removeSite, siteId, ageMs) {
     const slot = handle & SLOT
     const entries = this.#entries
     if (removeSite === EXPIRED) {
-      this.#handOver.queue.push({ key, value: entries[(slot << 1) + 1], siteId, ageMs, held: (handle & HELD) !== 0 })
+      this.#handOver.queue.push({ key, value: entries[(slot << 1) + 1], siteId, ageMs, held: (handle & HELD) !== 0, slot, serial: this.#serials[slot] })
     }
     this.#slots.delete(key)
     if ((handle & RECORDED) !== 0) this.#siteBySlot.delete(slot)
@@ -513,6 +515,14 @@ class HandleMap {
       log[at + 1] = removeSite
       this.#logLength = at + 2
     }
+  }
+
+  // Whether the map still holds the very entry `queued` was taken from: true
+  // only when its take-out was cut short after it was queued (V8 can throw
+  // at the stack's edge inside a Map builtin), and then it is not expired.
+  #holds ({ key, slot, serial }) {
+    const handle = this.#slots.get(key)
+    return handle !== undefined && (handle & SLOT) === slot && this.#serials[slot] === serial
   }
 
   // V8 compiles a function at its first call, and compiling needs stack: a

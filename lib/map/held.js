@@ -22,35 +22,50 @@ function useMapAccess (insert, release) {
  */
 function holdUntilAborted (map, key, value, fn, signal, below) {
   if (signal.aborted) return Promise.reject(signal.reason)
-  const serial = insertHeld(map, key, value, below)
-  const hold = { map, key, serial, signal, onAbort: null, settle: null, done: false }
+  // Everything that can throw outside a try (at the stack's edge, any call)
+  // comes before the insert: an entry in the map always has its hold.
+  const hold = { map, key, serial: 0, signal, onAbort: null, settle: null, done: false, retried: false, error: undefined, nextStranded: null }
   const settled = new Promise((resolve, reject) => { hold.settle = { resolve, reject } })
   hold.onAbort = () => finishHold(hold, false, signal.reason)
+  hold.serial = insertHeld(map, key, value, below)
   try {
     signal.addEventListener('abort', hold.onAbort, { once: true })
-  } catch (error) {
-    finishHold(hold, false, error)
-    return settled
-  }
-  let result
-  try {
-    result = fn(value)
+    const result = fn(value)
     if (!isThenable(result)) {
       finishHold(hold, true, result)
       return settled
     }
+    // Also after an abort: fn's late rejection is handled here, not unhandled.
+    Promise.resolve(result).then(outcome => finishHold(hold, true, outcome), error => finishHold(hold, false, error))
   } catch (error) {
+    // Linked first, with stores only: at the stack's edge the call below may
+    // find no room at all, and the next hold to end ends this one.
+    hold.error = error
+    hold.nextStranded = stranded
+    stranded = hold
     finishHold(hold, false, error)
-    return settled
   }
-  // Also after an abort: fn's late rejection is handled here, not unhandled.
-  Promise.resolve(result).then(outcome => finishHold(hold, true, outcome), error => finishHold(hold, false, error))
   return settled
+}
+
+// Holds whose end could not be called where they failed (see above).
+let stranded = null
+
+function endStranded () {
+  let hold = stranded
+  stranded = null
+  while (hold !== null) {
+    const next = hold.nextStranded
+    hold.nextStranded = null
+    finishHold(hold, false, hold.error)
+    hold = next
+  }
 }
 
 // Ends a hold once: removes the entry first (a signal whose
 // removeEventListener throws must not keep it), then settles.
 function finishHold (hold, fulfilled, outcome) {
+  if (stranded !== null) endStranded()
   if (hold.done) return
   hold.done = true
   let failure = null
@@ -59,6 +74,10 @@ function finishHold (hold, fulfilled, outcome) {
   } catch (error) {
     failure = { error }
   }
+  if (failure !== null && !hold.retried) {
+    finishFromEmptyStack(hold, fulfilled, outcome)
+    return
+  }
   try {
     hold.signal.removeEventListener('abort', hold.onAbort)
   } catch {} // the hold is over either way
@@ -66,8 +85,21 @@ function finishHold (hold, fulfilled, outcome) {
   else if (fulfilled) hold.settle.resolve(outcome)
   else hold.settle.reject(outcome)
 }
-// Compiled now: V8 compiles at the first call, and a hold whose fn overflowed
-// the stack must not need stack to compile its cleanup.
+
+// The release ran out of stack (holds nested to the stack's edge; V8 can
+// throw inside a Map builtin there): settle with a thenable instead, whose
+// then() the promise machinery calls from an empty stack, and end the hold
+// there. Until then the hold stays done, so an abort meanwhile changes nothing.
+function finishFromEmptyStack (hold, fulfilled, outcome) {
+  hold.retried = true
+  hold.settle.resolve({
+    then (resolve, reject) {
+      hold.settle = { resolve, reject }
+      hold.done = false
+      finishHold(hold, fulfilled, outcome)
+    }
+  })
+}
 finishHold({ done: true })
 
 /** A held entry: `release()` removes it once; `[Symbol.dispose]` is release(). */

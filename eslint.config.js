@@ -13,8 +13,9 @@ module.exports = [
   },
   {
     // Each contender's loop is compiled from source so its call sites see one
-    // map class (bench/cycle.js); the fuzzer builds its reproductions so too.
-    files: ['bench/**', '__test__/support/fuzz.js'],
+    // map class (bench/cycle.js); the fuzzer's reproductions run the same
+    // text as its helpers (support/fuzz.js, support/stack-edge.js).
+    files: ['bench/**', '__test__/support/fuzz.js', '__test__/support/stack-edge.js'],
     rules: { 'no-new-func': 'off' }
   },
   {

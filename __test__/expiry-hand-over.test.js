@@ -9,21 +9,11 @@ const assert = require('node:assert/strict')
 const util = require('node:util')
 const { spawnSync } = require('node:child_process')
 const { HandleMap } = require('..')
-const { callNearStackEdge } = require('./support/stack-edge.js')
+const { callNearStackEdge, firstWorking, sweepStackEdge } = require('./support/stack-edge.js')
 
 let serial = 0
 const uniqueName = prefix => `${prefix}-${process.pid}-${++serial}`
 const TTL = 100
-
-/** Smallest integer in [low, high] for which `works` holds. */
-function firstWorking (low, high, works) {
-  while (low < high) {
-    const mid = (low + high) >> 1
-    if (works(mid)) high = mid
-    else low = mid + 1
-  }
-  return low
-}
 
 // A map on a fake clock, and what it must hold: every key the user set and
 // did not delete is either in the map or was handed to onExpire, once, with
@@ -98,9 +88,7 @@ test('an expiry cut short at any point of its hand-over loses no entry, and the 
     check(`${where}, then a purge`)
     return outcome.error === undefined
   }
-  const back = firstWorking(0, 4096, b => purgeAtEdge(b, 0))
-  const most = firstWorking(0, 20_000, s => !purgeAtEdge(back, s)) - 1
-  for (let slack = Math.max(0, most - 4); slack < most + 200; slack++) purgeAtEdge(back, slack)
+  sweepStackEdge(purgeAtEdge, 200)
   // Two new keys in two slots, each with its own value.
   map.set('x', 'X')
   map.set('y', 'Y')

@@ -6,22 +6,12 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const util = require('node:util')
 const { HandleMap, leakCheck, registry } = require('..')
-const { callNearStackEdge } = require('./support/stack-edge.js')
+const { callNearStackEdge, sweepStackEdge } = require('./support/stack-edge.js')
 
 let serial = 0
 const uniqueName = prefix => `${prefix}-${process.pid}-${++serial}`
 
 // ---- the stack's edge --------------------------------------------------------
-
-/** Smallest integer in [low, high] for which `works` holds (`works` is monotonic enough). */
-function firstWorking (low, high, works) {
-  while (low < high) {
-    const mid = (low + high) >> 1
-    if (works(mid)) high = mid
-    else low = mid + 1
-  }
-  return low
-}
 
 function assertSameEntries (map, model, where) {
   const actual = [...map.entries()]
@@ -89,12 +79,7 @@ for (const callSites of ['all', 'sampled', 'off']) {
     for (let i = 0; i < 20_000; i++) { map.set(i, i); map.touch(i); map.delete(i) }
     for (const name of Object.keys(MUTATORS)) {
       for (const fullLog of [false, true]) {
-        // Enough frames back for the operation to complete; then the most
-        // slack it still completes with, and every word of slack beyond:
-        // each call inside the operation meets the edge in turn.
-        const back = firstWorking(0, 4096, b => attempt(name, fullLog, b, 0))
-        const most = firstWorking(0, 20_000, s => !attempt(name, fullLog, back, s)) - 1
-        for (let slack = Math.max(0, most - 4); slack < most + 160; slack++) attempt(name, fullLog, back, slack)
+        sweepStackEdge((back, slack) => attempt(name, fullLog, back, slack), 160)
       }
     }
     assert.ok(outcomes.completed > 0 && outcomes.threw > 0, `the sweep reached both sides of the edge (${util.inspect(outcomes)})`)

@@ -29,6 +29,7 @@
 
 const { HandleMap, registry } = require('../..')
 const nativeLedgerOf = require('../../lib/map/handle-map.js').internals.nativeLedger
+const { callNearStackEdge, NEAR_STACK_EDGE_SOURCE } = require('./stack-edge.js')
 
 // ---- deterministic randomness ------------------------------------------
 
@@ -121,26 +122,6 @@ const HOSTILE_THROW_SOURCE = `value => {
 }`
 const hostileThrow = new Function(`return ${HOSTILE_THROW_SOURCE}`)()
 
-// Recurses until the stack overflows, unwinds `back` frames and calls `fn`:
-// `{ value }` or `{ error }`. The same text runs in a printed reproduction.
-const NEAR_STACK_EDGE_SOURCE = `function nearStackEdge (back, fn) {
-  const UNWIND = {}
-  let remaining = back
-  let outcome
-  function dive () {
-    try {
-      dive()
-    } catch (error) {
-      if (outcome !== undefined) return
-      if (error !== UNWIND && !(error instanceof RangeError)) throw error
-      if (remaining-- > 0) throw UNWIND
-      try { outcome = { value: fn() } } catch (thrown) { outcome = { error: thrown } }
-    }
-  }
-  dive()
-  return outcome
-}`
-const nearStackEdge = new Function(`return ${NEAR_STACK_EDGE_SOURCE}`)()
 // How many frames back the last edge operation first completed: the next
 // one starts its sweep a little nearer the edge (cold code needs hundreds
 // of frames, optimized code a few).
@@ -875,7 +856,7 @@ class CaseRunner {
     const due = this.model.due(dueNow)
     this.handed = []
     for (let back = Math.max(0, edgeReach - 12); ; back++) {
-      const outcome = nearStackEdge(back, () => this.purgeCountingWarnings())
+      const outcome = callNearStackEdge(back, 0, () => this.purgeCountingWarnings())
       if (outcome.error === undefined) {
         edgeReach = back
         break
@@ -904,7 +885,7 @@ class CaseRunner {
     // A new key into a full map: its RangeError is the answer.
     const refused = error => kind === 'set' && !model.entries.has(key) && model.size >= this.config.maxSize && error instanceof RangeError && /is full/.test(error.message)
     for (let back = Math.max(0, edgeReach - 12); ; back++) {
-      const outcome = nearStackEdge(back, calls[kind])
+      const outcome = callNearStackEdge(back, 0, calls[kind])
       if (outcome.error === undefined || refused(outcome.error)) {
         edgeReach = back
         return outcome
@@ -1035,7 +1016,7 @@ function reproduction ({ config, ops }, failure) {
       case 'snapshot': return `${indent}registry.snapshot()`
       case 'edge': {
         const call = op[1] === 'set' ? `map.set(${useKey(op[2])}, ${op[3]})` : op[1] === 'clear' ? 'map.clear()' : `map.${op[1]}(${useKey(op[2])})`
-        return `${indent}for (let back = 0; nearStackEdge(back, () => ${call}).error !== undefined; back++) console.log(map.size)`
+        return `${indent}for (let back = 0; callNearStackEdge(back, 0, () => ${call}).error !== undefined; back++) console.log(map.size)`
       }
       case 'wallStep': return `${indent}wallOffset += ${op[1]}; Date.now = () => realDateNow() + wallOffset`
       case 'bulk': return `${indent}for (let i = 0; i < ${op[1]}; i++) map.set(\`bulk\${i}\`, i)\n${indent}for (let i = 0; i < ${op[1]}; i++) if (${op[2]} === 1 || i % ${op[2]} !== 0) map.delete(\`bulk\${i}\`)`

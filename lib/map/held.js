@@ -24,7 +24,7 @@ function holdUntilAborted (map, key, value, fn, signal, below) {
   if (signal.aborted) return Promise.reject(signal.reason)
   // Everything that can throw outside a try (at the stack's edge, any call)
   // comes before the insert: an entry in the map always has its hold.
-  const hold = { map, key, serial: 0, signal, onAbort: null, settle: null, done: false, retried: false, error: undefined, nextStranded: null }
+  const hold = { map, key, serial: 0, signal, onAbort: null, settle: null, done: false, error: undefined, nextStranded: null }
   const settled = new Promise((resolve, reject) => { hold.settle = { resolve, reject } })
   hold.onAbort = () => finishHold(hold, false, signal.reason)
   hold.serial = insertHeld(map, key, value, below)
@@ -74,10 +74,6 @@ function finishHold (hold, fulfilled, outcome) {
   } catch (error) {
     failure = { error }
   }
-  if (failure !== null && !hold.retried) {
-    finishFromEmptyStack(hold, fulfilled, outcome)
-    return
-  }
   try {
     hold.signal.removeEventListener('abort', hold.onAbort)
   } catch {} // the hold is over either way
@@ -86,20 +82,6 @@ function finishHold (hold, fulfilled, outcome) {
   else hold.settle.reject(outcome)
 }
 
-// The release ran out of stack (holds nested to the stack's edge; V8 can
-// throw inside a Map builtin there): settle with a thenable instead, whose
-// then() the promise machinery calls from an empty stack, and end the hold
-// there. Until then the hold stays done, so an abort meanwhile changes nothing.
-function finishFromEmptyStack (hold, fulfilled, outcome) {
-  hold.retried = true
-  hold.settle.resolve({
-    then (resolve, reject) {
-      hold.settle = { resolve, reject }
-      hold.done = false
-      finishHold(hold, fulfilled, outcome)
-    }
-  })
-}
 finishHold({ done: true })
 
 /** A held entry: `release()` removes it once; `[Symbol.dispose]` is release(). */

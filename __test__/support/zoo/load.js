@@ -65,6 +65,22 @@ function drive ({ url, seconds, rate, path, maxInFlight = 1_000, drainMs = 35_00
 }
 
 /** Resolves once `done()` or after `ms`. */
+/**
+ * What a shape's start() returns for a service that calls an upstream:
+ * load(seconds) drives it at rate(t, seconds) requests per second on
+ * path(i), and close() stops the service, the upstream and the agent.
+ */
+function upstreamService ({ service, upstream, agent, rate = () => 150, path }) {
+  return {
+    load: seconds => drive({ url: service.url, seconds, rate: t => rate(t, seconds), path }),
+    async close () {
+      await service.close()
+      await upstream.close()
+      agent.destroy()
+    }
+  }
+}
+
 function drain (done, ms) {
   const deadline = performance.now() + ms
   return new Promise(resolve => {
@@ -73,4 +89,4 @@ function drain (done, ms) {
   })
 }
 
-module.exports = { drive, drain }
+module.exports = { drive, drain, upstreamService }

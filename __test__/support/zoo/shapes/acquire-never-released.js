@@ -6,7 +6,7 @@
 
 const { HandleMap } = require('../../../..')
 const { serve, startUpstream, get, keepAliveAgent, lognormalMs } = require('../io.js')
-const { drive } = require('../load.js')
+const { upstreamService } = require('../load.js')
 
 const CACHE_MS = 500
 
@@ -31,14 +31,7 @@ async function start () {
     '/item': async (req, res) => res.end(await lookup(new URL(req.url, 'http://x').searchParams.get('sku')))
   })
   // Skus from a wide range: about one lookup in 20 finds a fresh cached answer.
-  return {
-    load: seconds => drive({ url: service.url, seconds, rate: () => 150, path: () => `/item?sku=${Math.floor(Math.random() * 1500)}` }),
-    async close () {
-      await service.close()
-      await upstream.close()
-      agent.destroy()
-    }
-  }
+  return upstreamService({ service, upstream, agent, path: () => `/item?sku=${Math.floor(Math.random() * 1500)}` })
 }
 
 module.exports = { kind: 'leak', what: 'an acquire() never released (cache hits)', p99Ms: 20, seconds: { bench: 20, test: 14 }, start }

@@ -4,7 +4,7 @@
 
 const { HandleMap } = require('../../../..')
 const { serve, startUpstream, get, keepAliveAgent, lognormalMs } = require('../io.js')
-const { drive } = require('../load.js')
+const { upstreamService } = require('../load.js')
 
 const PERIOD_S = 5
 const BURST_S = 1
@@ -29,14 +29,7 @@ async function start () {
     '/report': async (req, res) => res.end(await callReports(req.url))
   })
   const rate = t => (t % PERIOD_S >= PERIOD_S - BURST_S ? 300 : 0)
-  return {
-    load: seconds => drive({ url: service.url, seconds, rate, path: i => `/report?n=${i}` }),
-    async close () {
-      await service.close()
-      await upstream.close()
-      agent.destroy()
-    }
-  }
+  return upstreamService({ service, upstream, agent, rate, path: i => `/report?n=${i}` })
 }
 
 module.exports = { kind: 'control', what: 'bursts after idle (4 s idle, 1 s at 300 req/s)', p99Ms: 30, seconds: { bench: 30, test: 15 }, start }

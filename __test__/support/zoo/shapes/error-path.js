@@ -5,7 +5,7 @@
 
 const { HandleMap } = require('../../../..')
 const { serve, startUpstream, get, keepAliveAgent, lognormalMs } = require('../io.js')
-const { drive } = require('../load.js')
+const { upstreamService } = require('../load.js')
 
 const FAIL_SHARE = 0.05
 
@@ -28,14 +28,7 @@ async function start () {
   const service = await serve({
     '/quote': async (req, res) => res.end(await fetchQuote(req.url))
   })
-  return {
-    load: seconds => drive({ url: service.url, seconds, rate: () => 150, path: i => `/quote?sku=${i % 300}` }),
-    async close () {
-      await service.close()
-      await upstream.close()
-      agent.destroy()
-    }
-  }
+  return upstreamService({ service, upstream, agent, path: i => `/quote?sku=${i % 300}` })
 }
 
 module.exports = { kind: 'leak', what: 'an error path (5% of calls)', p99Ms: 20, seconds: { bench: 20, test: 14 }, start }

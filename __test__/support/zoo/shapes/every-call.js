@@ -4,7 +4,7 @@
 
 const { HandleMap } = require('../../../..')
 const { serve, startUpstream, get, keepAliveAgent, lognormalMs } = require('../io.js')
-const { drive } = require('../load.js')
+const { upstreamService } = require('../load.js')
 
 async function start () {
   const upstream = await startUpstream()
@@ -22,14 +22,7 @@ async function start () {
   const service = await serve({
     '/item': async (req, res) => res.end(await lookup(req.url))
   })
-  return {
-    load: seconds => drive({ url: service.url, seconds, rate: () => 150, path: i => `/item?sku=${i % 500}` }),
-    async close () {
-      await service.close()
-      await upstream.close()
-      agent.destroy()
-    }
-  }
+  return upstreamService({ service, upstream, agent, path: i => `/item?sku=${i % 500}` })
 }
 
 module.exports = { kind: 'leak', what: 'every call', p99Ms: 20, seconds: { bench: 20, test: 10 }, start }

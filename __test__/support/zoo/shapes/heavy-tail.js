@@ -5,7 +5,7 @@
 
 const { HandleMap } = require('../../../..')
 const { serve, startUpstream, get, keepAliveAgent, lognormalMs } = require('../io.js')
-const { drive } = require('../load.js')
+const { upstreamService } = require('../load.js')
 
 async function start () {
   const upstream = await startUpstream()
@@ -28,14 +28,7 @@ async function start () {
     '/suggest': async (req, res) => res.end(await callUpstream('suggest'))
   })
   const routes = ['/search', '/suggest']
-  return {
-    load: seconds => drive({ url: service.url, seconds, rate: () => 150, path: i => routes[i % 2] }),
-    async close () {
-      await service.close()
-      await upstream.close()
-      agent.destroy()
-    }
-  }
+  return upstreamService({ service, upstream, agent, path: i => routes[i % 2] })
 }
 
 module.exports = { kind: 'control', what: 'heavy-tailed latencies (lognormal, p99.9 ~2 s)', p99Ms: 400, seconds: { bench: 45, test: 20 }, start }

@@ -7,7 +7,7 @@
 const { once, EventEmitter } = require('node:events')
 const { HandleMap } = require('../../../..')
 const { serve, startUpstream, get, keepAliveAgent, lognormalMs, delay } = require('../io.js')
-const { drive } = require('../load.js')
+const { upstreamService } = require('../load.js')
 
 const DEADLINE_MS = 100
 
@@ -41,14 +41,7 @@ async function start () {
     }
   })
   const routes = ['/render', '/render', '/render', '/export']
-  return {
-    load: seconds => drive({ url: service.url, seconds, rate: () => 150, path: i => routes[i % routes.length] }),
-    async close () {
-      await service.close()
-      await upstream.close()
-      agent.destroy()
-    }
-  }
+  return upstreamService({ service, upstream, agent, path: i => routes[i % routes.length] })
 }
 
 module.exports = { kind: 'leak', what: 'a hold() caller that never settles', p99Ms: 20, seconds: { bench: 20, test: 14 }, start }

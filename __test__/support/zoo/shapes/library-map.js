@@ -9,7 +9,7 @@ const { JSONRPCClient } = require('json-rpc-2.0')
 const { instrument } = require('../../../..')
 const { serve, reply, postJson, readBody, keepAliveAgent, lognormalMs } = require('../io.js')
 const { listen } = require('../../http.js')
-const { drive } = require('../load.js')
+const { upstreamService } = require('../load.js')
 
 // The JSON-RPC upstream: price answers after a lognormal latency, audit is a notification.
 function startRpcUpstream () {
@@ -40,14 +40,7 @@ async function start () {
     }
   })
   const routes = ['/price', '/price', '/checkout']
-  return {
-    load: seconds => drive({ url: service.url, seconds, rate: () => 150, path: i => routes[i % routes.length] }),
-    async close () {
-      await service.close()
-      await upstream.close()
-      agent.destroy()
-    }
-  }
+  return upstreamService({ service, upstream, agent, path: i => routes[i % routes.length] })
 }
 
 module.exports = { kind: 'leak', what: "a library's own map (instrument())", p99Ms: 20, seconds: { bench: 20, test: 14 }, start }

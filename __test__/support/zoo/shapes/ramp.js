@@ -4,7 +4,7 @@
 
 const { HandleMap } = require('../../../..')
 const { serve, startUpstream, get, keepAliveAgent, lognormalMs } = require('../io.js')
-const { drive } = require('../load.js')
+const { upstreamService } = require('../load.js')
 
 async function start () {
   const upstream = await startUpstream()
@@ -25,14 +25,7 @@ async function start () {
   const service = await serve({
     '/catalog': async (req, res) => res.end(await callCatalog(req.url))
   })
-  return {
-    load: seconds => drive({ url: service.url, seconds, rate: t => 10 + 290 * t / seconds, path: i => `/catalog?sku=${i % 400}` }),
-    async close () {
-      await service.close()
-      await upstream.close()
-      agent.destroy()
-    }
-  }
+  return upstreamService({ service, upstream, agent, rate: (t, seconds) => 10 + 290 * t / seconds, path: i => `/catalog?sku=${i % 400}` })
 }
 
 module.exports = { kind: 'control', what: 'a traffic ramp (10 to 300 req/s)', p99Ms: 40, seconds: { bench: 30, test: 14 }, start }

@@ -6,7 +6,7 @@
 
 const { HandleMap } = require('../../../..')
 const { serve, startUpstream, get, keepAliveAgent, lognormalMs, query, delay } = require('../io.js')
-const { drive } = require('../load.js')
+const { upstreamService } = require('../load.js')
 
 const FAIL_SHARE = 0.1
 const ATTEMPTS = 4
@@ -34,14 +34,7 @@ async function start () {
   const service = await serve({
     '/order': async (req, res) => res.end(await placeOrder(query(req, 'id')))
   })
-  return {
-    load: seconds => drive({ url: service.url, seconds, rate: () => 150, path: i => `/order?id=order-${i}` }),
-    async close () {
-      await service.close()
-      await upstream.close()
-      agent.destroy()
-    }
-  }
+  return upstreamService({ service, upstream, agent, path: i => `/order?id=order-${i}` })
 }
 
 module.exports = { kind: 'control', what: 'retries re-inserting the same key', p99Ms: 40, seconds: { bench: 20, test: 12 }, start }

@@ -5,7 +5,7 @@
 
 const { HandleMap } = require('../../../..')
 const { serve, startUpstream, get, keepAliveAgent, lognormalMs } = require('../io.js')
-const { drive } = require('../load.js')
+const { upstreamService } = require('../load.js')
 
 async function start () {
   const upstream = await startUpstream()
@@ -44,14 +44,7 @@ async function start () {
     }
   })
   const routes = ['/users', '/users', '/cart', '/users', '/orders']
-  return {
-    load: seconds => drive({ url: service.url, seconds, rate: () => 150, path: i => routes[i % routes.length] }),
-    async close () {
-      await service.close()
-      await upstream.close()
-      agent.destroy()
-    }
-  }
+  return upstreamService({ service, upstream, agent, path: i => routes[i % routes.length] })
 }
 
 module.exports = { kind: 'leak', what: 'one route of a shared helper', p99Ms: 20, seconds: { bench: 20, test: 14 }, start }

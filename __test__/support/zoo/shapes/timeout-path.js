@@ -5,7 +5,7 @@
 
 const { HandleMap } = require('../../../..')
 const { serve, startUpstream, get, keepAliveAgent, lognormalMs } = require('../io.js')
-const { drive } = require('../load.js')
+const { upstreamService } = require('../load.js')
 
 const SILENT_SHARE = 0.01
 const TIMEOUT_MS = 250
@@ -29,14 +29,7 @@ async function start () {
   const service = await serve({
     '/stock': async (req, res) => res.end(await checkStock(req.url))
   })
-  return {
-    load: seconds => drive({ url: service.url, seconds, rate: () => 200, path: i => `/stock?sku=${i % 300}` }),
-    async close () {
-      await service.close()
-      await upstream.close()
-      agent.destroy()
-    }
-  }
+  return upstreamService({ service, upstream, agent, rate: () => 200, path: i => `/stock?sku=${i % 300}` })
 }
 
 module.exports = { kind: 'leak', what: 'a timeout path (1% of calls)', p99Ms: 30, seconds: { bench: 30, test: 24 }, start }

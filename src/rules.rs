@@ -13,8 +13,10 @@
 //!   outlived that age twice over.
 //! - expiry share: at least `expiry_share` of the ended entries expired.
 //!
-//! Held groups (`hold()`/`acquire()`) are never judged: the library removes
-//! their entries itself. Cost: a few walks of each stack's oldest entries
+//! Held sites (`hold()`) are judged by the outlier rules only: the library
+//! removes their entries itself, so an expiry or a site none of whose calls
+//! has ended is a slow call, while a caller whose calls outlive the site's
+//! beyond doubt never ends. Cost: a few walks of each stack's oldest entries
 //! (at most 1,000 each), never O(entries).
 
 use crate::ledger::{Counts, Ledger, Older, SiteLedger};

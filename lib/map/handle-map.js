@@ -49,8 +49,10 @@ const RECORDED = 1 << 29
 const SLOT = RECORDED - 1
 // The Map also holds this bit for entries inserted by hold(), which removes
 // them itself when the call ends: when one expires, it is a slow call, not a
-// lost cleanup (HELD_SITE marks the insert for the ledger the same way).
-const HELD = 1 << 30
+// lost cleanup. It is the op log's HELD_SITE bit (1 << 30), which marks the
+// insert for the ledger the same way, so an insert logs `site | heldBit`.
+const HELD = HELD_SITE
+if (HELD <= RECORDED) throw new Error('the held bit must sit above the recorded bit and the slot')
 // The value of #lastTick that no tick equals: the next operation stamps.
 const STAMP_NEXT = -1
 
@@ -160,7 +162,9 @@ class HandleMap {
           if (entry === null || (typeof entry !== 'object' && typeof entry !== 'function')) {
             throw new TypeError(`Iterator value ${typeof entry === 'symbol' ? 'a symbol' : String(entry)} is not an entry object`)
           }
-          this.#set(entry[0], entry[1], HandleMap)
+          const handle = this.#slots.get(entry[0])
+          if (handle === undefined) this.#insert(entry[0], entry[1], 0, HandleMap)
+          else this.#overwrite(handle, entry[1])
         }
       } catch (error) {
         this.#unregister() // a constructor that throws leaves no map behind
@@ -187,7 +191,10 @@ class HandleMap {
   }
 
   set (key, value) {
-    return this.#set(key, value, HandleMap.prototype.set)
+    const handle = this.#slots.get(key)
+    if (handle === undefined) this.#insert(key, value, 0, HandleMap.prototype.set)
+    else this.#overwrite(handle, value)
+    return this
   }
 
   // The mutators do everything that can throw (a full log's hand-over, the
@@ -196,11 +203,26 @@ class HandleMap {
   // and log the change with stores and Map builtins only, no call between:
   // an exception leaves the map and its ledger as they were, never half done.
   delete (key) {
-    const handle = this.#slots.get(key)
+    const slots = this.#slots
+    const handle = slots.get(key)
     if (handle === undefined) return false
     this.#reserveLog()
-    const removeSite = (handle & RECORDED) === 0 ? 0 : this.#beforeRecordedRemove(handle, HandleMap.prototype.delete)
-    this.#free(key, handle, removeSite)
+    if ((handle & RECORDED) !== 0) {
+      this.#free(key, handle, this.#beforeRecordedRemove(handle, HandleMap.prototype.delete))
+      return true
+    }
+    // #free for an unrecorded entry, inlined by hand: the most common
+    // remove, and the budget V8 inlines a caller's callees by (see #insert)
+    // leaves #free out of a caller that also inserts.
+    const slot = handle & SLOT
+    const entries = this.#entries
+    slots.delete(key)
+    entries[slot << 1] = this.#freeSlot
+    entries[(slot << 1) + 1] = undefined
+    this.#freeSlot = slot
+    const at = this.#logLength
+    this.#log[at] = slot << 3 | REMOVE
+    this.#logLength = at + 1
     return true
   }
 
@@ -418,28 +440,17 @@ class HandleMap {
 
   // ---- the one insert and the one free ------------------------------------
 
-  #set (key, value, below) {
-    const handle = this.#slots.get(key)
-    if (handle === undefined) {
-      this.#insert(key, value, 0, below)
-      return this
-    }
-    this.#reserveLog()
-    const tick = TICK[0]
-    if (tick !== this.#lastTick) this.#stamp(tick)
-    const slot = handle & SLOT
-    this.#entries[(slot << 1) + 1] = value
-    const log = this.#log
-    const at = this.#logLength
-    log[at] = slot << 3 | OVERWRITE
-    this.#logLength = at + 1
-    return this
-  }
+  // The hot path is kept small in bytecode, its rare branches in methods of
+  // their own, and no method between set() and #insert: V8 inlines a
+  // caller's callees up to a total bytecode budget, so the less the insert
+  // and the free take, the more of the caller's own work is inlined with
+  // them (measured with bench/ab.js; ARCHITECTURE.md).
 
   /** Inserts a key that is not in the map; returns the insert's serial. */
   #insert (key, value, heldBit, below) {
     this.#reserveLog()
-    if (this.#slots.size >= this.#maxSize) this.#refuseFull()
+    const slots = this.#slots
+    if (slots.size >= this.#maxSize) this.#refuseFull()
     const tick = TICK[0]
     if (tick !== this.#lastTick) this.#stamp(tick)
     // `<= 0`, not `=== 0`: see #captureInsertSite.
@@ -450,12 +461,8 @@ class HandleMap {
     // maximum size throws in the first set, before the slot is taken.
     const entries = this.#entries
     if (key === 0) key = 0 // -0 and +0 are one key; store +0 like Map does
-    if (site === 0) {
-      this.#slots.set(key, fresh | heldBit)
-    } else {
-      this.#slots.set(key, fresh | heldBit | RECORDED)
-      this.#siteBySlot.set(fresh, site)
-    }
+    slots.set(key, site === 0 ? fresh | heldBit : fresh | heldBit | RECORDED)
+    if (site !== 0) this.#siteBySlot.set(fresh, site)
     const serial = (this.#lastSerial + 1) | 0
     this.#lastSerial = serial
     this.#serials[fresh] = serial
@@ -466,9 +473,22 @@ class HandleMap {
     const log = this.#log
     const at = this.#logLength
     log[at] = fresh << 3 | INSERT
-    log[at + 1] = heldBit === 0 ? site : site | HELD_SITE
+    log[at + 1] = site | heldBit
     this.#logLength = at + 2
     return serial
+  }
+
+  /** A new value for the live entry `handle`: it keeps its insert, as in a Map. */
+  #overwrite (handle, value) {
+    this.#reserveLog()
+    const tick = TICK[0]
+    if (tick !== this.#lastTick) this.#stamp(tick)
+    const slot = handle & SLOT
+    this.#entries[(slot << 1) + 1] = value
+    const log = this.#log
+    const at = this.#logLength
+    log[at] = slot << 3 | OVERWRITE
+    this.#logLength = at + 1
   }
 
   // Kept out of #insert, so the insert stays small enough for V8 to inline.
@@ -486,19 +506,13 @@ class HandleMap {
 
   /**
    * Takes the entry `key` -> `handle` out (stores and Map builtins only) and
-   * logs its removal: REMOVE, or REMOVE_AT with `removeSite`. An entry the
-   * ledger expired (`removeSite` EXPIRED, with the ledger's `siteId` and
-   * `ageMs`) is queued for its hand-over instead, first: it is never out of
-   * the map without being queued. A Map builtin can still throw at the
-   * stack's edge after that (Node 24 does), leaving it queued and in the
-   * map: the delivery then drops it (#holds), and the ledger is rebuilt.
+   * logs its removal: REMOVE, or REMOVE_AT with `removeSite`; nothing for an
+   * entry the ledger expired (`removeSite` EXPIRED), which #takeExpired
+   * queued for its hand-over first.
    */
-  #free (key, handle, removeSite, siteId, ageMs) {
+  #free (key, handle, removeSite) {
     const slot = handle & SLOT
     const entries = this.#entries
-    if (removeSite === EXPIRED) {
-      this.#handOver.queue.push({ key, value: entries[(slot << 1) + 1], siteId, ageMs, held: (handle & HELD) !== 0, slot, serial: this.#serials[slot] })
-    }
     this.#slots.delete(key)
     if ((handle & RECORDED) !== 0) this.#siteBySlot.delete(slot)
     entries[slot << 1] = this.#freeSlot
@@ -506,15 +520,14 @@ class HandleMap {
     this.#freeSlot = slot
     if (removeSite === EXPIRED) return
     const log = this.#log
-    const at = this.#logLength
+    let at = this.#logLength
     if (removeSite === 0) {
-      log[at] = slot << 3 | REMOVE
-      this.#logLength = at + 1
+      log[at++] = slot << 3 | REMOVE
     } else {
-      log[at] = slot << 3 | REMOVE_AT
-      log[at + 1] = removeSite
-      this.#logLength = at + 2
+      log[at++] = slot << 3 | REMOVE_AT
+      log[at++] = removeSite
     }
+    this.#logLength = at
   }
 
   // Whether the map still holds the very entry `queued` was taken from: true
@@ -575,15 +588,15 @@ class HandleMap {
   // thread was not scheduled, so its TIME word says so: the ledger then dates
   // the entry by it but starts its TTL no earlier than the drain.
   #stamp (tick) {
-    let now
-    let code = TIME
     if (this.#clock !== null || clockReplaced()) {
-      now = this.#now()
+      this.#writeTime(TIME, this.#now())
     } else {
       this.#lastTick = tick
-      now = msAtTick(tick)
-      code = TIME | TIME_COARSE
+      this.#writeTime(TIME | TIME_COARSE, msAtTick(tick))
     }
+  }
+
+  #writeTime (code, now) {
     // Rounded up: the entry's deadline is never before its true one.
     const stamp = Math.ceil(now)
     if (stamp === this.#lastStamp) return
@@ -601,9 +614,7 @@ class HandleMap {
   #now () {
     if (this.#clock === null) return monotonicNow()
     const now = this.#clock()
-    if (typeof now !== 'number' || !(now >= 0 && now <= MAX_CLOCK_MS)) {
-      throw new TypeError(`HandleMap ${JSON.stringify(this.name)}: clock() must return a number of ms from 0 to 2^52, got ${describeValue(now)}`)
-    }
+    if (typeof now !== 'number' || !(now >= 0 && now <= MAX_CLOCK_MS)) throw badClock(this.name, now)
     return now
   }
 
@@ -691,7 +702,12 @@ class HandleMap {
         stale++
         continue
       }
-      this.#free(key, handle, EXPIRED, due[i + 1], due[i + 2])
+      // Queued first: an entry is never out of the map without being
+      // queued. A Map builtin can still throw at the stack's edge after
+      // that (Node 24 does), leaving it queued and in the map: the delivery
+      // then drops it (#holds), and the ledger is rebuilt.
+      this.#handOver.queue.push({ key, value: entries[(slot << 1) + 1], siteId: due[i + 1], ageMs: due[i + 2], held: (handle & HELD) !== 0, slot, serial: this.#serials[slot] })
+      this.#free(key, handle, EXPIRED)
     }
     if (stale > 0) {
       this.#resync(this.#now(), new Error(`${stale} expired ${stale === 1 ? 'entry was' : 'entries were'} not the entries the map holds`))
@@ -822,6 +838,12 @@ function usedLength (log) {
 
 // #free's removeSite for an entry the ledger expired (it logs nothing).
 const EXPIRED = -1
+
+// Out of #now, which the hot path inlines: the smaller it is, the more of
+// the caller's own code V8 inlines with it.
+function badClock (name, now) {
+  return new TypeError(`HandleMap ${JSON.stringify(name)}: clock() must return a number of ms from 0 to 2^52, got ${describeValue(now)}`)
+}
 
 // Keys in reports are text: strings as they are, anything else as inspect()
 // shows it, bounded so a huge key cannot bloat a report.

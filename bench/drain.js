@@ -24,7 +24,7 @@ const LOG_WORDS = 8192
 const op = (slot, code) => (slot << 3) | code
 
 function ledger (ttl, now) {
-  return new native.NativeLedger({ name: 'bench-drain', ttlMs: ttl, callSites: 'off', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, wallClock: false, now })
+  return new native.NativeLedger({ name: 'bench-drain', ttlMs: ttl, callSites: 'off', sampleRate: 1, threadId: 0, flushIntervalMs: 1000, defaultClock: false, now })
 }
 
 function timeNs (fn) {
@@ -85,8 +85,8 @@ function expiry (total, expiring) {
   map.drain(rest, rest.length, 5_000, -1, false)
   let expired = 0
   const ns = timeNs(() => {
-    const triples = map.drain(new Int32Array(0), 0, 10_000, -1, true)
-    expired = triples === null ? 0 : triples.length / 3
+    const quadruples = map.drain(new Int32Array(0), 0, 10_000, -1, true)
+    expired = quadruples === null ? 0 : quadruples.length / 4
   })
   if (expired !== expiring) throw new Error(`expected ${expiring} expired, got ${expired}`)
   map.close()

@@ -34,6 +34,11 @@ describe('bench scripts run against this build', () => {
     }
   })
 
+  it('hand-over.js: what one defer() of a full log costs', () => {
+    const output = run(['bench/hand-over.js', '50', '20'])
+    assert.match(output, /defer\(\): median [\d.]+ us, 90th percentile [\d.]+ us/)
+  })
+
   it('facade-floor.js: each replica and HandleMap against a Map', () => {
     const output = run(['bench/facade-floor.js', '1'])
     assert.match(output, /^1\.00x {2}Map$/m)

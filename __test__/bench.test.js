@@ -29,14 +29,9 @@ function rowOf (output, label) {
 describe('bench scripts run against this build', () => {
   it('drain.js: every scenario prints its median and minimum', () => {
     const output = run(['bench/drain.js', '--rounds', '1'])
-    for (const label of ['insert+remove pair, ttl, one stamp per log', 'insert+remove pair, no ttl', 'touch of a live entry', 'expiring 100k of 1M entries', 'tick expiring nothing']) {
+    for (const label of ['insert+remove pair, ttl, one stamp per log', 'insert+remove pair, no ttl', 'touch of a live entry', 'expiring 100k of 1M entries', 'tick expiring nothing', 'hand-over of a full log']) {
       rowOf(output, label)
     }
-  })
-
-  it('hand-over.js: what one defer() of a full log costs', () => {
-    const output = run(['bench/hand-over.js', '50', '20'])
-    assert.match(output, /defer\(\): median [\d.]+ us, 90th percentile [\d.]+ us/)
   })
 
   it('facade-floor.js: each replica and HandleMap against a Map', () => {

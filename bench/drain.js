@@ -1,7 +1,8 @@
 'use strict'
 // The ledger's own cost, without the facade: NativeLedger.drain() on
 // prepared operation logs. What the maintenance thread (or a tick) pays per
-// operation, and what expiry costs per expired entry and per idle tick.
+// operation, what expiry costs per expired entry and per idle tick, and what
+// handing a full log over to the maintenance thread costs the JS thread.
 //
 //   node bench/drain.js [path/to/handle-ledger.node] [--rounds N] [--only NAME]
 //
@@ -130,13 +131,38 @@ function touches () {
   return ns / (40 * LIVE)
 }
 
+/**
+ * One hand-over of a full log (`defer()`, what the facade calls every ~2,700
+ * cycles): the JS thread's cost, median ns. Hand-overs are `pauseUs` apart,
+ * about as long as a map at full speed takes to fill its next log, so the
+ * maintenance thread is as idle or as busy as it would be.
+ */
+function handOvers ({ count, pauseUs }) {
+  const now = 1_000_000
+  const map = ledger(30_000, now)
+  map.drain(fill(LIVE), LIVE * 2, now, -1, false)
+  // Each pair removes a slot and inserts it again: the log applies any number of times.
+  const words = []
+  for (let slot = 0; slot < Math.floor(LOG_WORDS / 3) - 2; slot++) words.push(op(slot, REMOVE), op(slot, INSERT), 0)
+  const log = Int32Array.from(words)
+  const ns = []
+  for (let i = 0; i < count; i++) {
+    ns.push(timeNs(() => map.defer(log, log.length, now)))
+    const until = process.hrtime.bigint() + BigInt(pauseUs * 1000)
+    while (process.hrtime.bigint() < until);
+  }
+  map.close()
+  return median(ns)
+}
+
 const scenarios = {
   'insert+remove pair, ttl, one stamp per log (ns)': () => cycles({ ttl: 30_000, stampEach: false, pairs: 2_000_000 }),
   'insert+remove pair, ttl, a TIME word per insert (ns)': () => cycles({ ttl: 30_000, stampEach: true, pairs: 1_000_000 }),
   'insert+remove pair, no ttl (ns)': () => cycles({ ttl: 0, stampEach: false, pairs: 2_000_000 }),
   'touch of a live entry, ttl (ns)': touches,
   'expiring 100k of 1M entries (ns per entry)': () => expiry(1_000_000, 100_000),
-  'tick expiring nothing, 200k live in 1k generations (ns)': () => idleTick(200_000, 1_000)
+  'tick expiring nothing, 200k live in 1k generations (ns)': () => idleTick(200_000, 1_000),
+  'hand-over of a full log, 400 us apart (ns)': () => handOvers({ count: 100, pauseUs: 400 })
 }
 
 const onlyAt = args.indexOf('--only') // e.g. --only touch: one scenario (for perf stat)

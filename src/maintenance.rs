@@ -29,8 +29,8 @@
 //!
 //! The thread is not woken per batch. Waking a sleeping thread is a system
 //! call on the JS thread, and on a virtual machine an interrupt to another
-//! CPU: `defer()` took 12 us with it and 5 us without (median,
-//! `node bench/hand-over.js`), and the hot path 3-6% longer. While batches
+//! CPU: `defer()` took 9-13 us with it and 4-5 us without (median,
+//! `node bench/drain.js --only hand-over`), and the hot path 3-6% longer. While batches
 //! keep coming the thread looks for them every [`POLL`] instead, and only
 //! after [`IDLE_POLLS`] looks that find nothing does it sleep until the next
 //! hand-over wakes it.
